@@ -1,0 +1,78 @@
+/**
+ * @file bw_util.h
+ * @brief Small helpers every module needs: clocks, UTF-8, base64, time text,
+ *        a growable byte buffer.
+ */
+#ifndef BW_UTIL_H
+#define BW_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BW_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/** @brief Wall clock, milliseconds since the Unix epoch. */
+int64_t bw_now_ms(void);
+/** @brief Monotonic clock in milliseconds (for timeouts and rates). */
+int64_t bw_mono_ms(void);
+/** @brief Monotonic clock in nanoseconds (for benches and latency). */
+int64_t bw_mono_ns(void);
+/** @brief Sleep for ms milliseconds (restarts on EINTR unless *stop). */
+void bw_sleep_ms(int64_t ms);
+
+/**
+ * @brief Strict UTF-8 check: no overlong forms, no surrogates, nothing past
+ *        U+10FFFF.
+ * @returns -1 when valid, else the byte offset of the first bad sequence.
+ */
+long bw_utf8_check(const char *s, size_t len);
+
+/** @brief Base64 (RFC 4648, padded). out must hold bw_b64_enclen(len)+1. */
+size_t bw_b64_enclen(size_t len);
+size_t bw_b64_encode(const unsigned char *in, size_t len, char *out);
+/** @returns decoded length, or -1 on a malformed input. out >= len*3/4. */
+long bw_b64_decode(const char *in, size_t len, unsigned char *out);
+
+/**
+ * @brief Format epoch milliseconds as RFC 3339 UTC, "2024-05-01T12:00:00.000Z".
+ *        buf must hold BW_TS_BUFSZ bytes.
+ */
+#define BW_TS_BUFSZ 32
+void bw_ts_format(int64_t ms, char *buf);
+/**
+ * @brief Parse RFC 3339 ("2024-05-01T12:00:00Z", optional fraction and
+ *        offset, or a date alone) into epoch milliseconds.
+ * @returns true on success.
+ */
+bool bw_ts_parse(const char *s, int64_t *ms);
+
+/** @brief A growable byte buffer. */
+typedef struct bw_buf_s {
+    char *data;
+    size_t len;
+    size_t cap;
+} bw_buf_t;
+
+bool bw_buf_reserve(bw_buf_t *b, size_t extra);
+bool bw_buf_append(bw_buf_t *b, const void *p, size_t n);
+bool bw_buf_printf(bw_buf_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void bw_buf_reset(bw_buf_t *b);
+void bw_buf_free(bw_buf_t *b);
+
+/** @brief strncpy that always terminates; returns false if truncated. */
+bool bw_strlcpy(char *dst, const char *src, size_t size);
+
+/** @brief Parse a whole string as a base-10 integer / double. */
+bool bw_parse_i64(const char *s, int64_t *out);
+bool bw_parse_double(const char *s, double *out);
+
+/**
+ * @brief Prefix an error message with a field path element on the way up
+ *        from a nested error: "rating: ..." at the leaf, then "scope.lane: ..."
+ *        or "evidence[3]: ..." further up. *has_path starts false.
+ */
+void bw_errpath_prefix(char *errstr, size_t errstr_size, bool *has_path, const char *name);
+
+#endif
