@@ -1,0 +1,424 @@
+#include "bw_kafka.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bw_log.h"
+#include "bw_metrics_def.h"
+#include "bw_util.h"
+
+/* Per-topic metric children, found once per topic name and then reused
+ * (topic names from librdkafka are stable pointers per topic handle). */
+#define TOPIC_CACHE 16
+typedef struct {
+    const char *names[TOPIC_CACHE];
+    bw_metric_t *metrics[TOPIC_CACHE];
+    int n;
+    bw_metrics_t *reg;
+    const bw_metric_decl_t *decl;
+} topic_metrics_t;
+
+static bw_metric_t *topic_metric(topic_metrics_t *tm, const char *topic) {
+    for (int i = 0; i < tm->n; i++)
+        if (tm->names[i] == topic || !strcmp(tm->names[i], topic))
+            return tm->metrics[i];
+    if (!tm->reg)
+        return NULL;
+    bw_metric_t *m = bw_metrics_get(tm->reg, tm->decl, topic);
+    if (tm->n < TOPIC_CACHE) {
+        tm->names[tm->n] = topic;
+        tm->metrics[tm->n++] = m;
+    }
+    return m;
+}
+
+bw_err_t bw_kafka_brokers_resolve(const char *brokers, char *out, size_t out_size, char *errstr,
+                                  size_t errstr_size) {
+    FILE *fp;
+
+    if (!brokers || brokers[0] != '@') {
+        if (!bw_strlcpy(out, brokers ? brokers : "", out_size)) {
+            bw_errstr_set(errstr, errstr_size, "brokers: value too long");
+            return BW_ERR_CONFIG;
+        }
+        return BW_ERR_OK;
+    }
+    if (!(fp = fopen(brokers + 1, "r"))) {
+        bw_errstr_set(errstr, errstr_size, "brokers: cannot read %s: %s", brokers + 1,
+                      strerror(errno));
+        return BW_ERR_CONFIG;
+    }
+    if (!fgets(out, (int)out_size, fp)) {
+        fclose(fp);
+        bw_errstr_set(errstr, errstr_size, "brokers: %s is empty", brokers + 1);
+        return BW_ERR_CONFIG;
+    }
+    fclose(fp);
+    out[strcspn(out, "\r\n")] = '\0';
+    return BW_ERR_OK;
+}
+
+static bool conf_set_pairs(rd_kafka_conf_t *kc, const char *const *kv, char *errstr,
+                           size_t errstr_size) {
+    char rderr[512];
+
+    for (int i = 0; kv && kv[i]; i += 2) {
+        if (rd_kafka_conf_set(kc, kv[i], kv[i + 1], rderr, sizeof(rderr)) != RD_KAFKA_CONF_OK) {
+            bw_errstr_set(errstr, errstr_size, "%s: %s", kv[i], rderr);
+            return false;
+        }
+    }
+    return true;
+}
+
+rd_kafka_conf_t *bw_kafka_conf_new(const char *brokers, const char *const *defaults,
+                                   const bw_conf_t *conf, const char *const *required,
+                                   char *errstr, size_t errstr_size) {
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    char rderr[512], resolved[1024];
+
+    if (!conf_set_pairs(kc, defaults, errstr, errstr_size))
+        goto err;
+
+    if (bw_kafka_brokers_resolve(brokers, resolved, sizeof(resolved), errstr, errstr_size))
+        goto err;
+    if (*resolved && rd_kafka_conf_set(kc, "bootstrap.servers", resolved, rderr, sizeof(rderr)) !=
+                         RD_KAFKA_CONF_OK) {
+        bw_errstr_set(errstr, errstr_size, "brokers: %s", rderr);
+        goto err;
+    }
+    for (int i = 0; conf && i < conf->nkafka; i++) {
+        if (rd_kafka_conf_set(kc, conf->kafka_keys[i], conf->kafka_vals[i], rderr,
+                              sizeof(rderr)) != RD_KAFKA_CONF_OK) {
+            bw_errstr_set(errstr, errstr_size, "kafka.%s: %s", conf->kafka_keys[i], rderr);
+            goto err;
+        }
+    }
+    if (!conf_set_pairs(kc, required, errstr, errstr_size))
+        goto err;
+    return kc;
+err:
+    rd_kafka_conf_destroy(kc);
+    return NULL;
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    (void)rk;
+    /* syslog levels: 0..3 error, 4 warning, 5..6 info, 7 debug */
+    int lvl = level <= 3 ? BW_LOG_ERROR : level == 4 ? BW_LOG_WARN
+              : level <= 6                           ? BW_LOG_INFO
+                                                     : BW_LOG_DEBUG;
+    bw_log_kv(lvl, json_pack("{s:s}", "facility", fac), "librdkafka: %s", buf);
+}
+
+/* ---- consumer ---- */
+
+struct bw_consumer_s {
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *queue;
+    bw_rebalance_hooks_t hooks;
+    int assigned;
+    topic_metrics_t consumed;
+    bw_metric_t *m_commit_ok, *m_commit_err, *m_assign, *m_revoke;
+};
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+    bw_consumer_t *c = opaque;
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+    bool cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        bw_log(BW_LOG_INFO, "assigned %d partition(s)", parts->cnt);
+        bw_metric_inc(c->m_assign);
+        if (c->hooks.on_assign && c->hooks.on_assign(c->hooks.opaque, parts))
+            bw_log(BW_LOG_ERROR, "partition assign hook failed");
+        if (cooperative)
+            error = rd_kafka_incremental_assign(rk, parts);
+        else
+            rerr = rd_kafka_assign(rk, parts);
+        c->assigned += parts->cnt;
+    } else {
+        bw_log(BW_LOG_INFO, "revoked %d partition(s)", parts->cnt);
+        bw_metric_inc(c->m_revoke);
+        /* The stage flushes what it holds for these partitions; offsets of
+         * processed batches were committed before the poll that got here. */
+        if (c->hooks.on_revoke && c->hooks.on_revoke(c->hooks.opaque, parts))
+            bw_log(BW_LOG_ERROR, "partition revoke hook failed");
+        if (cooperative) {
+            error = rd_kafka_incremental_unassign(rk, parts);
+            c->assigned -= parts->cnt;
+        } else {
+            rerr = rd_kafka_assign(rk, NULL);
+            c->assigned = 0;
+        }
+    }
+    if (error) {
+        bw_log(BW_LOG_ERROR, "rebalance: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (rerr) {
+        bw_log(BW_LOG_ERROR, "rebalance: %s", rd_kafka_err2str(rerr));
+    }
+}
+
+bw_consumer_t *bw_consumer_new(const char *brokers, const bw_conf_t *conf, const char *group,
+                               const char *const *topics, int ntopics,
+                               const bw_rebalance_hooks_t *hooks, bw_metrics_t *reg, char *errstr,
+                               size_t errstr_size) {
+    const char *defaults[] = {"auto.offset.reset", "earliest", NULL};
+    const char *required[] = {"group.id", group, "enable.auto.commit", "false",
+                              "enable.auto.offset.store", "false", "enable.partition.eof", "false",
+                              NULL};
+    bw_consumer_t *c = calloc(1, sizeof(*c));
+    rd_kafka_topic_partition_list_t *subs = NULL;
+    rd_kafka_conf_t *kc = NULL;
+    rd_kafka_resp_err_t rerr;
+    char rderr[512];
+
+    if (!c) {
+        bw_errstr_set(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    if (hooks)
+        c->hooks = *hooks;
+    c->consumed = (topic_metrics_t){.reg = reg, .decl = &bw_common_metrics[BW_M_CONSUMED]};
+    if (reg) {
+        const bw_metric_decl_t *cm = &bw_common_metrics[BW_M_COMMITS];
+        const bw_metric_decl_t *rb = &bw_common_metrics[BW_M_REBALANCES];
+        c->m_commit_ok = bw_metrics_get(reg, cm, "ok");
+        c->m_commit_err = bw_metrics_get(reg, cm, "error");
+        c->m_assign = bw_metrics_get(reg, rb, "assign");
+        c->m_revoke = bw_metrics_get(reg, rb, "revoke");
+    }
+    /* auto.offset.reset defaults to earliest: a new group must not skip
+     * the events that arrived before it started. conf may override it. */
+    if (!(kc = bw_kafka_conf_new(brokers, defaults, conf, required, errstr, errstr_size)))
+        goto err;
+    rd_kafka_conf_set_log_cb(kc, log_cb);
+    rd_kafka_conf_set_rebalance_cb(kc, rebalance_cb);
+    rd_kafka_conf_set_opaque(kc, c);
+    if (!(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, rderr, sizeof(rderr)))) {
+        bw_errstr_set(errstr, errstr_size, "consumer: %s", rderr);
+        goto err;
+    }
+    kc = NULL; /* owned by rk now */
+    rd_kafka_poll_set_consumer(c->rk);
+    c->queue = rd_kafka_queue_get_consumer(c->rk);
+    subs = rd_kafka_topic_partition_list_new(ntopics);
+    for (int i = 0; i < ntopics; i++)
+        rd_kafka_topic_partition_list_add(subs, topics[i], RD_KAFKA_PARTITION_UA);
+    if ((rerr = rd_kafka_subscribe(c->rk, subs))) {
+        bw_errstr_set(errstr, errstr_size, "subscribe: %s", rd_kafka_err2str(rerr));
+        goto err;
+    }
+    rd_kafka_topic_partition_list_destroy(subs);
+    return c;
+err:
+    if (kc)
+        rd_kafka_conf_destroy(kc);
+    if (subs)
+        rd_kafka_topic_partition_list_destroy(subs);
+    bw_consumer_destroy(c);
+    return NULL;
+}
+
+size_t bw_consumer_poll(bw_consumer_t *c, rd_kafka_message_t **msgs, size_t max, int timeout_ms) {
+    ssize_t got = rd_kafka_consume_batch_queue(c->queue, timeout_ms, msgs, max);
+    size_t n = 0;
+
+    if (got < 0) {
+        bw_log_rl(BW_LOG_ERROR, "consume: %s", rd_kafka_err2str(rd_kafka_last_error()));
+        return 0;
+    }
+    /* Keep the data messages, drop consumer errors (logged, rate-limited):
+     * librdkafka recovers from broker errors by itself. */
+    for (ssize_t i = 0; i < got; i++) {
+        rd_kafka_message_t *m = msgs[i];
+        if (m->err) {
+            bw_log_rl(m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF ? BW_LOG_DEBUG : BW_LOG_WARN,
+                      "consume: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        bw_metric_inc(topic_metric(&c->consumed, rd_kafka_topic_name(m->rkt)));
+        msgs[n++] = m;
+    }
+    return n;
+}
+
+bw_err_t bw_consumer_commit(bw_consumer_t *c, rd_kafka_message_t *const *msgs, size_t n,
+                            char *errstr, size_t errstr_size) {
+    rd_kafka_topic_partition_list_t *offsets;
+    rd_kafka_resp_err_t rerr;
+
+    if (n == 0)
+        return BW_ERR_OK;
+    offsets = rd_kafka_topic_partition_list_new((int)(n < 64 ? n : 64));
+    for (size_t i = 0; i < n; i++) {
+        const char *topic = rd_kafka_topic_name(msgs[i]->rkt);
+        rd_kafka_topic_partition_t *tp =
+            rd_kafka_topic_partition_list_find(offsets, topic, msgs[i]->partition);
+        if (!tp)
+            tp = rd_kafka_topic_partition_list_add(offsets, topic, msgs[i]->partition);
+        if (msgs[i]->offset + 1 > tp->offset)
+            tp->offset = msgs[i]->offset + 1;
+    }
+    rerr = rd_kafka_commit(c->rk, offsets, 0 /* synchronous */);
+    rd_kafka_topic_partition_list_destroy(offsets);
+    if (rerr) {
+        bw_metric_inc(c->m_commit_err);
+        bw_errstr_set(errstr, errstr_size, "commit: %s", rd_kafka_err2str(rerr));
+        /* A commit lost to a rebalance is harmless: the next owner replays
+         * the batch and the stage's fences skip what was applied. */
+        return BW_ERR_KAFKA_RETRIABLE;
+    }
+    bw_metric_inc(c->m_commit_ok);
+    return BW_ERR_OK;
+}
+
+int bw_consumer_assigned(const bw_consumer_t *c) {
+    return c->assigned;
+}
+
+rd_kafka_t *bw_consumer_handle(bw_consumer_t *c) {
+    return c->rk;
+}
+
+void bw_consumer_destroy(bw_consumer_t *c) {
+    if (!c)
+        return;
+    if (c->queue)
+        rd_kafka_queue_destroy(c->queue);
+    if (c->rk) {
+        rd_kafka_consumer_close(c->rk);
+        rd_kafka_destroy(c->rk);
+    }
+    free(c);
+}
+
+/* ---- producer ---- */
+
+struct bw_producer_s {
+    rd_kafka_t *rk;
+    int64_t delivered, failed;
+    int64_t failed_since_flush;
+    char first_error[256];
+    topic_metrics_t produced, errors;
+};
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    bw_producer_t *p = opaque;
+    const char *topic = rd_kafka_topic_name(m->rkt);
+
+    (void)rk;
+    if (m->err) {
+        p->failed++;
+        if (p->failed_since_flush++ == 0)
+            snprintf(p->first_error, sizeof(p->first_error), "%s [%d]: %s", topic,
+                     (int)m->partition, rd_kafka_err2str(m->err));
+        bw_metric_inc(topic_metric(&p->errors, topic));
+        bw_log_rl(BW_LOG_ERROR, "delivery to %s failed: %s", topic, rd_kafka_err2str(m->err));
+    } else {
+        p->delivered++;
+        bw_metric_inc(topic_metric(&p->produced, topic));
+    }
+}
+
+bw_producer_t *bw_producer_new(const char *brokers, const bw_conf_t *conf, bw_metrics_t *reg,
+                               char *errstr, size_t errstr_size) {
+    const char *defaults[] = {"linger.ms", "5", NULL};
+    const char *required[] = {"enable.idempotence", "true", NULL};
+    bw_producer_t *p = calloc(1, sizeof(*p));
+    rd_kafka_conf_t *kc;
+    char rderr[512];
+
+    if (!p) {
+        bw_errstr_set(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    p->produced = (topic_metrics_t){.reg = reg, .decl = &bw_common_metrics[BW_M_PRODUCED]};
+    p->errors = (topic_metrics_t){.reg = reg, .decl = &bw_common_metrics[BW_M_PRODUCE_ERRORS]};
+    /* linger.ms=5: small batches, low latency; conf may override it. */
+    if (!(kc = bw_kafka_conf_new(brokers, defaults, conf, required, errstr, errstr_size))) {
+        free(p);
+        return NULL;
+    }
+    rd_kafka_conf_set_log_cb(kc, log_cb);
+    rd_kafka_conf_set_dr_msg_cb(kc, dr_msg_cb);
+    rd_kafka_conf_set_opaque(kc, p);
+    if (!(p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, rderr, sizeof(rderr)))) {
+        rd_kafka_conf_destroy(kc);
+        bw_errstr_set(errstr, errstr_size, "producer: %s", rderr);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+bw_err_t bw_producer_send(bw_producer_t *p, const char *topic, const void *key, size_t keylen,
+                          const void *value, size_t len, char *errstr, size_t errstr_size) {
+    int64_t deadline = bw_mono_ms() + 30000;
+
+    for (;;) {
+        rd_kafka_resp_err_t rerr = rd_kafka_producev(
+            p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, keylen),
+            RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_END);
+        if (!rerr)
+            return BW_ERR_OK;
+        if (rerr != RD_KAFKA_RESP_ERR__QUEUE_FULL || bw_mono_ms() > deadline) {
+            bw_errstr_set(errstr, errstr_size, "produce to %s: %s", topic, rd_kafka_err2str(rerr));
+            return rerr == RD_KAFKA_RESP_ERR__QUEUE_FULL ? BW_ERR_TIMEOUT
+                   : rerr == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ? BW_ERR_TOO_LARGE
+                                                                  : BW_ERR_KAFKA;
+        }
+        /* Back-pressure: let deliveries drain the queue, then retry. */
+        rd_kafka_poll(p->rk, 100);
+    }
+}
+
+void bw_producer_poll(bw_producer_t *p) {
+    rd_kafka_poll(p->rk, 0);
+}
+
+bw_err_t bw_producer_flush(bw_producer_t *p, int timeout_ms, char *errstr, size_t errstr_size) {
+    rd_kafka_resp_err_t rerr = rd_kafka_flush(p->rk, timeout_ms);
+
+    if (p->failed_since_flush) {
+        bw_errstr_set(errstr, errstr_size, "%lld message(s) not delivered, first: %s",
+                      (long long)p->failed_since_flush, p->first_error);
+        p->failed_since_flush = 0;
+        return BW_ERR_DELIVERY;
+    }
+    if (rerr) {
+        bw_errstr_set(errstr, errstr_size, "%d message(s) still in flight after %d ms",
+                      rd_kafka_outq_len(p->rk), timeout_ms);
+        return BW_ERR_TIMEOUT;
+    }
+    return BW_ERR_OK;
+}
+
+int64_t bw_producer_delivered(const bw_producer_t *p) {
+    return p->delivered;
+}
+
+int64_t bw_producer_failed(const bw_producer_t *p) {
+    return p->failed;
+}
+
+rd_kafka_t *bw_producer_handle(bw_producer_t *p) {
+    return p->rk;
+}
+
+void bw_producer_destroy(bw_producer_t *p) {
+    if (!p)
+        return;
+    if (p->rk) {
+        rd_kafka_flush(p->rk, 10000);
+        rd_kafka_destroy(p->rk);
+    }
+    free(p);
+}

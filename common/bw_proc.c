@@ -1,0 +1,90 @@
+#include "bw_proc.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bw_log.h"
+#include "bw_serde.h"
+#include "bw_util.h"
+
+extern char **environ;
+
+volatile sig_atomic_t bw_proc_stop = 0;
+volatile sig_atomic_t bw_proc_reload = 0;
+
+#define C(field) offsetof(bw_common_conf_t, field)
+const bw_conf_def_t bw_common_conf_defs[] = {
+    {"brokers", BW_CONF_STR, C(brokers), "localhost:9092", BW_CONF_NORANGE, NULL,
+     "Kafka bootstrap servers, or @FILE to read them from a file (bw-devkafka writes one)"},
+    {"redis.url", BW_CONF_STR, C(redis_url), "redis://127.0.0.1:6379/0", BW_CONF_NORANGE, NULL,
+     "Redis server: redis://[user:password@]host[:port][/db]"},
+    {"log.level", BW_CONF_STR, C(log_level), "info", BW_CONF_NORANGE, "error|warn|info|debug",
+     "Least severe log level written to stderr"},
+    {"schemas.dir", BW_CONF_STR, C(schemas_dir), BW_DEFAULT_SCHEMA_DIR, BW_CONF_NORANGE, NULL,
+     "Folder with the Avro schemas and ids.manifest"},
+    {"message.max.bytes", BW_CONF_INT, C(message_max_bytes), "1048576", 1024, 64 * 1024 * 1024,
+     NULL, "Largest record read or written, in bytes; larger input is dead-lettered"},
+};
+#undef C
+const size_t bw_common_conf_ndefs = BW_ARRAY_SIZE(bw_common_conf_defs);
+
+static void on_signal(int sig) {
+    if (sig == SIGHUP)
+        bw_proc_reload = 1;
+    else
+        bw_proc_stop = 1;
+}
+
+void bw_proc_signals_init(void) {
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    /* No SA_RESTART: a blocking sleep or poll returns early so the main
+     * loop sees the flag at once. */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+bw_err_t bw_proc_setup(bw_conf_t *conf, const char *program, bw_common_conf_t *common,
+                       const bw_conf_def_t *defs, size_t ndefs, void *base, int argc,
+                       char **argv) {
+    char errstr[1024];
+    bw_err_t err;
+    int lvl;
+    bool print_table = false;
+
+    bw_log_init(program);
+    bw_conf_init(conf, program);
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--print-config-table"))
+            print_table = true; /* handled before the flags are parsed */
+    if ((err = bw_conf_add_section(conf, bw_common_conf_defs, bw_common_conf_ndefs, common, errstr,
+                                   sizeof(errstr))) ||
+        (defs && (err = bw_conf_add_section(conf, defs, ndefs, base, errstr, sizeof(errstr))))) {
+        bw_log(BW_LOG_ERROR, "config table: %s", errstr);
+        return err;
+    }
+    if (print_table) {
+        bw_conf_print_markdown(conf, stdout);
+        exit(0);
+    }
+    if ((err = bw_conf_load(conf, argc, argv, environ, errstr, sizeof(errstr)))) {
+        bw_log(BW_LOG_ERROR, "config: %s", errstr);
+        return err;
+    }
+    if (conf->help) {
+        bw_conf_usage(conf, stdout);
+        exit(0);
+    }
+    if ((lvl = bw_log_level_parse(common->log_level)) >= 0)
+        bw_log_level = lvl;
+    bw_proc_signals_init();
+    return BW_ERR_OK;
+}

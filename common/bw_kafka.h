@@ -1,0 +1,112 @@
+/**
+ * @file bw_kafka.h
+ * @brief Thin Kafka plumbing over librdkafka: a batch consumer that commits
+ *        only what was processed, and an idempotent producer whose failed
+ *        deliveries come back to the caller as errors.
+ *
+ * Consumer contract: poll a batch, process it completely (outputs produced
+ * and flushed, state written), then bw_consumer_commit() the batch, then
+ * poll again. Offsets are never committed automatically, so a crash replays
+ * from the last processed batch; stages make that replay harmless (fences
+ * in Redis, deterministic ids downstream).
+ */
+#ifndef BW_KAFKA_H
+#define BW_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "bw_conf.h"
+#include "bw_err.h"
+#include "bw_metrics.h"
+
+/**
+ * @brief A librdkafka configuration, applied in this order: @p defaults
+ *        (NULL-terminated name, value pairs), @p brokers ("host:port,..." or
+ *        "@FILE" to read them from a file such as bw-devkafka's bootstrap
+ *        file), every kafka.* key of @p conf, then @p required, which the
+ *        caller's correctness depends on. An invalid property is an error
+ *        that names it.
+ */
+rd_kafka_conf_t *bw_kafka_conf_new(const char *brokers, const char *const *defaults,
+                                   const bw_conf_t *conf, const char *const *required,
+                                   char *errstr, size_t errstr_size);
+
+/** @brief Resolve "@FILE" to the first line of FILE; else copy. */
+bw_err_t bw_kafka_brokers_resolve(const char *brokers, char *out, size_t out_size, char *errstr,
+                                  size_t errstr_size);
+
+/* ---- consumer ---- */
+
+typedef struct bw_consumer_s bw_consumer_t;
+
+/** Hooks called from bw_consumer_poll() when partitions come and go. */
+typedef struct bw_rebalance_hooks_s {
+    void *opaque;
+    /** Load per-partition state before the first message arrives. */
+    bw_err_t (*on_assign)(void *opaque, const rd_kafka_topic_partition_list_t *parts);
+    /** Flush per-partition state; offsets are committed right after. */
+    bw_err_t (*on_revoke)(void *opaque, const rd_kafka_topic_partition_list_t *parts);
+} bw_rebalance_hooks_t;
+
+bw_consumer_t *bw_consumer_new(const char *brokers, const bw_conf_t *conf, const char *group,
+                               const char *const *topics, int ntopics,
+                               const bw_rebalance_hooks_t *hooks, bw_metrics_t *reg, char *errstr,
+                               size_t errstr_size);
+
+/**
+ * @brief Up to @p max messages, waiting at most @p timeout_ms for the first.
+ * Consumer errors are logged and counted, not returned as messages.
+ * @returns how many messages were stored in @p msgs (the caller destroys
+ *          them with rd_kafka_message_destroy after committing).
+ */
+size_t bw_consumer_poll(bw_consumer_t *c, rd_kafka_message_t **msgs, size_t max, int timeout_ms);
+
+/** @brief Synchronously commit offset+1 of the highest message per partition. */
+bw_err_t bw_consumer_commit(bw_consumer_t *c, rd_kafka_message_t *const *msgs, size_t n,
+                            char *errstr, size_t errstr_size);
+
+/** @brief Partitions currently assigned (0 before the first rebalance). */
+int bw_consumer_assigned(const bw_consumer_t *c);
+
+rd_kafka_t *bw_consumer_handle(bw_consumer_t *c);
+
+/** @brief Leave the group (revoke hook runs) and free everything. */
+void bw_consumer_destroy(bw_consumer_t *c);
+
+/* ---- producer ---- */
+
+typedef struct bw_producer_s bw_producer_t;
+
+/** @brief Idempotent producer (enable.idempotence=true, acks=all). */
+bw_producer_t *bw_producer_new(const char *brokers, const bw_conf_t *conf, bw_metrics_t *reg,
+                               char *errstr, size_t errstr_size);
+
+/**
+ * @brief Queue one message (value copied). When the local queue is full it
+ *        serves delivery reports and retries for up to 30 s.
+ */
+bw_err_t bw_producer_send(bw_producer_t *p, const char *topic, const void *key, size_t keylen,
+                          const void *value, size_t len, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Wait until everything queued is delivered or failed.
+ * @returns BW_ERR_DELIVERY if any message failed since the last flush (the
+ *          first failure's reason is in errstr), BW_ERR_TIMEOUT if some are
+ *          still in flight.
+ */
+bw_err_t bw_producer_flush(bw_producer_t *p, int timeout_ms, char *errstr, size_t errstr_size);
+
+/** @brief Serve delivery reports without blocking. */
+void bw_producer_poll(bw_producer_t *p);
+
+/** @brief Messages delivered and failed since creation. */
+int64_t bw_producer_delivered(const bw_producer_t *p);
+int64_t bw_producer_failed(const bw_producer_t *p);
+
+rd_kafka_t *bw_producer_handle(bw_producer_t *p);
+void bw_producer_destroy(bw_producer_t *p);
+
+#endif

@@ -1,0 +1,47 @@
+/**
+ * @file bw_proc.h
+ * @brief Process plumbing every Bellwether program shares: the common
+ *        config keys, signals (SIGTERM/SIGINT drain, SIGHUP reload), and
+ *        the start-up sequence that turns argv into a configured process.
+ */
+#ifndef BW_PROC_H
+#define BW_PROC_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bw_conf.h"
+#include "bw_err.h"
+
+/** Raised by SIGTERM or SIGINT: finish the batch, flush, commit, exit 0. */
+extern volatile sig_atomic_t bw_proc_stop;
+/** Raised by SIGHUP: the stage reloads (and clears the flag). */
+extern volatile sig_atomic_t bw_proc_reload;
+
+/** Keys every program has. */
+typedef struct bw_common_conf_s {
+    char *brokers;
+    char *redis_url;
+    char *log_level;
+    char *schemas_dir;
+    int64_t message_max_bytes;
+} bw_common_conf_t;
+
+extern const bw_conf_def_t bw_common_conf_defs[];
+extern const size_t bw_common_conf_ndefs;
+
+/** @brief Install the signal handlers (and ignore SIGPIPE). */
+void bw_proc_signals_init(void);
+
+/**
+ * @brief The start-up sequence: log init, register the common keys and the
+ *        program's own table, load file/env/flags, apply log.level.
+ *        Handles --help (exit 0) and --print-config-table (README).
+ * @returns BW_ERR_OK, or an error already printed to stderr as a log line.
+ */
+bw_err_t bw_proc_setup(bw_conf_t *conf, const char *program, bw_common_conf_t *common,
+                       const bw_conf_def_t *defs, size_t ndefs, void *base, int argc,
+                       char **argv);
+
+#endif
