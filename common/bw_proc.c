@@ -52,9 +52,9 @@ void bw_proc_signals_init(void) {
     signal(SIGPIPE, SIG_IGN);
 }
 
-bw_err_t bw_proc_setup(bw_conf_t *conf, const char *program, bw_common_conf_t *common,
-                       const bw_conf_def_t *defs, size_t ndefs, void *base, int argc,
-                       char **argv) {
+bw_err_t bw_proc_setup(bw_conf_t *conf, const char *program, const char *positional,
+                       bw_common_conf_t *common, const bw_conf_def_t *defs, size_t ndefs,
+                       void *base, int argc, char **argv) {
     char errstr[1024];
     bw_err_t err;
     int lvl;
@@ -62,6 +62,7 @@ bw_err_t bw_proc_setup(bw_conf_t *conf, const char *program, bw_common_conf_t *c
 
     bw_log_init(program);
     bw_conf_init(conf, program);
+    conf->positional = positional;
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--print-config-table"))
             print_table = true; /* handled before the flags are parsed */

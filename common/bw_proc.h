@@ -38,10 +38,11 @@ void bw_proc_signals_init(void);
  * @brief The start-up sequence: log init, register the common keys and the
  *        program's own table, load file/env/flags, apply log.level.
  *        Handles --help (exit 0) and --print-config-table (README).
+ *        @p positional names the key a bare argument sets (or NULL).
  * @returns BW_ERR_OK, or an error already printed to stderr as a log line.
  */
-bw_err_t bw_proc_setup(bw_conf_t *conf, const char *program, bw_common_conf_t *common,
-                       const bw_conf_def_t *defs, size_t ndefs, void *base, int argc,
-                       char **argv);
+bw_err_t bw_proc_setup(bw_conf_t *conf, const char *program, const char *positional,
+                       bw_common_conf_t *common, const bw_conf_def_t *defs, size_t ndefs,
+                       void *base, int argc, char **argv);
 
 #endif

@@ -80,7 +80,7 @@ int main(int argc, char **argv) {
     const char *bootstraps;
     int rc = 1;
 
-    if (bw_proc_setup(&conf, "devkafka", &common, devkafka_defs, BW_ARRAY_SIZE(devkafka_defs), &dk,
+    if (bw_proc_setup(&conf, "devkafka", NULL, &common, devkafka_defs, BW_ARRAY_SIZE(devkafka_defs), &dk,
                       argc, argv))
         goto out;
     kc = rd_kafka_conf_new();
