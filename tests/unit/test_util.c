@@ -1,2 +1,103 @@
+/* UTF-8, base64, RFC 3339 timestamps, buffers, number parsing. */
 #include "bw_test.h"
-int main(void){ const struct CMUnitTest tests[] = {}; return cmocka_run_group_tests(tests,NULL,NULL);}
+
+#include "bw_util.h"
+
+static void test_utf8(void **state) {
+    (void)state;
+    assert_int_equal(bw_utf8_check("plain ascii", 11), -1);
+    assert_int_equal(bw_utf8_check("völlig 😞 中文", strlen("völlig 😞 中文")), -1);
+    assert_int_equal(bw_utf8_check("a\xff", 2), 1);
+    assert_int_equal(bw_utf8_check("\xc0\xaf", 2), 0);         /* overlong */
+    assert_int_equal(bw_utf8_check("\xed\xa0\x80", 3), 0);     /* surrogate */
+    assert_int_equal(bw_utf8_check("\xf4\x90\x80\x80", 4), 0); /* > U+10FFFF */
+    assert_int_equal(bw_utf8_check("ab\xe4\xb8", 4), 2);       /* cut off */
+    assert_int_equal(bw_utf8_check("a\0b", 3), -1);            /* NUL is valid UTF-8 */
+}
+
+static void test_base64(void **state) {
+    const char *cases[][2] = {{"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"},
+                              {"foobar", "Zm9vYmFy"}};
+    char enc[64];
+    unsigned char dec[64];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        bw_b64_encode((const unsigned char *)cases[i][0], strlen(cases[i][0]), enc);
+        assert_string_equal(enc, cases[i][1]);
+        assert_int_equal(bw_b64_decode(cases[i][1], strlen(cases[i][1]), dec),
+                         (long)strlen(cases[i][0]));
+        assert_memory_equal(dec, cases[i][0], strlen(cases[i][0]));
+    }
+    assert_int_equal(bw_b64_decode("Zm9", 3, dec), -1);
+    assert_int_equal(bw_b64_decode("Zm=v", 4, dec), -1);
+    assert_int_equal(bw_b64_decode("Z!9v", 4, dec), -1);
+}
+
+static void test_timestamps(void **state) {
+    int64_t ms;
+    char buf[BW_TS_BUFSZ];
+
+    (void)state;
+    assert_true(bw_ts_parse("1970-01-01T00:00:00Z", &ms));
+    assert_int_equal(ms, 0);
+    assert_true(bw_ts_parse("2024-02-29T23:59:59.999Z", &ms));
+    bw_ts_format(ms, buf);
+    assert_string_equal(buf, "2024-02-29T23:59:59.999Z");
+    assert_true(bw_ts_parse("2024-03-01T02:00:00+02:00", &ms));
+    bw_ts_format(ms, buf);
+    assert_string_equal(buf, "2024-03-01T00:00:00.000Z");
+    assert_true(bw_ts_parse("2018-03-15", &ms));
+    assert_int_equal(ms, 1521072000000LL);
+    bw_ts_format(-1, buf);
+    assert_string_equal(buf, "1969-12-31T23:59:59.999Z");
+    assert_true(bw_ts_parse("3000-01-01T00:00:00Z", &ms));
+    assert_int_equal(ms, 32503680000000LL);
+    assert_false(bw_ts_parse("2024-02-30T00:00:00Z", &ms));
+    assert_false(bw_ts_parse("2024-01-01T00:00:00", &ms)); /* no zone */
+    assert_false(bw_ts_parse("2024-01-01T25:00:00Z", &ms));
+    assert_false(bw_ts_parse("yesterday", &ms));
+    assert_false(bw_ts_parse("2024-01-01T00:00:00Zjunk", &ms));
+}
+
+static void test_buf_and_numbers(void **state) {
+    bw_buf_t b = {0};
+    int64_t v;
+    double d;
+
+    (void)state;
+    for (int i = 0; i < 1000; i++)
+        assert_true(bw_buf_printf(&b, "%d,", i));
+    assert_int_equal(strlen(b.data), b.len);
+    assert_true(bw_parse_i64("-42", &v) && v == -42);
+    assert_false(bw_parse_i64("42x", &v));
+    assert_false(bw_parse_i64("", &v));
+    assert_false(bw_parse_i64("99999999999999999999", &v));
+    assert_true(bw_parse_double("0.25", &d) && d == 0.25);
+    assert_false(bw_parse_double("nan", &d));
+    bw_buf_free(&b);
+}
+
+static void test_errpath(void **state) {
+    char err[128] = "invalid UTF-8 at byte 3";
+    bool has = false;
+
+    (void)state;
+    bw_errpath_prefix(err, sizeof(err), &has, "lane");
+    bw_errpath_prefix(err, sizeof(err), &has, "scope");
+    assert_string_equal(err, "scope.lane: invalid UTF-8 at byte 3");
+    bw_strlcpy(err, "bad", sizeof(err));
+    has = false;
+    bw_errpath_prefix(err, sizeof(err), &has, "[2]");
+    bw_errpath_prefix(err, sizeof(err), &has, "evidence");
+    assert_string_equal(err, "evidence[2]: bad");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_utf8),       cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_timestamps), cmocka_unit_test(test_buf_and_numbers),
+        cmocka_unit_test(test_errpath),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
