@@ -42,7 +42,9 @@ bw_deadletter_t *bw_deadletter_new(bw_producer_t *producer, bw_serde_t *sd, cons
         !(dl->stage = strdup(stage)))
         goto nomem;
     /* Largest original that still leaves room for the other fields. */
-    dl->max_original = BW_SERDE_DEFAULT_MAX - DL_OVERHEAD;
+    dl->max_original = bw_serde_max_bytes(sd) > 2 * DL_OVERHEAD
+                           ? bw_serde_max_bytes(sd) - DL_OVERHEAD
+                           : bw_serde_max_bytes(sd) / 2;
     return dl;
 nomem:
     bw_errstr_set(errstr, errstr_size, "out of memory");

@@ -25,7 +25,7 @@ const bw_conf_def_t bw_common_conf_defs[] = {
      "Least severe log level written to stderr"},
     {"schemas.dir", BW_CONF_STR, C(schemas_dir), BW_DEFAULT_SCHEMA_DIR, BW_CONF_NORANGE, NULL,
      "Folder with the Avro schemas and ids.manifest"},
-    {"message.max.bytes", BW_CONF_INT, C(message_max_bytes), "1048576", 1024, 64 * 1024 * 1024,
+    {"message.max.bytes", BW_CONF_INT, C(message_max_bytes), "1000000", 1024, 64 * 1024 * 1024,
      NULL, "Largest record read or written, in bytes; larger input is dead-lettered"},
 };
 #undef C

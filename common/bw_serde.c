@@ -213,6 +213,10 @@ bw_err_t bw_serde_encode(bw_serde_t *sd, const bw_schema_t *schema, avro_value_t
     return BW_ERR_OK;
 }
 
+size_t bw_serde_max_bytes(const bw_serde_t *sd) {
+    return sd->max_bytes;
+}
+
 bw_record_t *bw_record_new(const bw_schema_t *schema) {
     bw_record_t *rec = calloc(1, sizeof(*rec));
 

@@ -20,7 +20,8 @@
 #include "bw_util.h"
 
 #define BW_WIRE_HEADER 5
-#define BW_SERDE_DEFAULT_MAX (1024 * 1024)
+/* librdkafka's own default message.max.bytes */
+#define BW_SERDE_DEFAULT_MAX 1000000
 
 typedef struct bw_serde_s bw_serde_t;
 
@@ -54,6 +55,9 @@ bw_err_t bw_serde_decode(bw_serde_t *sd, const void *buf, size_t len, const bw_s
 /** @brief Encode @p value (of @p schema) into @p out (replacing its content). */
 bw_err_t bw_serde_encode(bw_serde_t *sd, const bw_schema_t *schema, avro_value_t *value,
                          bw_buf_t *out, char *errstr, size_t errstr_size);
+
+/** @brief The size limit given to bw_serde_new(). */
+size_t bw_serde_max_bytes(const bw_serde_t *sd);
 
 /** @brief A fresh, empty record to fill and encode; free with bw_record_destroy. */
 bw_record_t *bw_record_new(const bw_schema_t *schema);
