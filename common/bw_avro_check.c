@@ -39,6 +39,7 @@ static bw_err_t read_varint(rd_t *rd, int64_t *out, int maxbytes) {
     uint64_t v = 0;
     int shift = 0;
 
+    *out = 0;
     for (int i = 0; i < maxbytes; i++) {
         if (rd->p >= rd->end)
             return fail(rd, BW_ERR_TRUNCATED, "truncated");
@@ -63,8 +64,7 @@ static bw_err_t check_len(rd_t *rd, int64_t n) {
     if (n < 0)
         return fail(rd, BW_ERR_BAD_TYPE, "negative length %lld", (long long)n);
     if ((uint64_t)n > (uint64_t)(rd->end - rd->p))
-        return fail(rd, BW_ERR_TRUNCATED, "length %lld past the end of the message",
-                    (long long)n);
+        return fail(rd, BW_ERR_TRUNCATED, "length %lld past the end of the message", (long long)n);
     return BW_ERR_OK;
 }
 
@@ -72,7 +72,7 @@ static bw_err_t check_node(rd_t *rd, const bw_snode_t *n, const bw_sfield_t *f, 
 
 static bw_err_t check_blocks(rd_t *rd, const bw_snode_t *n, int depth) {
     bw_err_t err;
-    int64_t count, size;
+    int64_t count = 0, size = 0;
 
     for (;;) {
         if ((err = read_varint(rd, &count, 10)))
@@ -89,13 +89,12 @@ static bw_err_t check_blocks(rd_t *rd, const bw_snode_t *n, int depth) {
         /* Every item takes at least one byte except null: bound the loop by
          * what is left so a huge count cannot spin. */
         if (n->items->type != BW_T_NULL && (uint64_t)count > (uint64_t)(rd->end - rd->p))
-            return fail(rd, BW_ERR_TRUNCATED, "block of %lld items past the end",
-                        (long long)count);
+            return fail(rd, BW_ERR_TRUNCATED, "block of %lld items past the end", (long long)count);
         if (count > 1000000)
             return fail(rd, BW_ERR_TOO_LARGE, "block of %lld items", (long long)count);
         for (int64_t i = 0; i < count; i++) {
             if (n->type == BW_T_MAP) {
-                int64_t klen;
+                int64_t klen = 0;
                 if ((err = read_varint(rd, &klen, 10)) || (err = check_len(rd, klen)))
                     return err;
                 if (bw_utf8_check((const char *)rd->p, (size_t)klen) >= 0)
@@ -114,7 +113,7 @@ static bw_err_t check_blocks(rd_t *rd, const bw_snode_t *n, int depth) {
 
 static bw_err_t check_node(rd_t *rd, const bw_snode_t *n, const bw_sfield_t *f, int depth) {
     bw_err_t err;
-    int64_t v;
+    int64_t v = 0;
 
     if (depth > MAX_DEPTH)
         return fail(rd, BW_ERR_SCHEMA, "nested too deep");

@@ -111,8 +111,8 @@ static bw_err_t def_set(const bw_conf_def_t *def, void *base, const char *value,
     case BW_CONF_BOOL: {
         bool v;
         if (!parse_bool(value, &v)) {
-            bw_errstr_set(errstr, errstr_size, "%s: expected true or false, got \"%s\"",
-                          def->name, value);
+            bw_errstr_set(errstr, errstr_size, "%s: expected true or false, got \"%s\"", def->name,
+                          value);
             return BW_ERR_CONFIG;
         }
         *(bool *)slot = v;
@@ -381,8 +381,8 @@ bw_err_t bw_conf_load_args(bw_conf_t *conf, int argc, char *const *argv, char *e
     return BW_ERR_OK;
 }
 
-bw_err_t bw_conf_load(bw_conf_t *conf, int argc, char *const *argv, char *const *envp,
-                      char *errstr, size_t errstr_size) {
+bw_err_t bw_conf_load(bw_conf_t *conf, int argc, char *const *argv, char *const *envp, char *errstr,
+                      size_t errstr_size) {
     const char *file = getenv("BW_CONFIG");
     bw_err_t err;
 

@@ -24,18 +24,18 @@
 #include "bw_err.h"
 
 typedef enum {
-    BW_CONF_STR,  /* char *, owned by the struct after bw_conf_load */
-    BW_CONF_INT,  /* int64_t */
-    BW_CONF_DBL,  /* double */
+    BW_CONF_STR, /* char *, owned by the struct after bw_conf_load */
+    BW_CONF_INT, /* int64_t */
+    BW_CONF_DBL, /* double */
     BW_CONF_BOOL, /* bool */
 } bw_conf_type_t;
 
 typedef struct bw_conf_def_s {
     const char *name;
     bw_conf_type_t type;
-    size_t offset;       /* where the value lands in the section's struct */
-    const char *defval;  /* default, as text; NULL: empty string / 0 */
-    double min, max;     /* range for INT and DBL (min > max: no range) */
+    size_t offset; /* where the value lands in the section's struct */
+    const char *defval; /* default, as text; NULL: empty string / 0 */
+    double min, max; /* range for INT and DBL (min > max: no range) */
     const char *choices; /* for STR: "a|b|c", or NULL for any text */
     const char *desc;
 } bw_conf_def_t;
@@ -57,9 +57,9 @@ typedef struct bw_conf_s {
     char *kafka_keys[BW_CONF_MAX_PASSTHRU]; /* without the "kafka." prefix */
     char *kafka_vals[BW_CONF_MAX_PASSTHRU];
     int nkafka;
-    bool help;                /* --help was given */
-    const char *program;      /* for --help */
-    const char *positional;   /* name of the key that takes a bare argument */
+    bool help; /* --help was given */
+    const char *program; /* for --help */
+    const char *positional; /* name of the key that takes a bare argument */
 } bw_conf_t;
 
 void bw_conf_init(bw_conf_t *conf, const char *program);
@@ -81,8 +81,8 @@ bw_err_t bw_conf_load_args(bw_conf_t *conf, int argc, char *const *argv, char *e
  * @brief The whole sequence: --config / BW_CONFIG file, then the
  *        environment, then the command line.
  */
-bw_err_t bw_conf_load(bw_conf_t *conf, int argc, char *const *argv, char *const *envp,
-                      char *errstr, size_t errstr_size);
+bw_err_t bw_conf_load(bw_conf_t *conf, int argc, char *const *argv, char *const *envp, char *errstr,
+                      size_t errstr_size);
 
 /** @brief Print --help text from the tables. */
 void bw_conf_usage(const bw_conf_t *conf, FILE *fp);

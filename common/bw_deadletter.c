@@ -80,9 +80,9 @@ bw_err_t bw_deadletter_send(bw_deadletter_t *dl, const bw_dl_origin_t *o, bw_err
         (o->key ? avro_value_set_bytes(&branch, (void *)o->key, o->keylen)
                 : avro_value_set_null(&branch)) ||
         set_field_string(v, "topic", o->topic ? o->topic : "") ||
-        avro_value_get_by_name(v, "partition", &f, NULL) ||
-        avro_value_set_int(&f, o->partition) || avro_value_get_by_name(v, "offset", &f, NULL) ||
-        avro_value_set_long(&f, o->offset) || set_field_string(v, "stage", dl->stage) ||
+        avro_value_get_by_name(v, "partition", &f, NULL) || avro_value_set_int(&f, o->partition) ||
+        avro_value_get_by_name(v, "offset", &f, NULL) || avro_value_set_long(&f, o->offset) ||
+        set_field_string(v, "stage", dl->stage) ||
         set_field_string(v, "error_code", bw_err2name(code)) || set_field_string(v, "error", why) ||
         avro_value_get_by_name(v, "failed_at", &f, NULL) || avro_value_set_long(&f, bw_now_ms())) {
         bw_log(BW_LOG_ERROR, "dead letter: Avro C: %s", avro_strerror());
@@ -97,8 +97,8 @@ bw_err_t bw_deadletter_send(bw_deadletter_t *dl, const bw_dl_origin_t *o, bw_err
     }
     dl->count++;
     if (dl->reg)
-        bw_metric_inc(bw_metrics_get(dl->reg, &bw_common_metrics[BW_M_DEADLETTERS],
-                                     bw_err2name(code)));
+        bw_metric_inc(
+            bw_metrics_get(dl->reg, &bw_common_metrics[BW_M_DEADLETTERS], bw_err2name(code)));
     bw_log_rl(BW_LOG_WARN, "dead-lettered %s [%d] @%lld: %s", o->topic ? o->topic : "?",
               (int)o->partition, (long long)o->offset, why);
     return BW_ERR_OK;

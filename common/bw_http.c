@@ -108,9 +108,8 @@ static enum MHD_Result reply(struct MHD_Connection *conn, int status, const char
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
     bw_http_t *http = cls;
     bw_buf_t body = {0};
     const char *ctype = "text/plain; charset=utf-8";
@@ -156,10 +155,10 @@ bw_err_t bw_http_start(bw_http_t *http, char *errstr, size_t errstr_size) {
 
     if (http->addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    http->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, http, MHD_OPTION_SOCK_ADDR,
-                                 (struct sockaddr *)&http->addr, MHD_OPTION_CONNECTION_LIMIT,
-                                 (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-                                 MHD_OPTION_END);
+    http->mhd =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, http, MHD_OPTION_SOCK_ADDR,
+                         (struct sockaddr *)&http->addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
     if (!http->mhd) {
         bw_errstr_set(errstr, errstr_size, "HTTP server could not listen (address in use?)");
         return BW_ERR_HTTP;

@@ -45,9 +45,8 @@ static const char *jshow(json_t *j, char *buf, size_t size) {
 }
 
 static const char *type_word(const bw_snode_t *n) {
-    static const char *words[] = {"null",   "boolean", "int",  "long", "float",
-                                  "double", "bytes",   "string", "record", "enum",
-                                  "array",  "map",     "union",  "fixed"};
+    static const char *words[] = {"null",   "boolean", "int",  "long",  "float", "double", "bytes",
+                                  "string", "record",  "enum", "array", "map",   "union",  "fixed"};
     if (n->type == BW_T_LONG && n->ts_millis)
         return "timestamp (RFC 3339 or epoch ms)";
     return words[n->type];
@@ -63,8 +62,7 @@ static bw_err_t wrong_type(jx_t *jx, const bw_snode_t *n, const bw_sfield_t *f, 
                  jshow(j, shown, sizeof(shown)));
 }
 
-static bw_err_t in_range(jx_t *jx, const bw_snode_t *n, const bw_sfield_t *f, double v,
-                         json_t *j) {
+static bw_err_t in_range(jx_t *jx, const bw_snode_t *n, const bw_sfield_t *f, double v, json_t *j) {
     char shown[64];
 
     if (f && f->has_range && !(v >= f->min && v <= f->max))
@@ -268,8 +266,8 @@ static bw_err_t to_avro(jx_t *jx, const bw_snode_t *n, const bw_sfield_t *f, jso
     return jfail(jx, BW_ERR_SCHEMA, "unknown schema node");
 }
 
-bw_err_t bw_json_to_avro(const bw_schema_t *schema, json_t *json, avro_value_t *value,
-                         char *errstr, size_t errstr_size) {
+bw_err_t bw_json_to_avro(const bw_schema_t *schema, json_t *json, avro_value_t *value, char *errstr,
+                         size_t errstr_size) {
     jx_t jx = {errstr, errstr_size, false};
 
     if (avro_value_reset(value))
@@ -309,9 +307,9 @@ static json_t *compound_from_avro(const bw_snode_t *n, avro_value_t *v) {
             goto err;
         if (!(cj = from_avro(n->type == BW_T_RECORD ? n->fields[i].type : n->items, &child)))
             goto err;
-        if (n->type == BW_T_ARRAY ? json_array_append_new(out, cj)
-                                  : json_object_set_new(
-                                        out, n->type == BW_T_RECORD ? n->fields[i].name : key, cj))
+        if (n->type == BW_T_ARRAY
+                ? json_array_append_new(out, cj)
+                : json_object_set_new(out, n->type == BW_T_RECORD ? n->fields[i].name : key, cj))
             goto err;
     }
     return out;

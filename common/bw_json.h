@@ -19,8 +19,8 @@
 #include "bw_schema.h"
 
 /** @brief Fill @p value (reset first) from JSON. */
-bw_err_t bw_json_to_avro(const bw_schema_t *schema, json_t *json, avro_value_t *value,
-                         char *errstr, size_t errstr_size);
+bw_err_t bw_json_to_avro(const bw_schema_t *schema, json_t *json, avro_value_t *value, char *errstr,
+                         size_t errstr_size);
 
 /** @brief JSON for @p value; NULL only when out of memory. */
 json_t *bw_avro_to_json(const bw_schema_t *schema, avro_value_t *value);

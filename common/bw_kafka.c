@@ -74,8 +74,8 @@ static bool conf_set_pairs(rd_kafka_conf_t *kc, const char *const *kv, char *err
 }
 
 rd_kafka_conf_t *bw_kafka_conf_new(const char *brokers, const char *const *defaults,
-                                   const bw_conf_t *conf, const char *const *required,
-                                   char *errstr, size_t errstr_size) {
+                                   const bw_conf_t *conf, const char *const *required, char *errstr,
+                                   size_t errstr_size) {
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
     char rderr[512], resolved[1024];
 
@@ -90,8 +90,8 @@ rd_kafka_conf_t *bw_kafka_conf_new(const char *brokers, const char *const *defau
         goto err;
     }
     for (int i = 0; conf && i < conf->nkafka; i++) {
-        if (rd_kafka_conf_set(kc, conf->kafka_keys[i], conf->kafka_vals[i], rderr,
-                              sizeof(rderr)) != RD_KAFKA_CONF_OK) {
+        if (rd_kafka_conf_set(kc, conf->kafka_keys[i], conf->kafka_vals[i], rderr, sizeof(rderr)) !=
+            RD_KAFKA_CONF_OK) {
             bw_errstr_set(errstr, errstr_size, "kafka.%s: %s", conf->kafka_keys[i], rderr);
             goto err;
         }
@@ -107,9 +107,10 @@ err:
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
     (void)rk;
     /* syslog levels: 0..3 error, 4 warning, 5..6 info, 7 debug */
-    int lvl = level <= 3 ? BW_LOG_ERROR : level == 4 ? BW_LOG_WARN
-              : level <= 6                           ? BW_LOG_INFO
-                                                     : BW_LOG_DEBUG;
+    int lvl = level <= 3   ? BW_LOG_ERROR
+              : level == 4 ? BW_LOG_WARN
+              : level <= 6 ? BW_LOG_INFO
+                           : BW_LOG_DEBUG;
     bw_log_kv(lvl, json_pack("{s:s}", "facility", fac), "librdkafka: %s", buf);
 }
 
@@ -169,8 +170,14 @@ bw_consumer_t *bw_consumer_new(const char *brokers, const bw_conf_t *conf, const
                                const bw_rebalance_hooks_t *hooks, bw_metrics_t *reg, char *errstr,
                                size_t errstr_size) {
     const char *defaults[] = {"auto.offset.reset", "earliest", NULL};
-    const char *required[] = {"group.id", group, "enable.auto.commit", "false",
-                              "enable.auto.offset.store", "false", "enable.partition.eof", "false",
+    const char *required[] = {"group.id",
+                              group,
+                              "enable.auto.commit",
+                              "false",
+                              "enable.auto.offset.store",
+                              "false",
+                              "enable.partition.eof",
+                              "false",
                               NULL};
     bw_consumer_t *c = calloc(1, sizeof(*c));
     rd_kafka_topic_partition_list_t *subs = NULL;
@@ -363,15 +370,15 @@ bw_err_t bw_producer_send(bw_producer_t *p, const char *topic, const void *key, 
     int64_t deadline = bw_mono_ms() + 30000;
 
     for (;;) {
-        rd_kafka_resp_err_t rerr = rd_kafka_producev(
-            p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, keylen),
-            RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_END);
+        rd_kafka_resp_err_t rerr =
+            rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, keylen),
+                              RD_KAFKA_V_VALUE((void *)value, len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (!rerr)
             return BW_ERR_OK;
         if (rerr != RD_KAFKA_RESP_ERR__QUEUE_FULL || bw_mono_ms() > deadline) {
             bw_errstr_set(errstr, errstr_size, "produce to %s: %s", topic, rd_kafka_err2str(rerr));
-            return rerr == RD_KAFKA_RESP_ERR__QUEUE_FULL ? BW_ERR_TIMEOUT
+            return rerr == RD_KAFKA_RESP_ERR__QUEUE_FULL          ? BW_ERR_TIMEOUT
                    : rerr == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ? BW_ERR_TOO_LARGE
                                                                   : BW_ERR_KAFKA;
         }

@@ -31,8 +31,8 @@
  *        that names it.
  */
 rd_kafka_conf_t *bw_kafka_conf_new(const char *brokers, const char *const *defaults,
-                                   const bw_conf_t *conf, const char *const *required,
-                                   char *errstr, size_t errstr_size);
+                                   const bw_conf_t *conf, const char *const *required, char *errstr,
+                                   size_t errstr_size);
 
 /** @brief Resolve "@FILE" to the first line of FILE; else copy. */
 bw_err_t bw_kafka_brokers_resolve(const char *brokers, char *out, size_t out_size, char *errstr,

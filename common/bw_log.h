@@ -30,20 +30,20 @@ int bw_log_level_parse(const char *s);
 void bw_log_emit(int level, json_t *fields, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define bw_log(level, ...)                                                    \
-    do {                                                                      \
-        if ((level) <= bw_log_level)                                          \
-            bw_log_emit((level), NULL, __VA_ARGS__);                          \
+#define bw_log(level, ...)                           \
+    do {                                             \
+        if ((level) <= bw_log_level)                 \
+            bw_log_emit((level), NULL, __VA_ARGS__); \
     } while (0)
 
 /** @brief Log with extra structured fields; @p fields is consumed. */
-#define bw_log_kv(level, fields, ...)                                         \
-    do {                                                                      \
-        json_t *_bw_f = (fields);                                             \
-        if ((level) <= bw_log_level)                                          \
-            bw_log_emit((level), _bw_f, __VA_ARGS__);                         \
-        else                                                                  \
-            json_decref(_bw_f);                                               \
+#define bw_log_kv(level, fields, ...)                 \
+    do {                                              \
+        json_t *_bw_f = (fields);                     \
+        if ((level) <= bw_log_level)                  \
+            bw_log_emit((level), _bw_f, __VA_ARGS__); \
+        else                                          \
+            json_decref(_bw_f);                       \
     } while (0)
 
 /** State of one rate-limited call site. */
@@ -56,15 +56,13 @@ typedef struct {
 /** @brief True if this call site may log now (at most 5 lines a second). */
 int bw_log_rl_allow(bw_log_rl_t *rl, int *suppressed_before);
 
-#define bw_log_rl(level, ...)                                                 \
-    do {                                                                      \
-        static bw_log_rl_t _bw_rl;                                            \
-        int _bw_supp = 0;                                                     \
-        if ((level) <= bw_log_level && bw_log_rl_allow(&_bw_rl, &_bw_supp))   \
-            bw_log_emit((level),                                              \
-                        _bw_supp ? json_pack("{s:i}", "suppressed", _bw_supp) \
-                                 : NULL,                                      \
-                        __VA_ARGS__);                                         \
+#define bw_log_rl(level, ...)                                                                  \
+    do {                                                                                       \
+        static bw_log_rl_t _bw_rl;                                                             \
+        int _bw_supp = 0;                                                                      \
+        if ((level) <= bw_log_level && bw_log_rl_allow(&_bw_rl, &_bw_supp))                    \
+            bw_log_emit((level), _bw_supp ? json_pack("{s:i}", "suppressed", _bw_supp) : NULL, \
+                        __VA_ARGS__);                                                          \
     } while (0)
 
 #endif

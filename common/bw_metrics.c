@@ -13,7 +13,7 @@ const bw_metric_decl_t bw_common_metrics[BW_M__CNT] = {BW_COMMON_METRICS(BW_METR
 
 /* Latency buckets in seconds, 100 us .. 10 s. */
 static const double default_buckets[] = {0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                         0.05,   0.1,    0.25,  0.5,    1,     2.5,   10};
+                                         0.05,   0.1,    0.25,  0.5,    1,     2.5,  10};
 
 struct bw_metric_s {
     struct bw_metric_s *next;
@@ -253,10 +253,9 @@ static bool render_histogram(bw_buf_t *out, const bw_metric_family_t *fam, const
              bw_buf_printf(out, " %llu\n", cum);
     }
     unsigned long long count = atomic_load_explicit(&m->count, memory_order_relaxed);
-    return ok && bw_buf_printf(out, "%s_bucket", fam->name) &&
-           render_labels(out, fam, m, "+Inf") && bw_buf_printf(out, " %llu\n", count) &&
-           bw_buf_printf(out, "%s_sum", fam->name) && render_labels(out, fam, m, NULL) &&
-           render_number(out, bw_metric_value(m)) &&
+    return ok && bw_buf_printf(out, "%s_bucket", fam->name) && render_labels(out, fam, m, "+Inf") &&
+           bw_buf_printf(out, " %llu\n", count) && bw_buf_printf(out, "%s_sum", fam->name) &&
+           render_labels(out, fam, m, NULL) && render_number(out, bw_metric_value(m)) &&
            bw_buf_printf(out, "%s_count", fam->name) && render_labels(out, fam, m, NULL) &&
            bw_buf_printf(out, " %llu\n", count);
 }

@@ -34,7 +34,7 @@ typedef struct bw_metric_s bw_metric_t;
 /** One declared metric: what the X-macro tables expand to. */
 typedef struct bw_metric_decl_s {
     bw_metric_type_t type;
-    const char *name;   /* without the bw_ prefix */
+    const char *name; /* without the bw_ prefix */
     const char *help;
     const char *labels; /* comma-separated label names, "" for none */
 } bw_metric_decl_t;

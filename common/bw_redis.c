@@ -57,7 +57,9 @@ bw_err_t bw_redis_url_parse(const char *url, bw_redis_url_t *u, char *errstr, si
     memset(u, 0, sizeof(*u));
     u->port = 6379;
     if (strncmp(url, "redis://", 8)) {
-        bw_errstr_set(errstr, errstr_size, "redis.url: expected redis://[user:password@]host[:port][/db], got \"%s\"", url);
+        bw_errstr_set(errstr, errstr_size,
+                      "redis.url: expected redis://[user:password@]host[:port][/db], got \"%s\"",
+                      url);
         return BW_ERR_CONFIG;
     }
     p = url + 8;
@@ -324,7 +326,8 @@ static bw_err_t with_retry(bw_redis_t *r, exchange_fn fn, void *arg, redisReply 
         bw_errstr_set(errstr, errstr_size, "redis: %s", r->ctx ? r->ctx->errstr : "disconnected");
         bw_log_rl(BW_LOG_WARN, "%s", errstr);
         drop(r);
-        if ((r->stop && *r->stop) || (r->max_wait_ms >= 0 && bw_mono_ms() - started > r->max_wait_ms))
+        if ((r->stop && *r->stop) ||
+            (r->max_wait_ms >= 0 && bw_mono_ms() - started > r->max_wait_ms))
             return BW_ERR_REDIS_DOWN;
     }
 }
@@ -385,9 +388,8 @@ bw_err_t bw_redis_cmd(bw_redis_t *r, redisReply **reply, char *errstr, size_t er
 }
 
 /* argv for EVALSHA sha nkeys args... */
-static const char **evalsha_argv(const bw_redis_script_t *s, int nkeys, int argc,
-                                 const char **argv, const size_t *argvlen, size_t **lensp,
-                                 char *nk, size_t nksize) {
+static const char **evalsha_argv(const bw_redis_script_t *s, int nkeys, int argc, const char **argv,
+                                 const size_t *argvlen, size_t **lensp, char *nk, size_t nksize) {
     const char **av = malloc((size_t)(argc + 3) * sizeof(*av));
     size_t *lens = malloc((size_t)(argc + 3) * sizeof(*lens));
 

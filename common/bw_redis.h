@@ -38,8 +38,7 @@ typedef struct bw_redis_url_s {
     int db;
 } bw_redis_url_t;
 
-bw_err_t bw_redis_url_parse(const char *url, bw_redis_url_t *out, char *errstr,
-                            size_t errstr_size);
+bw_err_t bw_redis_url_parse(const char *url, bw_redis_url_t *out, char *errstr, size_t errstr_size);
 
 /** @brief Parse the URL; does not connect yet. */
 bw_redis_t *bw_redis_new(const char *url, int timeout_ms, bw_metrics_t *reg, char *errstr,

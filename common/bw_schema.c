@@ -37,9 +37,9 @@ static const struct {
     const char *name;
     bw_type_t type;
 } primitives[] = {
-    {"null", BW_T_NULL},     {"boolean", BW_T_BOOLEAN}, {"int", BW_T_INT},
-    {"long", BW_T_LONG},     {"float", BW_T_FLOAT},     {"double", BW_T_DOUBLE},
-    {"bytes", BW_T_BYTES},   {"string", BW_T_STRING},
+    {"null", BW_T_NULL},   {"boolean", BW_T_BOOLEAN}, {"int", BW_T_INT},
+    {"long", BW_T_LONG},   {"float", BW_T_FLOAT},     {"double", BW_T_DOUBLE},
+    {"bytes", BW_T_BYTES}, {"string", BW_T_STRING},
 };
 
 static char *full_name(const char *ns, const char *name) {

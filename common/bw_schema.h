@@ -45,9 +45,9 @@ typedef struct bw_sfield_s {
 
 struct bw_snode_s {
     bw_type_t type;
-    bool ts_millis;   /* long with logicalType timestamp-millis */
-    char *name;       /* full name of a record, enum or fixed */
-    size_t n;         /* fields, symbols or branches */
+    bool ts_millis; /* long with logicalType timestamp-millis */
+    char *name; /* full name of a record, enum or fixed */
+    size_t n; /* fields, symbols or branches */
     bw_sfield_t *fields;
     char **symbols;
     bw_snode_t **branches;
@@ -56,9 +56,9 @@ struct bw_snode_s {
 };
 
 typedef struct bw_schema_s {
-    char *name;      /* short record name, e.g. "ReviewEvent" */
-    char *fullname;  /* "bw.ReviewEvent" */
-    int32_t id;      /* wire-format schema id */
+    char *name; /* short record name, e.g. "ReviewEvent" */
+    char *fullname; /* "bw.ReviewEvent" */
+    int32_t id; /* wire-format schema id */
     avro_schema_t avro;
     avro_value_iface_t *iface;
     bw_snode_t *root;

@@ -154,8 +154,9 @@ bw_err_t bw_serde_decode(bw_serde_t *sd, const void *buf, size_t len, const bw_s
         return BW_ERR_TOO_LARGE;
     }
     if (len < BW_WIRE_HEADER) {
-        bw_errstr_set(errstr, errstr_size, "message of %zu bytes is shorter than the %d-byte header",
-                      len, BW_WIRE_HEADER);
+        bw_errstr_set(errstr, errstr_size,
+                      "message of %zu bytes is shorter than the %d-byte header", len,
+                      BW_WIRE_HEADER);
         return BW_ERR_TRUNCATED;
     }
     if (p[0] != 0) {

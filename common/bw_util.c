@@ -136,7 +136,8 @@ long bw_b64_decode(const char *in, size_t len, unsigned char *out) {
                 return -1;
             }
         }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        uint32_t w =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         out[o++] = (unsigned char)(w >> 16);
         if (pad < 2)
             out[o++] = (unsigned char)(w >> 8);
@@ -170,15 +171,18 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
 }
 
 void bw_ts_format(int64_t ms, char *buf) {
-    int64_t days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
-    int64_t rem = ms - days * 86400000;
-    int64_t y;
-    unsigned mo, d;
+    /* Clamp to years 0001..9999, what RFC 3339 can write. */
+    const int64_t lo = -62135596800000LL, hi = 253402300799999LL;
+    int64_t days, rem, y;
+    unsigned mo, d, r;
 
+    ms = ms < lo ? lo : ms > hi ? hi : ms;
+    days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
+    rem = ms - days * 86400000;
+    r = (unsigned)rem;
     civil_from_days(days, &y, &mo, &d);
-    snprintf(buf, BW_TS_BUFSZ, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)y, mo, d,
-             (int)(rem / 3600000), (int)(rem / 60000 % 60), (int)(rem / 1000 % 60),
-             (int)(rem % 1000));
+    snprintf(buf, BW_TS_BUFSZ, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", (unsigned)y % 10000u,
+             mo % 13u, d % 32u, r / 3600000u % 24u, r / 60000u % 60u, r / 1000u % 60u, r % 1000u);
 }
 
 static bool parse_digits(const char **p, int n, int *out) {
@@ -241,7 +245,9 @@ bool bw_ts_parse(const char *s, int64_t *ms) {
     if (*p != '\0')
         return false;
     *ms = ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec) -
-           (int64_t)offs * 60) * 1000 + frac;
+           (int64_t)offs * 60) *
+              1000 +
+          frac;
     return true;
 }
 

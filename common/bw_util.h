@@ -38,7 +38,7 @@ long bw_b64_decode(const char *in, size_t len, unsigned char *out);
  * @brief Format epoch milliseconds as RFC 3339 UTC, "2024-05-01T12:00:00.000Z".
  *        buf must hold BW_TS_BUFSZ bytes.
  */
-#define BW_TS_BUFSZ 32
+#define BW_TS_BUFSZ 40
 void bw_ts_format(int64_t ms, char *buf);
 /**
  * @brief Parse RFC 3339 ("2024-05-01T12:00:00Z", optional fraction and
@@ -56,8 +56,7 @@ typedef struct bw_buf_s {
 
 bool bw_buf_reserve(bw_buf_t *b, size_t extra);
 bool bw_buf_append(bw_buf_t *b, const void *p, size_t n);
-bool bw_buf_printf(bw_buf_t *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+bool bw_buf_printf(bw_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void bw_buf_reset(bw_buf_t *b);
 void bw_buf_free(bw_buf_t *b);
 

@@ -3,7 +3,7 @@
 # Idempotent: it does nothing when every package is already there.
 set -euo pipefail
 
-PKGS=(build-essential cmake pkg-config clang
+PKGS=(build-essential cmake pkg-config clang-format
       librdkafka-dev libavro-dev libpcre2-dev libhiredis-dev libcmocka-dev
       libjansson-dev libmicrohttpd-dev
       redis-server kcat python3)

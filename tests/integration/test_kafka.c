@@ -80,9 +80,9 @@ static int consume_all(bw_consumer_t *c, bw_producer_t *p, bw_deadletter_t *dl, 
         last = bw_mono_ms();
         for (size_t i = 0; i < n; i++) {
             bw_record_t *rec;
-            bw_err_t err = bw_serde_decode(sd, msgs[i]->payload, msgs[i]->len,
-                                           bw_serde_schema(sd, "ReviewEvent"), &rec, errstr,
-                                           sizeof(errstr));
+            bw_err_t err =
+                bw_serde_decode(sd, msgs[i]->payload, msgs[i]->len,
+                                bw_serde_schema(sd, "ReviewEvent"), &rec, errstr, sizeof(errstr));
             if (err)
                 assert_int_equal(bw_deadletter_msg(dl, msgs[i], err, errstr), BW_ERR_OK);
             else
@@ -121,17 +121,17 @@ static void test_consume_commit_deadletter(void **state) {
         produce_raw(p, buf.data, buf.len);
     }
     /* Six kinds of poison. */
-    produce_raw(p, "garbage", 8);                      /* BAD_MAGIC */
+    produce_raw(p, "garbage", 8); /* BAD_MAGIC */
     memcpy(bad, buf.data, buf.len);
     bad[4] = 42;
-    produce_raw(p, bad, buf.len);                          /* UNKNOWN_SCHEMA_ID */
-    produce_raw(p, buf.data, buf.len - 3);                 /* TRUNCATED */
+    produce_raw(p, bad, buf.len); /* UNKNOWN_SCHEMA_ID */
+    produce_raw(p, buf.data, buf.len - 3); /* TRUNCATED */
     memcpy(bad, buf.data, buf.len);
-    bad[buf.len - 5] = (char)0xff;                         /* inside the body text */
-    produce_raw(p, bad, buf.len);                          /* BAD_UTF8 */
+    bad[buf.len - 5] = (char)0xff; /* inside the body text */
+    produce_raw(p, bad, buf.len); /* BAD_UTF8 */
     memcpy(bad, buf.data, buf.len);
     bad[4] = 2;
-    produce_raw(p, bad, buf.len);                          /* WRONG_SCHEMA */
+    produce_raw(p, bad, buf.len); /* WRONG_SCHEMA */
     {
         char *huge = calloc(1, TEST_MAX + 10); /* TOO_LARGE */
         produce_raw(p, huge, TEST_MAX + 10);
@@ -139,7 +139,8 @@ static void test_consume_commit_deadletter(void **state) {
     }
     assert_int_equal(bw_producer_flush(p, 10000, errstr, sizeof(errstr)), BW_ERR_OK);
 
-    c = bw_consumer_new(brokers, &kconf, "itest-g1", topics, 1, &hooks, NULL, errstr, sizeof(errstr));
+    c = bw_consumer_new(brokers, &kconf, "itest-g1", topics, 1, &hooks, NULL, errstr,
+                        sizeof(errstr));
     assert_non_null(c);
     seen = consume_all(c, p, dl, &good, 3000);
     assert_int_equal(seen, 11);
@@ -223,11 +224,10 @@ static void test_delivery_failure_is_an_error(void **state) {
     produce_raw(p, buf.data, buf.len);
     assert_int_equal(bw_producer_flush(p, 10000, errstr, sizeof(errstr)), BW_ERR_OK);
     /* The broker refuses the next produce requests with a permanent error. */
-    rd_kafka_mock_push_request_errors(mc, 0 /* Produce */, 5, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
-                                      RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
-                                      RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
-                                      RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
-                                      RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+    rd_kafka_mock_push_request_errors(
+        mc, 0 /* Produce */, 5, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
+        RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
+        RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
     produce_raw(p, buf.data, buf.len);
     assert_int_equal(bw_producer_flush(p, 10000, errstr, sizeof(errstr)), BW_ERR_DELIVERY);
     assert_non_null(strstr(errstr, "not delivered"));

@@ -17,10 +17,21 @@ static char errstr[512];
 /* AOF so a hard kill loses nothing; an ACL user limited to what stages
  * need, and a default-user password (given as arguments so that a
  * restarted server has them too). */
-static const char *EXTRA[] = {"--appendonly", "yes", "--appendfsync", "always",
-                              "--requirepass", "adminpw",
-                              "--user", "bw", "on", ">s3cret", "~*", "+@all", "-flushall",
-                              "-flushdb", NULL};
+static const char *EXTRA[] = {"--appendonly",
+                              "yes",
+                              "--appendfsync",
+                              "always",
+                              "--requirepass",
+                              "adminpw",
+                              "--user",
+                              "bw",
+                              "on",
+                              ">s3cret",
+                              "~*",
+                              "+@all",
+                              "-flushall",
+                              "-flushdb",
+                              NULL};
 
 static void url_for(char *url, size_t size, const char *userpass, int db) {
     snprintf(url, size, "redis://%s127.0.0.1:%d/%d", userpass, port, db);
@@ -34,9 +45,8 @@ static void test_url_parse(void **state) {
     assert_string_equal(u.host, "localhost");
     assert_int_equal(u.port, 6379);
     assert_int_equal(u.db, 0);
-    assert_int_equal(bw_redis_url_parse("redis://bw:p%40ss:w@10.0.0.1:6380/4", &u, errstr,
-                                        sizeof(errstr)),
-                     0);
+    assert_int_equal(
+        bw_redis_url_parse("redis://bw:p%40ss:w@10.0.0.1:6380/4", &u, errstr, sizeof(errstr)), 0);
     assert_string_equal(u.user, "bw");
     assert_string_equal(u.password, "p@ss:w");
     assert_string_equal(u.host, "10.0.0.1");
@@ -194,8 +204,8 @@ static void test_restart_mid_stream(void **state) {
     assert_int_equal(bw_redis_cmd(r, &rep, errstr, sizeof(errstr), "GET {r}:n"), BW_ERR_OK);
     assert_string_equal(rep->str, "20"); /* nothing lost, nothing twice */
     freeReplyObject(rep);
-    assert_true(bw_metric_value(bw_metrics_get(reg, &bw_common_metrics[BW_M_REDIS_RECONNECTS],
-                                               "ok")) >= 2);
+    assert_true(
+        bw_metric_value(bw_metrics_get(reg, &bw_common_metrics[BW_M_REDIS_RECONNECTS], "ok")) >= 2);
     bw_redis_destroy(r);
     bw_metrics_destroy(reg);
 }

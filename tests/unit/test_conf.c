@@ -131,7 +131,8 @@ static void test_env(void **state) {
 
     setenv("BW_WINDOW_COUNT", "x", 1);
     assert_int_equal(bw_conf_load_env(&conf, envp, errstr, sizeof(errstr)), BW_ERR_CONFIG);
-    assert_non_null(strstr(errstr, "environment BW_WINDOW_COUNT: window.count: expected an integer"));
+    assert_non_null(
+        strstr(errstr, "environment BW_WINDOW_COUNT: window.count: expected an integer"));
     unsetenv("BW_WINDOW_COUNT");
 }
 
@@ -144,8 +145,8 @@ static void test_args_and_precedence(void **state) {
     snprintf(cfg, sizeof(cfg), "--config=%s", path);
     setenv("BW_WINDOW_COUNT", "6", 1);
     {
-        char *argv[] = {"prog", cfg, "--window.count", "7", "--flag", "--ratio=0.25",
-                        "--kafka.acks=all", NULL};
+        char *argv[] = {
+            "prog", cfg, "--window.count", "7", "--flag", "--ratio=0.25", "--kafka.acks=all", NULL};
         assert_int_equal(bw_conf_load(&conf, 7, argv, envp, errstr, sizeof(errstr)), BW_ERR_OK);
     }
     assert_int_equal(tc.count, 7); /* flag beats env beats file */
@@ -178,8 +179,7 @@ static void test_arg_errors(void **state) {
     {
         char *argv[] = {"prog", "--config", NULL};
         char *envp[] = {NULL};
-        assert_int_equal(bw_conf_load(&conf, 2, argv, envp, errstr, sizeof(errstr)),
-                         BW_ERR_CONFIG);
+        assert_int_equal(bw_conf_load(&conf, 2, argv, envp, errstr, sizeof(errstr)), BW_ERR_CONFIG);
     }
     {
         char *argv[] = {"prog", "--mode", "slow", NULL};

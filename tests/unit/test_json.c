@@ -23,8 +23,8 @@ static bw_err_t convert(const char *schema_name, const char *text) {
     return err;
 }
 
-#define REVIEW_WITH(extra)                                                                        \
-    "{\"event_id\":\"e1\",\"platform\":\"AMAZON\",\"marketplace\":\"US\",\"store_id\":\"s1\","   \
+#define REVIEW_WITH(extra)                                                                     \
+    "{\"event_id\":\"e1\",\"platform\":\"AMAZON\",\"marketplace\":\"US\",\"store_id\":\"s1\"," \
     "\"kind\":\"PRODUCT_REVIEW\",\"body\":\"ok\",\"occurred_at\":0" extra "}"
 
 static void test_minimal_review_ok(void **state) {
@@ -110,14 +110,13 @@ static void test_timestamps(void **state) {
 
 static void test_nested_and_ranges(void **state) {
     (void)state;
-    assert_int_equal(
-        convert("Signal",
-                "{\"alert_id\":\"a\",\"type\":\"ODR_AT_RISK\",\"severity\":\"INFO\","
-                "\"state\":\"FIRING\",\"scope\":{\"store_id\":5},\"window_start\":0,"
-                "\"window_end\":0,\"observed\":1,\"threshold\":1,\"sample_size\":1,"
-                "\"evidence\":[],\"playbook\":\"p\",\"first_seen\":0,\"last_seen\":0,"
-                "\"occurrences\":1}"),
-        BW_ERR_BAD_TYPE);
+    assert_int_equal(convert("Signal",
+                             "{\"alert_id\":\"a\",\"type\":\"ODR_AT_RISK\",\"severity\":\"INFO\","
+                             "\"state\":\"FIRING\",\"scope\":{\"store_id\":5},\"window_start\":0,"
+                             "\"window_end\":0,\"observed\":1,\"threshold\":1,\"sample_size\":1,"
+                             "\"evidence\":[],\"playbook\":\"p\",\"first_seen\":0,\"last_seen\":0,"
+                             "\"occurrences\":1}"),
+                     BW_ERR_BAD_TYPE);
     assert_string_equal(errstr, "scope.store_id: expected string, got 5");
 }
 

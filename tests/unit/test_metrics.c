@@ -42,7 +42,8 @@ static void test_text_format(void **state) {
         bw_metric_inc(bw_metrics_child(bw_metrics_family(reg, &L2_DECL), vals));
     }
     text = render(reg);
-    assert_non_null(strstr(text, "# HELP bw_things_total Things seen\n# TYPE bw_things_total counter\n"));
+    assert_non_null(
+        strstr(text, "# HELP bw_things_total Things seen\n# TYPE bw_things_total counter\n"));
     assert_non_null(strstr(text, "bw_things_total{kind=\"a\\\"b\\\\c\\nd\"} 3\n"));
     assert_non_null(strstr(text, "bw_things_total{kind=\"plain\"} 2\n"));
     assert_non_null(strstr(text, "# TYPE bw_depth gauge\nbw_depth 2.5\n"));
@@ -149,8 +150,8 @@ static void test_http_bad_listen(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_text_format),    cmocka_unit_test(test_same_family_twice),
-        cmocka_unit_test(test_markdown_table), cmocka_unit_test(test_http_endpoints),
+        cmocka_unit_test(test_text_format),     cmocka_unit_test(test_same_family_twice),
+        cmocka_unit_test(test_markdown_table),  cmocka_unit_test(test_http_endpoints),
         cmocka_unit_test(test_http_bad_listen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

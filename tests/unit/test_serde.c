@@ -58,9 +58,8 @@ static const char *REVIEW =
     "\"occurred_at\":1700000000000}";
 
 static void test_every_schema_loads(void **state) {
-    static const char *names[] = {"ReviewEvent",      "OrderEvent", "ShipmentEvent",
-                                  "SellerAction",     "ClassifiedReview", "Signal",
-                                  "EarlyWarning",     "DeadLetter"};
+    static const char *names[] = {"ReviewEvent",      "OrderEvent", "ShipmentEvent", "SellerAction",
+                                  "ClassifiedReview", "Signal",     "EarlyWarning",  "DeadLetter"};
     (void)state;
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         const bw_schema_t *s = bw_serde_schema(sd, names[i]);
@@ -161,8 +160,8 @@ static void test_wrong_schema_for_topic(void **state) {
 
     (void)state;
     encode_review(REVIEW, &buf);
-    assert_int_equal(bw_serde_decode(sd, buf.data, buf.len, bw_serde_schema(sd, "OrderEvent"),
-                                     &rec, errstr, sizeof(errstr)),
+    assert_int_equal(bw_serde_decode(sd, buf.data, buf.len, bw_serde_schema(sd, "OrderEvent"), &rec,
+                                     errstr, sizeof(errstr)),
                      BW_ERR_WRONG_SCHEMA);
     assert_string_equal(errstr, "schema id 1 is ReviewEvent, expected OrderEvent");
     bw_buf_free(&buf);
@@ -211,29 +210,29 @@ static size_t raw_review(unsigned char *out, const char *body, size_t body_len, 
                          int rating_branch, int rating) {
     size_t n = 0;
     unsigned char hdr[] = {0, 0, 0, 0, 1};
-#define PUT_STR(s, l)                                                                             \
-    do {                                                                                          \
-        out[n++] = (unsigned char)((l) << 1);                                                     \
-        memcpy(out + n, s, l);                                                                    \
-        n += l;                                                                                   \
+#define PUT_STR(s, l)                         \
+    do {                                      \
+        out[n++] = (unsigned char)((l) << 1); \
+        memcpy(out + n, s, l);                \
+        n += l;                               \
     } while (0)
     memcpy(out, hdr, 5);
     n = 5;
-    PUT_STR("e1", 2);                           /* event_id */
-    out[n++] = (unsigned char)(platform << 1);  /* platform */
-    PUT_STR("US", 2);                           /* marketplace */
-    PUT_STR("s1", 2);                           /* store_id */
-    out[n++] = 0;                               /* kind PRODUCT_REVIEW */
-    out[n++] = 0;                               /* order_id null */
-    out[n++] = 0;                               /* sku null */
+    PUT_STR("e1", 2); /* event_id */
+    out[n++] = (unsigned char)(platform << 1); /* platform */
+    PUT_STR("US", 2); /* marketplace */
+    PUT_STR("s1", 2); /* store_id */
+    out[n++] = 0; /* kind PRODUCT_REVIEW */
+    out[n++] = 0; /* order_id null */
+    out[n++] = 0; /* sku null */
     out[n++] = (unsigned char)(rating_branch << 1);
     if (rating_branch == 1)
         out[n++] = (unsigned char)(rating << 1);
-    out[n++] = 0;                               /* title null */
-    PUT_STR(body, body_len);                    /* body */
-    out[n++] = 0;                               /* language null */
-    out[n++] = 0;                               /* fulfilled null */
-    out[n++] = 0;                               /* occurred_at 0 */
+    out[n++] = 0; /* title null */
+    PUT_STR(body, body_len); /* body */
+    out[n++] = 0; /* language null */
+    out[n++] = 0; /* fulfilled null */
+    out[n++] = 0; /* occurred_at 0 */
 #undef PUT_STR
     return n;
 }
@@ -246,7 +245,10 @@ static void test_binary_validation(void **state) {
     n = raw_review(msg, "ok", 2, 0, 1, 5);
     assert_int_equal(decode(msg, n), BW_ERR_OK);
 
-    n = raw_review(msg, "a\xff" "b", 3, 0, 1, 5);
+    n = raw_review(msg,
+                   "a\xff"
+                   "b",
+                   3, 0, 1, 5);
     assert_int_equal(decode(msg, n), BW_ERR_BAD_UTF8);
     assert_string_equal(errstr, "body: invalid UTF-8 at byte 1");
 
@@ -268,7 +270,8 @@ static void test_binary_validation(void **state) {
 
 static void test_hostile_length_prefix(void **state) {
     /* event_id claims 2^62 bytes: refused before Avro C would allocate. */
-    unsigned char msg[] = {0, 0, 0, 0, 1, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 'x'};
+    unsigned char msg[] = {0,    0,    0,    0,    1,    0xfe, 0xff, 0xff,
+                           0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 'x'};
 
     (void)state;
     assert_int_equal(decode(msg, sizeof(msg)), BW_ERR_TRUNCATED);

@@ -8,16 +8,16 @@ static void test_utf8(void **state) {
     assert_int_equal(bw_utf8_check("plain ascii", 11), -1);
     assert_int_equal(bw_utf8_check("völlig 😞 中文", strlen("völlig 😞 中文")), -1);
     assert_int_equal(bw_utf8_check("a\xff", 2), 1);
-    assert_int_equal(bw_utf8_check("\xc0\xaf", 2), 0);         /* overlong */
-    assert_int_equal(bw_utf8_check("\xed\xa0\x80", 3), 0);     /* surrogate */
+    assert_int_equal(bw_utf8_check("\xc0\xaf", 2), 0); /* overlong */
+    assert_int_equal(bw_utf8_check("\xed\xa0\x80", 3), 0); /* surrogate */
     assert_int_equal(bw_utf8_check("\xf4\x90\x80\x80", 4), 0); /* > U+10FFFF */
-    assert_int_equal(bw_utf8_check("ab\xe4\xb8", 4), 2);       /* cut off */
-    assert_int_equal(bw_utf8_check("a\0b", 3), -1);            /* NUL is valid UTF-8 */
+    assert_int_equal(bw_utf8_check("ab\xe4\xb8", 4), 2); /* cut off */
+    assert_int_equal(bw_utf8_check("a\0b", 3), -1); /* NUL is valid UTF-8 */
 }
 
 static void test_base64(void **state) {
-    const char *cases[][2] = {{"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"},
-                              {"foobar", "Zm9vYmFy"}};
+    const char *cases[][2] = {
+        {"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foobar", "Zm9vYmFy"}};
     char enc[64];
     unsigned char dec[64];
 

@@ -37,8 +37,8 @@ static const bw_conf_def_t devkafka_defs[] = {
     {"partitions", BW_CONF_INT, D(partitions), "6", 1, 1024, NULL,
      "Partitions of every bw.* topic"},
     {"broker.count", BW_CONF_INT, D(brokers), "1", 1, 9, NULL, "Mock brokers in the cluster"},
-    {"bootstrap.file", BW_CONF_STR, D(bootstrap_file), ".run/devkafka.bootstrap",
-     BW_CONF_NORANGE, NULL, "File the bootstrap address is written to"},
+    {"bootstrap.file", BW_CONF_STR, D(bootstrap_file), ".run/devkafka.bootstrap", BW_CONF_NORANGE,
+     NULL, "File the bootstrap address is written to"},
     {"topics", BW_CONF_STR, D(extra_topics), "", BW_CONF_NORANGE, NULL,
      "Extra topics to create, comma-separated"},
 };
@@ -80,8 +80,8 @@ int main(int argc, char **argv) {
     const char *bootstraps;
     int rc = 1;
 
-    if (bw_proc_setup(&conf, "devkafka", NULL, &common, devkafka_defs, BW_ARRAY_SIZE(devkafka_defs), &dk,
-                      argc, argv))
+    if (bw_proc_setup(&conf, "devkafka", NULL, &common, devkafka_defs, BW_ARRAY_SIZE(devkafka_defs),
+                      &dk, argc, argv))
         goto out;
     kc = rd_kafka_conf_new();
     /* The handle exists only to own the mock cluster; silence its logs
@@ -96,8 +96,8 @@ int main(int argc, char **argv) {
         bw_log(BW_LOG_ERROR, "could not create the mock cluster");
         goto out;
     }
-#define CREATE_(t, s)                                                         \
-    if (!create_topic(mc, t, (int)dk.partitions))                             \
+#define CREATE_(t, s)                             \
+    if (!create_topic(mc, t, (int)dk.partitions)) \
         goto out;
     BW_TOPICS(CREATE_)
 #undef CREATE_

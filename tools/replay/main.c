@@ -39,7 +39,8 @@ static const bw_conf_def_t replay_defs[] = {
      "Record type (default: the one the bw.* topic carries)"},
     {"key.field", BW_CONF_STR, R(key_field), "", BW_CONF_NORANGE, NULL,
      "JSON field used as the message key (default: store_id, else alert_id)"},
-    {"rate", BW_CONF_DBL, R(rate), "0", 0, 1e9, NULL, "Records per second, 0 for as fast as possible"},
+    {"rate", BW_CONF_DBL, R(rate), "0", 0, 1e9, NULL,
+     "Records per second, 0 for as fast as possible"},
     {"errors.shown", BW_CONF_INT, R(max_errors_shown), "20", 0, 1000000, NULL,
      "How many bad lines are described one by one before only counting them"},
     {"progress", BW_CONF_STR, R(progress), "auto", BW_CONF_NORANGE, "auto|always|never",
@@ -106,7 +107,7 @@ int main(int argc, char **argv) {
         bw_log(BW_LOG_ERROR, "no schema named %s", *rc.schema ? rc.schema : "?");
         goto out;
     }
-    key_field = *rc.key_field                                     ? rc.key_field
+    key_field = *rc.key_field                                         ? rc.key_field
                 : bw_snode_field_index(schema->root, "store_id") >= 0 ? "store_id"
                 : bw_snode_field_index(schema->root, "alert_id") >= 0 ? "alert_id"
                                                                       : NULL;
@@ -122,8 +123,8 @@ int main(int argc, char **argv) {
         bw_log(BW_LOG_ERROR, "%s", errstr);
         goto out;
     }
-    show_progress = !strcmp(rc.progress, "always") ||
-                    (!strcmp(rc.progress, "auto") && isatty(STDERR_FILENO));
+    show_progress =
+        !strcmp(rc.progress, "always") || (!strcmp(rc.progress, "auto") && isatty(STDERR_FILENO));
     st.started_ms = bw_mono_ms();
     while (!bw_proc_stop && (len = getline(&line, &cap, in)) >= 0) {
         json_error_t jerr;

@@ -35,7 +35,8 @@ static const bw_conf_def_t tail_defs[] = {
      "Topic to read (also the bare argument)"},
     {"from", BW_CONF_STR, T(from), "beginning", BW_CONF_NORANGE, "beginning|end",
      "Start at the oldest record or only show new ones"},
-    {"count", BW_CONF_INT, T(count), "0", 0, 1e15, NULL, "Stop after this many records (0: no limit)"},
+    {"count", BW_CONF_INT, T(count), "0", 0, 1e15, NULL,
+     "Stop after this many records (0: no limit)"},
     {"timeout.ms", BW_CONF_INT, T(timeout_ms), "0", 0, 1e12, NULL,
      "Stop after this long without a new record (0: never)"},
     {"meta", BW_CONF_BOOL, T(meta), "false", BW_CONF_NORANGE, NULL,
@@ -75,8 +76,8 @@ out:
 static json_t *wrap(const rd_kafka_message_t *m, json_t *value) {
     json_t *key = m->key ? json_stringn(m->key, m->key_len) : json_null();
 
-    return json_pack("{s:s, s:i, s:I, s:o, s:o}", "topic", rd_kafka_topic_name(m->rkt),
-                     "partition", (int)m->partition, "offset", (json_int_t)m->offset, "key",
+    return json_pack("{s:s, s:i, s:I, s:o, s:o}", "topic", rd_kafka_topic_name(m->rkt), "partition",
+                     (int)m->partition, "offset", (json_int_t)m->offset, "key",
                      key ? key : json_null(), "value", value);
 }
 
@@ -111,8 +112,9 @@ int main(int argc, char **argv) {
         goto out;
     }
     rd_kafka_poll_set_consumer(rk);
-    if (!(parts = all_partitions(rk, tc.topic, !strcmp(tc.from, "end") ? RD_KAFKA_OFFSET_END
-                                                                       : RD_KAFKA_OFFSET_BEGINNING)))
+    if (!(parts = all_partitions(rk, tc.topic,
+                                 !strcmp(tc.from, "end") ? RD_KAFKA_OFFSET_END
+                                                         : RD_KAFKA_OFFSET_BEGINNING)))
         goto out;
     if (rd_kafka_assign(rk, parts)) {
         bw_log(BW_LOG_ERROR, "assign failed");

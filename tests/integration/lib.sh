@@ -1,0 +1,58 @@
+# Shared helpers for the shell integration tests. Source it; it expects
+# BW_BUILD (the build folder) and creates $WORK, removed on exit with every
+# process the test started.
+set -euo pipefail
+
+: "${BW_BUILD:?BW_BUILD must point at the build folder}"
+WORK=$(mktemp -d /tmp/bw_itest.XXXXXX)
+PIDS=()
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]:-}"; do
+        [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]:-}"; do
+        [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start_devkafka PARTITIONS: sets BROKERS to @file
+start_devkafka() {
+    local parts=${1:-6}
+    "$BW_BUILD/tools/bw-devkafka" --partitions "$parts" \
+        --bootstrap.file "$WORK/bootstrap" >"$WORK/devkafka.out" 2>"$WORK/devkafka.log" &
+    PIDS+=($!)
+    for _ in $(seq 1 100); do
+        [ -s "$WORK/bootstrap" ] && break
+        sleep 0.1
+    done
+    [ -s "$WORK/bootstrap" ] || fail "bw-devkafka did not start: $(cat "$WORK/devkafka.log")"
+    BROKERS="@$WORK/bootstrap"
+}
+
+# start_redis: sets REDIS_PORT and REDIS_URL
+start_redis() {
+    REDIS_PORT=$(free_port)
+    mkdir -p "$WORK/redis"
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK/redis" --save "" \
+        --appendonly yes --appendfsync everysec --loglevel warning >"$WORK/redis.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 1 100); do
+        redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 || fail "redis-server did not start"
+    REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+}
