@@ -437,20 +437,38 @@ void bw_conf_usage(const bw_conf_t *conf, FILE *fp) {
                 "environment (BW_ + KEY upper-cased, '.' as '_').\n");
 }
 
+/* Markdown cells: a '|' would end the cell. */
+static void md_cell(FILE *fp, const char *s) {
+    for (; *s; s++) {
+        if (*s == '|')
+            fputc('\\', fp);
+        fputc(*s, fp);
+    }
+}
+
 void bw_conf_print_markdown(const bw_conf_t *conf, FILE *fp) {
     fprintf(fp, "| key | type | default | range | description |\n|---|---|---|---|---|\n");
     for (int s = 0; s < conf->nsections; s++) {
         const bw_conf_section_t *sec = &conf->sections[s];
         for (size_t i = 0; i < sec->ndefs; i++) {
             const bw_conf_def_t *d = &sec->defs[i];
-            fprintf(fp, "| `%s` | %s | %s%s%s | ", d->name, type_name(d->type),
-                    d->defval && *d->defval ? "`" : "", d->defval ? d->defval : "",
-                    d->defval && *d->defval ? "`" : "");
+            bool has_default = d->defval && *d->defval;
+            fprintf(fp, "| `%s` | %s | ", d->name, type_name(d->type));
+            if (has_default) {
+                fputc('`', fp);
+                md_cell(fp, d->defval);
+                fputc('`', fp);
+            }
+            fprintf(fp, " | ");
             if (d->choices)
-                fprintf(fp, "%s", d->choices);
+                md_cell(fp, d->choices);
+            else if (d->min <= d->max && d->type == BW_CONF_INT)
+                fprintf(fp, "%.0f..%.0f", d->min, d->max);
             else if (d->min <= d->max)
                 fprintf(fp, "%g..%g", d->min, d->max);
-            fprintf(fp, " | %s |\n", d->desc);
+            fprintf(fp, " | ");
+            md_cell(fp, d->desc);
+            fprintf(fp, " |\n");
         }
     }
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "bw_log.h"
+#include "bw_metrics_def.h"
 #include "bw_serde.h"
 #include "bw_util.h"
 
@@ -23,8 +24,8 @@ const bw_conf_def_t bw_common_conf_defs[] = {
      "Redis server: redis://[user:password@]host[:port][/db]"},
     {"log.level", BW_CONF_STR, C(log_level), "info", BW_CONF_NORANGE, "error|warn|info|debug",
      "Least severe log level written to stderr"},
-    {"schemas.dir", BW_CONF_STR, C(schemas_dir), BW_DEFAULT_SCHEMA_DIR, BW_CONF_NORANGE, NULL,
-     "Folder with the Avro schemas and ids.manifest"},
+    {"schemas.dir", BW_CONF_STR, C(schemas_dir), NULL, BW_CONF_NORANGE, NULL,
+     "Folder with the Avro schemas and ids.manifest (empty: the source tree's schemas/)"},
     {"message.max.bytes", BW_CONF_INT, C(message_max_bytes), "1000000", 1024, 64 * 1024 * 1024,
      NULL, "Largest record read or written, in bytes; larger input is dead-lettered"},
 };
@@ -63,9 +64,14 @@ bw_err_t bw_proc_setup(bw_conf_t *conf, const char *program, const char *positio
     bw_log_init(program);
     bw_conf_init(conf, program);
     conf->positional = positional;
-    for (int i = 1; i < argc; i++)
+    for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--print-config-table"))
             print_table = true; /* handled before the flags are parsed */
+        if (!strcmp(argv[i], "--print-metrics-table")) {
+            bw_metrics_print_markdown(bw_common_metrics, BW_M__CNT, stdout);
+            exit(0);
+        }
+    }
     if ((err = bw_conf_add_section(conf, bw_common_conf_defs, bw_common_conf_ndefs, common, errstr,
                                    sizeof(errstr))) ||
         (defs && (err = bw_conf_add_section(conf, defs, ndefs, base, errstr, sizeof(errstr))))) {
@@ -83,6 +89,13 @@ bw_err_t bw_proc_setup(bw_conf_t *conf, const char *program, const char *positio
     if (conf->help) {
         bw_conf_usage(conf, stdout);
         exit(0);
+    }
+    if (!*common->schemas_dir) {
+        char *dflt = strdup(BW_DEFAULT_SCHEMA_DIR);
+        if (!dflt)
+            return BW_ERR_NOMEM;
+        free(common->schemas_dir);
+        common->schemas_dir = dflt;
     }
     if ((lvl = bw_log_level_parse(common->log_level)) >= 0)
         bw_log_level = lvl;

@@ -43,8 +43,17 @@ long bw_utf8_check(const char *str, size_t len) {
         size_t n;
         uint32_t cp;
 
+        /* Most review text is mostly ASCII: skip 8 such bytes at a time. */
         if (c < 0x80) {
-            i++;
+            uint64_t w;
+            while (i + 8 <= len) {
+                memcpy(&w, s + i, 8);
+                if (w & 0x8080808080808080ULL)
+                    break;
+                i += 8;
+            }
+            while (i < len && s[i] < 0x80)
+                i++;
             continue;
         }
         if (c >= 0xC2 && c <= 0xDF) {

@@ -14,6 +14,7 @@ echo "== build (RelWithDebInfo, -Werror)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBW_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
 echo "== tests"
+BW_BUILD=build scripts/gen-docs.sh --check
 ctest --test-dir build --output-on-failure -j"$jobs"
 
 echo "== build (ASan + UBSan)"
