@@ -40,8 +40,8 @@ static double rate(const result_t *r) {
 int main(int argc, char **argv) {
     double budget = argc > 1 ? atof(argv[1]) : 2.0;
     char errstr[512];
-    bw_serde_t *sd = bw_serde_new(BW_DEFAULT_SCHEMA_DIR, BW_SERDE_DEFAULT_MAX, errstr,
-                                  sizeof(errstr));
+    bw_serde_t *sd =
+        bw_serde_new(BW_DEFAULT_SCHEMA_DIR, BW_SERDE_DEFAULT_MAX, errstr, sizeof(errstr));
     const bw_schema_t *s;
     bw_record_t *rec, *out;
     bw_buf_t wire = {0}, enc = {0};
@@ -107,7 +107,8 @@ int main(int argc, char **argv) {
                rate(&res[0]) / rate(&res[c]));
     printf("\ntarget: >= 500,000 decodes/s and >= 500,000 encodes/s per core: decode %s, "
            "encode %s\n",
-           rate(&res[1]) >= 500000 ? "met" : "NOT met", rate(&res[3]) >= 500000 ? "met" : "NOT met");
+           rate(&res[1]) >= 500000 ? "met" : "NOT met",
+           rate(&res[3]) >= 500000 ? "met" : "NOT met");
     json_decref(j);
     free(copy);
     bw_buf_free(&wire);
