@@ -32,6 +32,24 @@ const bw_conf_def_t bw_common_conf_defs[] = {
 #undef C
 const size_t bw_common_conf_ndefs = BW_ARRAY_SIZE(bw_common_conf_defs);
 
+static bw_proc_reload_cb reload_cb;
+static void *reload_opaque;
+
+void bw_proc_on_reload(bw_proc_reload_cb cb, void *opaque) {
+    reload_cb = cb;
+    reload_opaque = opaque;
+}
+
+bool bw_proc_service(void) {
+    if (bw_proc_reload) {
+        bw_proc_reload = 0;
+        bw_log(BW_LOG_INFO, "SIGHUP: reloading");
+        if (reload_cb && reload_cb(reload_opaque))
+            bw_log(BW_LOG_ERROR, "reload failed; still running with what was loaded before");
+    }
+    return !bw_proc_stop;
+}
+
 static void on_signal(int sig) {
     if (sig == SIGHUP)
         bw_proc_reload = 1;

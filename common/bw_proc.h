@@ -34,6 +34,20 @@ extern const size_t bw_common_conf_ndefs;
 /** @brief Install the signal handlers (and ignore SIGPIPE). */
 void bw_proc_signals_init(void);
 
+/** A reload hook: returns BW_ERR_OK or an error it has logged. */
+typedef bw_err_t (*bw_proc_reload_cb)(void *opaque);
+
+/** @brief The hook bw_proc_service() calls after a SIGHUP. */
+void bw_proc_on_reload(bw_proc_reload_cb cb, void *opaque);
+
+/**
+ * @brief Call from the main loop between batches: runs the reload hook if a
+ *        SIGHUP came in since the last call (the signal handler itself only
+ *        sets a flag).
+ * @returns true while the process should keep running (no SIGTERM/SIGINT).
+ */
+bool bw_proc_service(void);
+
 /**
  * @brief The start-up sequence: log init, register the common keys and the
  *        program's own table, load file/env/flags, apply log.level.
