@@ -200,6 +200,24 @@ static bw_err_t load_script(bw_redis_t *r, bw_redis_script_t *s, char *errstr, s
     return err;
 }
 
+/* The reply to a connection set-up command (AUTH, SELECT): on failure the
+ * connection is dropped; a refusal is final, a broken socket retriable. */
+static bw_err_t setup_reply(bw_redis_t *r, redisReply *rep, const char *what, char *errstr,
+                            size_t errstr_size) {
+    bw_err_t err = BW_ERR_OK;
+
+    if (!rep) {
+        bw_errstr_set(errstr, errstr_size, "%s: %s", what, r->ctx->errstr);
+        err = BW_ERR_REDIS_DOWN;
+    } else if (reply_error(rep, errstr, errstr_size)) {
+        err = BW_ERR_REDIS;
+    }
+    freeReplyObject(rep);
+    if (err)
+        drop(r);
+    return err;
+}
+
 static bw_err_t connect_once(bw_redis_t *r, char *errstr, size_t errstr_size) {
     struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
     redisReply *rep;
@@ -221,27 +239,13 @@ static bw_err_t connect_once(bw_redis_t *r, char *errstr, size_t errstr_size) {
     if (r->url.password[0]) {
         rep = r->url.user[0] ? redisCommand(r->ctx, "AUTH %s %s", r->url.user, r->url.password)
                              : redisCommand(r->ctx, "AUTH %s", r->url.password);
-        if (!rep || reply_error(rep, errstr, errstr_size)) {
-            if (!rep)
-                bw_errstr_set(errstr, errstr_size, "AUTH: %s", r->ctx->errstr);
-            err = rep ? BW_ERR_REDIS : BW_ERR_REDIS_DOWN;
-            freeReplyObject(rep);
-            drop(r);
+        if ((err = setup_reply(r, rep, "AUTH", errstr, errstr_size)))
             return err;
-        }
-        freeReplyObject(rep);
     }
     if (r->url.db) {
         rep = redisCommand(r->ctx, "SELECT %d", r->url.db);
-        if (!rep || reply_error(rep, errstr, errstr_size)) {
-            if (!rep)
-                bw_errstr_set(errstr, errstr_size, "SELECT: %s", r->ctx->errstr);
-            err = rep ? BW_ERR_REDIS : BW_ERR_REDIS_DOWN;
-            freeReplyObject(rep);
-            drop(r);
+        if ((err = setup_reply(r, rep, "SELECT", errstr, errstr_size)))
             return err;
-        }
-        freeReplyObject(rep);
     }
     for (int i = 0; i < r->nscripts; i++) {
         if ((err = load_script(r, r->scripts[i], errstr, errstr_size))) {
