@@ -1,0 +1,520 @@
+/*
+ * Classification of one review: language, rules (with negation and guards),
+ * sentiment, and the findings built on them (primary cause, severity,
+ * removable feedback, policy flags, whether a response is due).
+ */
+#include "pack.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bw_util.h"
+
+/* Match limits: no input may make one rule take long. The JIT counts
+ * calls of its internal match function; 50,000 is far above what any rule
+ * needs on 16 KiB of text and stops catastrophic backtracking early. */
+#define MATCH_LIMIT 50000
+#define DEPTH_LIMIT 1000
+#define NEGATION_WINDOW 3 /* words before a match that can negate it */
+
+typedef struct {
+    size_t start, len;
+} token_t;
+
+struct bw_classifier_s {
+    pcre2_match_data *md;
+    pcre2_match_context *mctx;
+    pcre2_jit_stack *jit_stack;
+    bw_buf_t text;  /* title + "\n" + body */
+    bw_buf_t lower; /* the same, lower-cased, same offsets */
+    token_t *tokens;
+    size_t ntokens, captokens;
+};
+
+bw_classifier_t *bw_classifier_new(void) {
+    bw_classifier_t *cl = calloc(1, sizeof(*cl));
+
+    if (!cl)
+        return NULL;
+    cl->md = pcre2_match_data_create(16, NULL);
+    cl->mctx = pcre2_match_context_create(NULL);
+    cl->jit_stack = pcre2_jit_stack_create(32 * 1024, 512 * 1024, NULL);
+    if (!cl->md || !cl->mctx || !cl->jit_stack) {
+        bw_classifier_destroy(cl);
+        return NULL;
+    }
+    pcre2_set_match_limit(cl->mctx, MATCH_LIMIT);
+    pcre2_set_depth_limit(cl->mctx, DEPTH_LIMIT);
+    pcre2_jit_stack_assign(cl->mctx, NULL, cl->jit_stack);
+    return cl;
+}
+
+void bw_classifier_destroy(bw_classifier_t *cl) {
+    if (!cl)
+        return;
+    pcre2_match_data_free(cl->md);
+    pcre2_match_context_free(cl->mctx);
+    pcre2_jit_stack_free(cl->jit_stack);
+    bw_buf_free(&cl->text);
+    bw_buf_free(&cl->lower);
+    free(cl->tokens);
+    free(cl);
+}
+
+/* ---- tokens ---- */
+
+static bool is_word_byte(const unsigned char *s, size_t i, size_t len) {
+    unsigned char c = s[i];
+
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    if (c == '\'') /* inside a word: don't, n'est */
+        return i > 0 && i + 1 < len && is_word_byte(s, i - 1, len) && s[i + 1] != '\'' &&
+               ((s[i + 1] | 0x20) >= 'a' && (s[i + 1] | 0x20) <= 'z');
+    /* Latin letters with accents are 2-byte sequences C3..C5 xx. Longer
+     * sequences (punctuation, CJK, emoji) separate words. */
+    if (c >= 0xC3 && c <= 0xC5)
+        return true;
+    if (c >= 0x80 && c <= 0xBF && i > 0) {
+        unsigned char p = s[i - 1];
+        return p >= 0xC3 && p <= 0xC5;
+    }
+    return false;
+}
+
+static bool tokenize(bw_classifier_t *cl) {
+    const unsigned char *s = (const unsigned char *)cl->text.data;
+    size_t len = cl->text.len, i = 0;
+
+    cl->ntokens = 0;
+    while (i < len) {
+        if (!is_word_byte(s, i, len)) {
+            i++;
+            continue;
+        }
+        size_t start = i;
+        while (i < len && is_word_byte(s, i, len))
+            i++;
+        if (cl->ntokens == cl->captokens) {
+            size_t ncap = cl->captokens ? cl->captokens * 2 : 128;
+            token_t *nt = realloc(cl->tokens, ncap * sizeof(*nt));
+            if (!nt)
+                return false;
+            cl->tokens = nt;
+            cl->captokens = ncap;
+        }
+        cl->tokens[cl->ntokens++] = (token_t){start, i - start};
+    }
+    return true;
+}
+
+static bool token_in(const bw_classifier_t *cl, size_t t, const wordmap_t *m, double *val) {
+    return wordmap_get(m, cl->lower.data + cl->tokens[t].start, cl->tokens[t].len, val);
+}
+
+/* ---- language ---- */
+
+static void count_scripts(const unsigned char *s, size_t len, size_t *kana, size_t *han,
+                          size_t *hangul) {
+    for (size_t i = 0; i + 2 < len; i++) {
+        if (s[i] < 0xE3 || s[i] > 0xED)
+            continue;
+        unsigned cp = (unsigned)(s[i] & 0x0F) << 12 | (unsigned)(s[i + 1] & 0x3F) << 6 |
+                      (s[i + 2] & 0x3F);
+        if (cp >= 0x3040 && cp <= 0x30FF)
+            (*kana)++;
+        else if (cp >= 0x4E00 && cp <= 0x9FFF)
+            (*han)++;
+        else if (cp >= 0xAC00 && cp <= 0xD7AF)
+            (*hangul)++;
+        i += 2;
+    }
+}
+
+static bw_lang_t detect(bw_classifier_t *cl, const bw_pack_t *pack) {
+    size_t kana = 0, han = 0, hangul = 0;
+    int votes[BW_LANG__CNT] = {0};
+    int best = BW_LANG_EN;
+
+    count_scripts((const unsigned char *)cl->text.data, cl->text.len, &kana, &han, &hangul);
+    if (kana > 0)
+        return BW_LANG_JA;
+    if (han > 0)
+        return BW_LANG_ZH;
+    for (size_t t = 0; t < cl->ntokens; t++)
+        for (int l = BW_LANG_EN; l < BW_LANG__CNT; l++)
+            if (token_in(cl, t, &pack->langs[l].stopwords, NULL))
+                votes[l]++;
+    for (int l = BW_LANG_EN; l < BW_LANG__CNT; l++)
+        if (votes[l] > votes[best])
+            best = l;
+    return (bw_lang_t)best;
+}
+
+static bool set_text(bw_classifier_t *cl, const char *title, size_t title_len, const char *body,
+                     size_t body_len) {
+    bw_buf_reset(&cl->text);
+    bw_buf_reset(&cl->lower);
+    if (title && title_len &&
+        (!bw_buf_append(&cl->text, title, title_len) || !bw_buf_append(&cl->text, "\n", 1)))
+        return false;
+    if (!bw_buf_append(&cl->text, body ? body : "", body ? body_len : 0))
+        return false;
+    if (!bw_buf_reserve(&cl->lower, cl->text.len))
+        return false;
+    lower_utf8(cl->text.data, cl->text.len, cl->lower.data);
+    cl->lower.len = cl->text.len;
+    cl->lower.data[cl->lower.len] = '\0';
+    return tokenize(cl);
+}
+
+bw_lang_t bw_detect_language(bw_classifier_t *cl, const bw_pack_t *pack, const char *text,
+                             size_t len) {
+    if (!set_text(cl, NULL, 0, text, len))
+        return BW_LANG_EN;
+    return detect(cl, pack);
+}
+
+/* ---- sentiment ---- */
+
+#define SENT_NEGATE (-0.74)
+#define SENT_CAPS 0.733
+#define SENT_EXCLAIM 0.292
+#define SENT_ALPHA 15.0
+
+static int sign(double v) {
+    return v > 0 ? 1 : v < 0 ? -1 : 0;
+}
+
+static bool all_caps(const char *s, size_t len) {
+    size_t letters = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 'a' && c <= 'z')
+            return false;
+        if (c >= 'A' && c <= 'Z')
+            letters++;
+    }
+    return letters >= 2;
+}
+
+/* Word lexicon with negation, intensifiers, capitals and contrast, as in
+ * VADER (Hutto & Gilbert 2014); the lexicons are our own. */
+static double words_valence(const bw_classifier_t *cl, const lang_pack_t *lp) {
+    size_t contrast_at = SIZE_MAX, caps_tokens = 0;
+    double sum = 0;
+
+    for (size_t t = 0; t < cl->ntokens; t++) {
+        if (token_in(cl, t, &lp->contrasts, NULL))
+            contrast_at = t;
+        if (all_caps(cl->text.data + cl->tokens[t].start, cl->tokens[t].len))
+            caps_tokens++;
+    }
+    for (size_t t = 0; t < cl->ntokens; t++) {
+        double v, boost;
+        if (!token_in(cl, t, &lp->lexicon, &v) || v == 0)
+            continue;
+        for (size_t back = 1; back <= 2 && back <= t; back++)
+            if (token_in(cl, t - back, &lp->intensifiers, &boost))
+                v += sign(v) * boost * (back == 1 ? 1.0 : 0.95);
+        for (size_t back = 1; back <= NEGATION_WINDOW && back <= t; back++)
+            if (token_in(cl, t - back, &lp->negations, NULL)) {
+                v *= SENT_NEGATE;
+                break;
+            }
+        if (caps_tokens * 2 < cl->ntokens &&
+            all_caps(cl->text.data + cl->tokens[t].start, cl->tokens[t].len))
+            v += sign(v) * SENT_CAPS;
+        if (contrast_at != SIZE_MAX)
+            v *= t > contrast_at ? 1.5 : 0.5;
+        sum += v;
+    }
+    return sum;
+}
+
+/* Substring lexicon (Japanese, Chinese, emoji): at each position the
+ * longest entry that starts there. */
+static double phrases_valence(const bw_classifier_t *cl, const lang_pack_t *lp) {
+    const char *s = cl->lower.data;
+    size_t len = cl->lower.len, i = 0;
+    double sum = 0;
+
+    if (!lp->nphrases)
+        return 0;
+    while (i < len) {
+        size_t adv = 1;
+        for (size_t k = 0; k < lp->nphrases; k++) {
+            const phrase_t *ph = &lp->phrases[k];
+            if (ph->len <= len - i && s[i] == ph->text[0] && !memcmp(s + i, ph->text, ph->len)) {
+                sum += ph->valence;
+                adv = ph->len;
+                break;
+            }
+        }
+        i += adv;
+    }
+    return sum;
+}
+
+static double sentiment(const bw_classifier_t *cl, const bw_pack_t *pack, bw_lang_t lang) {
+    double sum = words_valence(cl, &pack->langs[lang]) + phrases_valence(cl, &pack->langs[lang]) +
+                 phrases_valence(cl, &pack->langs[BW_LANG_ANY]);
+    int bangs = 0;
+
+    for (size_t i = 0; i < cl->text.len && bangs < 4; i++)
+        if (cl->text.data[i] == '!')
+            bangs++;
+    sum += sign(sum) * SENT_EXCLAIM * bangs;
+    if (sum == 0)
+        return 0;
+    double c = sum / sqrt(sum * sum + SENT_ALPHA);
+    return c < -1 ? -1 : c > 1 ? 1 : c;
+}
+
+/* ---- rules ---- */
+
+/* Is one of the few words before byte offset pos a negation? */
+static bool negated_at(const bw_classifier_t *cl, const lang_pack_t *lp, size_t pos) {
+    size_t t = 0, seen = 0;
+
+    /* the last token that ends at or before pos */
+    while (t < cl->ntokens && cl->tokens[t].start + cl->tokens[t].len <= pos)
+        t++;
+    while (t > 0 && seen < NEGATION_WINDOW) {
+        t--;
+        seen++;
+        if (token_in(cl, t, &lp->negations, NULL))
+            return true;
+    }
+    return false;
+}
+
+typedef struct {
+    bw_classifier_t *cl;
+    const lang_pack_t *neg; /* negation words of the text's language */
+    bw_review_out_t *out;
+    double score[BW_T__CNT];
+    size_t contrast_pos; /* byte offset of the last "but", or SIZE_MAX */
+} run_t;
+
+/* First match of the rule that is not negated: true and its span. */
+static bool rule_match(run_t *run, const rule_t *r, size_t *s, size_t *e) {
+    bw_classifier_t *cl = run->cl;
+    size_t start = 0;
+
+    while (start <= cl->text.len) {
+        int rc = pcre2_jit_match(r->code, (PCRE2_SPTR)cl->text.data, cl->text.len, start, 0,
+                                 cl->md, cl->mctx);
+        if (rc < 0) {
+            if (rc != PCRE2_ERROR_NOMATCH)
+                run->out->limit_hits++; /* match or JIT stack limit: no match */
+            return false;
+        }
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(cl->md);
+        *s = ov[0];
+        *e = ov[1];
+        if (r->self_negating || !negated_at(cl, run->neg, *s))
+            return true;
+        start = *e > *s ? *e : *s + 1;
+    }
+    return false;
+}
+
+static void run_rules(run_t *run, const lang_pack_t *lp) {
+    for (size_t i = 0; i < lp->nrules; i++) {
+        const rule_t *r = &lp->rules[i];
+        size_t s, e;
+        if (!rule_match(run, r, &s, &e))
+            continue;
+        /* What follows a "but" is what the writer means: it weighs more. */
+        run->score[r->target] += r->weight * (s > run->contrast_pos ? 1.25 : 1.0);
+        if (run->out->nmatches < BW_MAX_MATCHES)
+            run->out->matches[run->out->nmatches++] = (bw_match_t){r->id, r->target, s, e};
+    }
+}
+
+/* A guard holds when it matches somewhere that is not negated ("arrived
+ * on time" drops the delay, "did not arrive on time" does not). */
+static bool guard_holds(run_t *run, const guard_t *g) {
+    bw_classifier_t *cl = run->cl;
+    size_t start = 0;
+
+    while (start <= cl->text.len) {
+        if (pcre2_jit_match(g->code, (PCRE2_SPTR)cl->text.data, cl->text.len, start, 0, cl->md,
+                            cl->mctx) < 0)
+            return false;
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(cl->md);
+        if (!negated_at(cl, run->neg, ov[0]))
+            return true;
+        start = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
+    }
+    return false;
+}
+
+static void run_guards(run_t *run, const lang_pack_t *lp) {
+    for (size_t i = 0; i < lp->nguards; i++) {
+        const guard_t *g = &lp->guards[i];
+        if (run->score[g->target] <= 0 || !guard_holds(run, g))
+            continue;
+        run->score[g->target] = 0;
+        /* drop the suppressed rules from the explanation */
+        int k = 0;
+        for (int m = 0; m < run->out->nmatches; m++)
+            if (run->out->matches[m].target != g->target)
+                run->out->matches[k++] = run->out->matches[m];
+        run->out->nmatches = k;
+    }
+}
+
+static size_t last_contrast(const bw_classifier_t *cl, const lang_pack_t *lp) {
+    size_t pos = SIZE_MAX;
+
+    for (size_t t = 0; t < cl->ntokens; t++)
+        if (token_in(cl, t, &lp->contrasts, NULL))
+            pos = cl->tokens[t].start;
+    return pos;
+}
+
+/* ---- findings ---- */
+
+static bw_review_sev_t severity(const bw_review_in_t *in, const bw_review_out_t *out, int ncauses) {
+    bw_review_sev_t sev = BW_SEV_NONE;
+
+    if (ncauses > 0)
+        sev = BW_SEV_LOW;
+    if ((ncauses > 0 && in->rating == 3) || (in->rating == 0 && out->sentiment < -0.3))
+        sev = BW_SEV_MEDIUM;
+    if (in->rating == 2 || (in->rating == 0 && ncauses > 0 && out->sentiment < -0.5))
+        sev = BW_SEV_MEDIUM;
+    if (in->rating == 1 || (in->rating && in->rating <= 2 &&
+                            (out->causes[BW_T_LOGISTICS_LOST] || out->causes[BW_T_ABUSIVE] ||
+                             out->causes[BW_T_QUALITY_DEFECT])))
+        sev = BW_SEV_HIGH;
+    switch (in->kind) {
+    case BW_KIND_A_TO_Z_CLAIM:
+    case BW_KIND_CHARGEBACK:
+        return BW_SEV_HIGH; /* the platform counts these against the account */
+    case BW_KIND_RETURN_REQUEST:
+    case BW_KIND_BUYER_MESSAGE:
+        return sev < BW_SEV_MEDIUM ? BW_SEV_MEDIUM : sev;
+    case BW_KIND_SELLER_MESSAGE:
+        return out->policy_ask_change || out->policy_incentive ? BW_SEV_HIGH : BW_SEV_NONE;
+    default:
+        return sev;
+    }
+}
+
+static bw_removable_t removable(const bw_review_in_t *in, const bw_review_out_t *out,
+                                const double *score) {
+    bool negative = in->rating == 0 || in->rating <= 3;
+    bool feedback = in->kind == BW_KIND_SELLER_FEEDBACK;
+
+    if (in->kind == BW_KIND_SELLER_MESSAGE)
+        return BW_REMOVABLE_NONE;
+    if (out->causes[BW_T_ABUSIVE])
+        return BW_REMOVABLE_ABUSIVE_LANGUAGE;
+    if (score[BW_T_PERSONAL_DATA] > 0)
+        return BW_REMOVABLE_PERSONAL_DATA;
+    if (!negative || !feedback)
+        return BW_REMOVABLE_NONE;
+    bool logistics = false;
+    for (int c = BW_T_LOGISTICS_DELAY; c <= BW_T_LOGISTICS_PARTIAL; c++)
+        logistics |= out->causes[c];
+    if (logistics && in->fulfilled_by_platform == 1)
+        return BW_REMOVABLE_PLATFORM_FULFILLED_DELIVERY;
+    /* Feedback about the product alone belongs in a product review; a
+     * mixed comment (also about shipping, service, the seller) stays. */
+    if (score[BW_T_TOPIC_PRODUCT] > 0 && score[BW_T_TOPIC_SELLER] <= 0 && !logistics &&
+        !out->causes[BW_T_SERVICE_ATTITUDE] && !out->causes[BW_T_AFTER_SALES] &&
+        !out->causes[BW_T_PAYMENT])
+        return BW_REMOVABLE_PRODUCT_REVIEW_IN_SELLER_FEEDBACK;
+    return BW_REMOVABLE_NONE;
+}
+
+/* Product and delivery causes, and the return that follows them, come
+ * before grievances about service, price or payment; abusive language is
+ * primary only when nothing else is found. Among the first group the
+ * score decides, ties going to the cause listed first (quality first). */
+static int cause_rank(int c) {
+    /* an explicit return request outweighs its reason only by its score */
+    if (c <= BW_T_AFTER_SALES)
+        return 0;
+    if (c == BW_T_ABUSIVE)
+        return 2;
+    return 1;
+}
+
+static void decide(run_t *run, const bw_review_in_t *in) {
+    bw_review_out_t *out = run->out;
+    int ncauses = 0;
+
+    out->primary = -1;
+    for (int c = 0; c < BW_CAUSE_CNT; c++) {
+        out->cause_score[c] = run->score[c];
+        /* a cause needs evidence worth at least one strong rule */
+        if (run->score[c] >= 1.0) {
+            out->causes[c] = true;
+            ncauses++;
+            if (out->primary < 0 || cause_rank(c) < cause_rank(out->primary) ||
+                (cause_rank(c) == cause_rank(out->primary) &&
+                 run->score[c] > run->score[out->primary]))
+                out->primary = c;
+        }
+    }
+    /* A complaint we cannot place is still a complaint. */
+    if (ncauses == 0 && in->kind != BW_KIND_SELLER_MESSAGE &&
+        ((in->rating >= 1 && in->rating <= 2) || in->kind == BW_KIND_A_TO_Z_CLAIM ||
+         in->kind == BW_KIND_CHARGEBACK || in->kind == BW_KIND_RETURN_REQUEST)) {
+        out->causes[BW_T_OTHER] = true;
+        out->primary = BW_T_OTHER;
+        ncauses = 1;
+    }
+    if (in->kind == BW_KIND_SELLER_MESSAGE) {
+        out->policy_ask_change = run->score[BW_T_POLICY_ASK_CHANGE] > 0;
+        out->policy_incentive = run->score[BW_T_POLICY_INCENTIVE] > 0;
+    }
+    out->removable = removable(in, out, run->score);
+    out->severity = severity(in, out, ncauses);
+    switch (in->kind) {
+    case BW_KIND_BUYER_MESSAGE:
+    case BW_KIND_A_TO_Z_CLAIM:
+    case BW_KIND_CHARGEBACK:
+    case BW_KIND_RETURN_REQUEST:
+        out->needs_response = true;
+        break;
+    case BW_KIND_SELLER_MESSAGE:
+        out->needs_response = false;
+        break;
+    default: /* a negative review or feedback */
+        out->needs_response = (in->rating >= 1 && in->rating <= 2) ||
+                              (in->rating == 0 && ncauses > 0 && out->sentiment < 0);
+    }
+}
+
+void bw_classify(bw_classifier_t *cl, const bw_pack_t *pack, const bw_review_in_t *in,
+                 bw_review_out_t *out) {
+    run_t run = {.cl = cl, .out = out};
+    int given;
+
+    memset(out, 0, sizeof(*out));
+    out->primary = -1;
+    out->removable = BW_REMOVABLE_NONE;
+    if (!set_text(cl, in->title, in->title_len, in->body, in->body_len)) {
+        out->language = BW_LANG_EN;
+        decide(&run, in); /* out of memory: no rules, still a valid answer */
+        return;
+    }
+    given = bw_lang_parse(in->language);
+    out->language = given > 0 ? (bw_lang_t)given : detect(cl, pack);
+    out->language_detected = given <= 0;
+    run.neg = &pack->langs[out->language];
+    run.contrast_pos = last_contrast(cl, &pack->langs[out->language]);
+    run_rules(&run, &pack->langs[BW_LANG_ANY]);
+    run_rules(&run, &pack->langs[out->language]);
+    run_guards(&run, &pack->langs[BW_LANG_ANY]);
+    run_guards(&run, &pack->langs[out->language]);
+    out->sentiment = sentiment(cl, pack, out->language);
+    decide(&run, in);
+}

@@ -1,0 +1,490 @@
+/*
+ * Rule pack loading: every *.rules file of a folder, parsed line by line,
+ * every pattern compiled with PCRE2 JIT. The format is in rules/README.md.
+ * Loading is all or nothing, so a bad pack can never half-replace a good
+ * one on SIGHUP.
+ */
+#include "pack.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bw_util.h"
+
+static const char *target_names[BW_T__CNT] = {
+#define BW_CAUSE_NAME_(id, name) name,
+    BW_CAUSES(BW_CAUSE_NAME_)
+#undef BW_CAUSE_NAME_
+    "policy.ask_change", "policy.incentive", "topic.product", "topic.seller", "personal_data",
+};
+
+const char *bw_target_name(bw_target_t t) {
+    return (unsigned)t < BW_T__CNT ? target_names[t] : "?";
+}
+
+int bw_target_parse(const char *name) {
+    for (int i = 0; i < BW_T__CNT; i++)
+        if (!strcmp(target_names[i], name))
+            return i;
+    return -1;
+}
+
+static const char *lang_codes[BW_LANG__CNT] = {
+#define BW_LANG_CODE_(id, code) code,
+    BW_LANGS(BW_LANG_CODE_)
+#undef BW_LANG_CODE_
+};
+
+const char *bw_lang_code(bw_lang_t lang) {
+    return (unsigned)lang < BW_LANG__CNT ? lang_codes[lang] : "?";
+}
+
+int bw_lang_parse(const char *code) {
+    char two[3];
+
+    if (!code || strlen(code) < 2 || (code[2] && code[2] != '-' && code[2] != '_'))
+        return -1;
+    two[0] = (char)(code[0] | 0x20);
+    two[1] = (char)(code[1] | 0x20);
+    two[2] = '\0';
+    for (int i = 1; i < BW_LANG__CNT; i++)
+        if (!strcmp(lang_codes[i], two))
+            return i;
+    return -1;
+}
+
+/* ---- word maps ---- */
+
+static uint64_t hash(const char *s, size_t len) {
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+bool wordmap_put(wordmap_t *m, const char *key, size_t len, double val) {
+    if ((m->n + 1) * 2 > m->cap) {
+        size_t ncap = m->cap ? m->cap * 2 : 64;
+        wordmap_t nm = {calloc(ncap, sizeof(char *)), calloc(ncap, sizeof(double)), ncap, 0};
+        if (!nm.keys || !nm.vals) {
+            free(nm.keys);
+            free(nm.vals);
+            return false;
+        }
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->keys[i]) {
+                size_t k = hash(m->keys[i], strlen(m->keys[i])) & (ncap - 1);
+                while (nm.keys[k])
+                    k = (k + 1) & (ncap - 1);
+                nm.keys[k] = m->keys[i];
+                nm.vals[k] = m->vals[i];
+                nm.n++;
+            }
+        free(m->keys);
+        free(m->vals);
+        *m = nm;
+    }
+    size_t k = hash(key, len) & (m->cap - 1);
+    while (m->keys[k]) {
+        if (strlen(m->keys[k]) == len && !memcmp(m->keys[k], key, len)) {
+            m->vals[k] = val; /* a later line overrides */
+            return true;
+        }
+        k = (k + 1) & (m->cap - 1);
+    }
+    if (!(m->keys[k] = strndup(key, len)))
+        return false;
+    m->vals[k] = val;
+    m->n++;
+    return true;
+}
+
+bool wordmap_get(const wordmap_t *m, const char *key, size_t len, double *val) {
+    if (!m->cap)
+        return false;
+    size_t k = hash(key, len) & (m->cap - 1);
+    while (m->keys[k]) {
+        if (!strncmp(m->keys[k], key, len) && m->keys[k][len] == '\0') {
+            if (val)
+                *val = m->vals[k];
+            return true;
+        }
+        k = (k + 1) & (m->cap - 1);
+    }
+    return false;
+}
+
+void wordmap_free(wordmap_t *m) {
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->keys[i]);
+    free(m->keys);
+    free(m->vals);
+    memset(m, 0, sizeof(*m));
+}
+
+void lower_utf8(const char *in, size_t len, char *out) {
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c >= 'A' && c <= 'Z') {
+            out[i] = (char)(c | 0x20);
+        } else if (c == 0xC3 && i + 1 < len) {
+            /* Latin-1 capitals U+00C0..U+00DE (but U+00D7) are C3 80..9E */
+            unsigned char d = (unsigned char)in[i + 1];
+            out[i] = (char)c;
+            out[i + 1] = (char)(d >= 0x80 && d <= 0x9E && d != 0x97 ? d + 0x20 : d);
+            i++;
+        } else {
+            out[i] = (char)c;
+        }
+    }
+}
+
+/* ---- parsing ---- */
+
+typedef struct {
+    bw_pack_t *pack;
+    const char *file;
+    int line;
+    bw_lang_t lang;
+    bool have_lang;
+    char *errstr;
+    size_t errstr_size;
+} parse_ctx_t;
+
+static bool perr(parse_ctx_t *px, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static bool perr(parse_ctx_t *px, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    bw_errstr_set(px->errstr, px->errstr_size, "%s:%d: %s", px->file, px->line, msg);
+    return false;
+}
+
+/* Next whitespace-separated token of *p; NULL at the end. */
+static char *next_token(char **p) {
+    char *s = *p, *t;
+
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (!*s)
+        return NULL;
+    t = s;
+    while (*s && *s != ' ' && *s != '\t')
+        s++;
+    if (*s)
+        *s++ = '\0';
+    *p = s;
+    return t;
+}
+
+static char *rest_of_line(char *p) {
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return p;
+}
+
+static pcre2_code *compile(parse_ctx_t *px, const char *pattern) {
+    int errcode, rc;
+    PCRE2_SIZE erroff;
+    pcre2_code *code;
+    char msg[256];
+
+    if (!*pattern) {
+        perr(px, "missing pattern");
+        return NULL;
+    }
+    code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+                         PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS | PCRE2_MATCH_INVALID_UTF, &errcode,
+                         &erroff, NULL);
+    if (!code) {
+        pcre2_get_error_message(errcode, (PCRE2_UCHAR *)msg, sizeof(msg));
+        perr(px, "pattern does not compile at offset %zu: %s", (size_t)erroff, msg);
+        return NULL;
+    }
+    if ((rc = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE)) != 0) {
+        pcre2_get_error_message(rc, (PCRE2_UCHAR *)msg, sizeof(msg));
+        pcre2_code_free(code);
+        perr(px, "JIT compilation failed: %s", msg);
+        return NULL;
+    }
+    return code;
+}
+
+static bool parse_target(parse_ctx_t *px, const char *name, bw_target_t *t) {
+    int v = name ? bw_target_parse(name) : -1;
+
+    if (v < 0)
+        return perr(px, "unknown cause \"%s\"", name ? name : "");
+    *t = (bw_target_t)v;
+    return true;
+}
+
+static bool add_rule(parse_ctx_t *px, char *p, bool self_negating) {
+    lang_pack_t *lp = &px->pack->langs[px->lang];
+    char *id = next_token(&p), *cause = next_token(&p), *weight = next_token(&p), *pattern;
+    rule_t r = {.self_negating = self_negating};
+
+    if (!id || !weight)
+        return perr(px, "expected: rule ID CAUSE WEIGHT PATTERN");
+    if (!parse_target(px, cause, &r.target))
+        return false;
+    if (!bw_parse_double(weight, &r.weight) || r.weight <= 0 || r.weight > 10)
+        return perr(px, "weight must be a number in (0, 10], got \"%s\"", weight);
+    pattern = rest_of_line(p);
+    for (size_t i = 0; i < lp->nrules; i++)
+        if (!strcmp(lp->rules[i].id, id))
+            return perr(px, "rule id \"%s\" used twice", id);
+    if (!(r.code = compile(px, pattern)))
+        return false;
+    if (lp->nrules == lp->caprules) {
+        size_t ncap = lp->caprules ? lp->caprules * 2 : 32;
+        rule_t *nr = realloc(lp->rules, ncap * sizeof(*nr));
+        if (!nr) {
+            pcre2_code_free(r.code);
+            return perr(px, "out of memory");
+        }
+        lp->rules = nr;
+        lp->caprules = ncap;
+    }
+    if (!(r.id = strdup(id))) {
+        pcre2_code_free(r.code);
+        return perr(px, "out of memory");
+    }
+    lp->rules[lp->nrules++] = r;
+    px->pack->nrules++;
+    return true;
+}
+
+static bool add_guard(parse_ctx_t *px, char *p) {
+    lang_pack_t *lp = &px->pack->langs[px->lang];
+    char *id = next_token(&p), *cause = next_token(&p);
+    guard_t g = {0};
+
+    if (!id)
+        return perr(px, "expected: guard ID CAUSE PATTERN");
+    if (!parse_target(px, cause, &g.target))
+        return false;
+    if (!(g.code = compile(px, rest_of_line(p))))
+        return false;
+    if (lp->nguards == lp->capguards) {
+        size_t ncap = lp->capguards ? lp->capguards * 2 : 8;
+        guard_t *ng = realloc(lp->guards, ncap * sizeof(*ng));
+        if (!ng) {
+            pcre2_code_free(g.code);
+            return perr(px, "out of memory");
+        }
+        lp->guards = ng;
+        lp->capguards = ncap;
+    }
+    if (!(g.id = strdup(id))) {
+        pcre2_code_free(g.code);
+        return perr(px, "out of memory");
+    }
+    lp->guards[lp->nguards++] = g;
+    return true;
+}
+
+static bool add_words(parse_ctx_t *px, wordmap_t *m, char *p, double val) {
+    char *w, low[256];
+    int n = 0;
+
+    while ((w = next_token(&p))) {
+        size_t len = strlen(w);
+        if (len >= sizeof(low))
+            return perr(px, "word longer than %zu bytes", sizeof(low) - 1);
+        /* '_' joins words of a phrase ("ne_pas") and stands for a space */
+        for (size_t i = 0; i < len; i++)
+            if (w[i] == '_')
+                w[i] = ' ';
+        lower_utf8(w, len, low);
+        if (!wordmap_put(m, low, len, val))
+            return perr(px, "out of memory");
+        n++;
+    }
+    return n ? true : perr(px, "no words given");
+}
+
+static int phrase_cmp(const void *a, const void *b) {
+    const phrase_t *x = a, *y = b;
+    return x->len < y->len ? 1 : x->len > y->len ? -1 : 0;
+}
+
+static bool add_phrases(parse_ctx_t *px, char *p, double val) {
+    lang_pack_t *lp = &px->pack->langs[px->lang];
+    char *w;
+
+    while ((w = next_token(&p))) {
+        if (lp->nphrases == lp->capphrases) {
+            size_t ncap = lp->capphrases ? lp->capphrases * 2 : 64;
+            phrase_t *np = realloc(lp->phrases, ncap * sizeof(*np));
+            if (!np)
+                return perr(px, "out of memory");
+            lp->phrases = np;
+            lp->capphrases = ncap;
+        }
+        if (!(lp->phrases[lp->nphrases].text = strdup(w)))
+            return perr(px, "out of memory");
+        lp->phrases[lp->nphrases].len = strlen(w);
+        lp->phrases[lp->nphrases++].valence = val;
+    }
+    return true;
+}
+
+static bool parse_line(parse_ctx_t *px, char *line) {
+    char *p = line, *kw = next_token(&p), *num;
+    double v;
+
+    if (!kw || kw[0] == '#')
+        return true;
+    if (!strcmp(kw, "lang")) {
+        char *code = next_token(&p);
+        int l = code && !strcmp(code, "*") ? BW_LANG_ANY : bw_lang_parse(code);
+        if (l < 0 || (code && strlen(code) != (l == BW_LANG_ANY ? 1u : 2u)))
+            return perr(px, "unknown language \"%s\"", code ? code : "");
+        px->lang = (bw_lang_t)l;
+        px->have_lang = true;
+        return true;
+    }
+    if (!px->have_lang)
+        return perr(px, "\"lang\" must come before \"%s\"", kw);
+    if (!strcmp(kw, "rule") || !strcmp(kw, "rule!"))
+        return add_rule(px, p, kw[4] == '!');
+    if (!strcmp(kw, "guard"))
+        return add_guard(px, p);
+    if (!strcmp(kw, "negation"))
+        return add_words(px, &px->pack->langs[px->lang].negations, p, 1);
+    if (!strcmp(kw, "contrast"))
+        return add_words(px, &px->pack->langs[px->lang].contrasts, p, 1);
+    if (!strcmp(kw, "stopwords"))
+        return add_words(px, &px->pack->langs[px->lang].stopwords, p, 1);
+    if (!strcmp(kw, "intensifier") || !strcmp(kw, "lex") || !strcmp(kw, "phrase")) {
+        if (!(num = next_token(&p)) || !bw_parse_double(num, &v) || v < -4 || v > 4)
+            return perr(px, "%s needs a value in -4..4 first", kw);
+        if (!strcmp(kw, "phrase"))
+            return add_phrases(px, p, v);
+        return add_words(px,
+                         kw[0] == 'i' ? &px->pack->langs[px->lang].intensifiers
+                                      : &px->pack->langs[px->lang].lexicon,
+                         p, v);
+    }
+    return perr(px, "unknown keyword \"%s\"", kw);
+}
+
+static bool load_file(bw_pack_t *pack, const char *path, const char *name, char *errstr,
+                      size_t errstr_size) {
+    parse_ctx_t px = {pack, name, 0, BW_LANG_ANY, false, errstr, errstr_size};
+    FILE *fp = fopen(path, "r");
+    char line[8192];
+    bool ok = true;
+
+    if (!fp) {
+        bw_errstr_set(errstr, errstr_size, "%s: %s", path, strerror(errno));
+        return false;
+    }
+    while (ok && fgets(line, sizeof(line), fp)) {
+        size_t n = strlen(line);
+        px.line++;
+        if (n == sizeof(line) - 1 && line[n - 1] != '\n' && !feof(fp)) {
+            ok = perr(&px, "line longer than %zu bytes", sizeof(line) - 2);
+            break;
+        }
+        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
+            line[--n] = '\0';
+        if (bw_utf8_check(line, n) >= 0)
+            ok = perr(&px, "not UTF-8");
+        else
+            ok = parse_line(&px, line);
+    }
+    fclose(fp);
+    return ok;
+}
+
+static int name_cmp(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+bw_pack_t *bw_pack_load(const char *dir, char *errstr, size_t errstr_size) {
+    bw_pack_t *pack = calloc(1, sizeof(*pack));
+    DIR *d = NULL;
+    struct dirent *de;
+    char *names[256], path[4096];
+    int n = 0;
+    bool ok = true;
+
+    if (!pack) {
+        bw_errstr_set(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    if (!(d = opendir(dir))) {
+        bw_errstr_set(errstr, errstr_size, "%s: %s", dir, strerror(errno));
+        goto err;
+    }
+    while ((de = readdir(d)) && n < (int)BW_ARRAY_SIZE(names)) {
+        size_t len = strlen(de->d_name);
+        if (len > 6 && !strcmp(de->d_name + len - 6, ".rules") && de->d_name[0] != '.')
+            if (!(names[n++] = strdup(de->d_name))) {
+                n--;
+                ok = false;
+            }
+    }
+    closedir(d);
+    /* Sorted, so that rule order (and thus the explanation) is stable. */
+    qsort(names, (size_t)n, sizeof(*names), name_cmp);
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        if (ok && !load_file(pack, path, names[i], errstr, errstr_size))
+            ok = false;
+        free(names[i]);
+    }
+    if (!ok)
+        goto err;
+    if (pack->nrules == 0) {
+        bw_errstr_set(errstr, errstr_size, "%s: no rules (*.rules files)", dir);
+        goto err;
+    }
+    for (int l = 0; l < BW_LANG__CNT; l++)
+        qsort(pack->langs[l].phrases, pack->langs[l].nphrases, sizeof(phrase_t), phrase_cmp);
+    return pack;
+err:
+    bw_pack_destroy(pack);
+    return NULL;
+}
+
+void bw_pack_destroy(bw_pack_t *pack) {
+    if (!pack)
+        return;
+    for (int l = 0; l < BW_LANG__CNT; l++) {
+        lang_pack_t *lp = &pack->langs[l];
+        for (size_t i = 0; i < lp->nrules; i++) {
+            free(lp->rules[i].id);
+            pcre2_code_free(lp->rules[i].code);
+        }
+        for (size_t i = 0; i < lp->nguards; i++) {
+            free(lp->guards[i].id);
+            pcre2_code_free(lp->guards[i].code);
+        }
+        for (size_t i = 0; i < lp->nphrases; i++)
+            free(lp->phrases[i].text);
+        free(lp->rules);
+        free(lp->guards);
+        free(lp->phrases);
+        wordmap_free(&lp->negations);
+        wordmap_free(&lp->contrasts);
+        wordmap_free(&lp->intensifiers);
+        wordmap_free(&lp->lexicon);
+        wordmap_free(&lp->stopwords);
+    }
+    free(pack);
+}
+
+size_t bw_pack_rule_count(const bw_pack_t *pack) {
+    return pack->nrules;
+}

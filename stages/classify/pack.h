@@ -1,0 +1,66 @@
+/* Internal layout of a rule pack, shared by pack.c (loading) and
+ * classify.c / sentiment.c (matching). Not for other stages. */
+#ifndef BW_CLASSIFY_PACK_H
+#define BW_CLASSIFY_PACK_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "classify.h"
+
+typedef struct {
+    char *id;
+    bw_target_t target;
+    double weight;
+    bool self_negating; /* "rule!": the pattern handles negation itself */
+    pcre2_code *code;
+} rule_t;
+
+typedef struct {
+    char *id;
+    bw_target_t target;
+    pcre2_code *code;
+} guard_t;
+
+/* Open-addressing map from a lower-cased word to a value. */
+typedef struct {
+    char **keys;
+    double *vals;
+    size_t cap, n;
+} wordmap_t;
+
+/* A sentiment entry matched as a substring (Japanese, Chinese). */
+typedef struct {
+    char *text;
+    size_t len;
+    double valence;
+} phrase_t;
+
+typedef struct {
+    rule_t *rules;
+    size_t nrules, caprules;
+    guard_t *guards;
+    size_t nguards, capguards;
+    wordmap_t negations;   /* words that negate what follows */
+    wordmap_t contrasts;   /* "but": what follows weighs more */
+    wordmap_t intensifiers;
+    wordmap_t lexicon;     /* word -> valence (-4..4) */
+    phrase_t *phrases;     /* substring lexicon, longest first */
+    size_t nphrases, capphrases;
+    wordmap_t stopwords;   /* for language detection */
+} lang_pack_t;
+
+struct bw_pack_s {
+    lang_pack_t langs[BW_LANG__CNT];
+    size_t nrules;
+};
+
+bool wordmap_put(wordmap_t *m, const char *key, size_t len, double val);
+/** @returns true and *val when found. key must already be lower-cased. */
+bool wordmap_get(const wordmap_t *m, const char *key, size_t len, double *val);
+void wordmap_free(wordmap_t *m);
+
+/** Lower-case ASCII and Latin-1 letters of a UTF-8 word into out (same length). */
+void lower_utf8(const char *in, size_t len, char *out);
+
+#endif

@@ -1,0 +1,51 @@
+/* bw-classify's record glue: ReviewEvent in, ClassifiedReview out, over the
+ * classifier in classify.h. Used by the Kafka loop, --stdin and the tests. */
+#ifndef BW_CLASSIFY_STAGE_H
+#define BW_CLASSIFY_STAGE_H
+
+#include <jansson.h>
+
+#include "bw_metrics.h"
+#include "bw_serde.h"
+#include "bw_util.h"
+#include "classify.h"
+
+#define CLASSIFY_RESPONSE_MS (24LL * 3600 * 1000)
+
+typedef struct classify_s {
+    char *rules_dir;
+    size_t body_max;
+    bw_serde_t *sd;
+    const bw_schema_t *in_schema, *out_schema;
+    bw_record_t *out;
+    bw_buf_t tmp;
+    bw_pack_t *pack;
+    bw_classifier_t *cl;
+    int n_shared; /* leading fields ReviewEvent and ClassifiedReview share */
+    int f_title, f_body, f_language, f_kind, f_rating, f_fulfilled, f_occurred;
+    int o_causes, o_primary, o_sentiment, o_severity, o_removable, o_policy, o_due, o_rules,
+        o_lang, o_truncated, o_classified_at;
+    bw_metrics_t *reg;
+    bw_metric_t *m_reviews, *m_truncated, *m_limit_hits, *m_rules, *m_reload_ok, *m_reload_err;
+    bw_metric_t *m_causes[BW_CAUSE_CNT];
+} classify_t;
+
+/** @brief Load the rule pack and look up the schemas. */
+bw_err_t classify_init(classify_t *c, bw_serde_t *sd, const char *rules_dir, size_t body_max,
+                       bw_metrics_t *reg, char *errstr, size_t errstr_size);
+void classify_fini(classify_t *c);
+
+/**
+ * @brief Classify one ReviewEvent value into c->out (a ClassifiedReview).
+ * @param res receives the classifier's findings (for --explain and tests).
+ */
+bw_err_t classify_record(classify_t *c, avro_value_t *review, bw_review_out_t *res,
+                         char *errstr, size_t errstr_size);
+
+/** @brief Reload the rule pack (SIGHUP): a bad pack keeps the old one. */
+bw_err_t classify_reload(void *opaque);
+
+/** @brief [{rule, cause, start, end, text}] for --explain. */
+json_t *classify_explain(const classify_t *c, const bw_review_out_t *res, avro_value_t *review);
+
+#endif
