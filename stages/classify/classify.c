@@ -213,17 +213,23 @@ static double words_valence(const bw_classifier_t *cl, const lang_pack_t *lp) {
             caps_tokens++;
     }
     for (size_t t = 0; t < cl->ntokens; t++) {
-        double v, boost;
-        if (!token_in(cl, t, &lp->lexicon, &v) || v == 0)
-            continue;
+        double v = 0, boost;
+        bool negated = false, in_lex = token_in(cl, t, &lp->lexicon, &v) && v != 0;
+
+        for (size_t back = 1; back <= NEGATION_WINDOW && back <= t && !negated; back++)
+            negated = token_in(cl, t - back, &lp->negations, NULL);
+        /* "won't play", "no picture": words that only carry feeling when
+         * negated take their negated value as given */
+        if (!in_lex) {
+            if (!negated || !token_in(cl, t, &lp->neglexicon, &v) || v == 0)
+                continue;
+            negated = false;
+        }
         for (size_t back = 1; back <= 2 && back <= t; back++)
             if (token_in(cl, t - back, &lp->intensifiers, &boost))
                 v += sign(v) * boost * (back == 1 ? 1.0 : 0.95);
-        for (size_t back = 1; back <= NEGATION_WINDOW && back <= t; back++)
-            if (token_in(cl, t - back, &lp->negations, NULL)) {
-                v *= SENT_NEGATE;
-                break;
-            }
+        if (negated)
+            v *= SENT_NEGATE;
         if (caps_tokens * 2 < cl->ntokens &&
             all_caps(cl->text.data + cl->tokens[t].start, cl->tokens[t].len))
             v += sign(v) * SENT_CAPS;

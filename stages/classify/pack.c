@@ -365,11 +365,14 @@ static bool parse_line(parse_ctx_t *px, char *line) {
         return add_words(px, &px->pack->langs[px->lang].contrasts, p, 1);
     if (!strcmp(kw, "stopwords"))
         return add_words(px, &px->pack->langs[px->lang].stopwords, p, 1);
-    if (!strcmp(kw, "intensifier") || !strcmp(kw, "lex") || !strcmp(kw, "phrase")) {
+    if (!strcmp(kw, "intensifier") || !strcmp(kw, "lex") || !strcmp(kw, "phrase") ||
+        !strcmp(kw, "neglex")) {
         if (!(num = next_token(&p)) || !bw_parse_double(num, &v) || v < -4 || v > 4)
             return perr(px, "%s needs a value in -4..4 first", kw);
         if (!strcmp(kw, "phrase"))
             return add_phrases(px, p, v);
+        if (!strcmp(kw, "neglex"))
+            return add_words(px, &px->pack->langs[px->lang].neglexicon, p, v);
         return add_words(px,
                          kw[0] == 'i' ? &px->pack->langs[px->lang].intensifiers
                                       : &px->pack->langs[px->lang].lexicon,
@@ -480,6 +483,7 @@ void bw_pack_destroy(bw_pack_t *pack) {
         wordmap_free(&lp->contrasts);
         wordmap_free(&lp->intensifiers);
         wordmap_free(&lp->lexicon);
+        wordmap_free(&lp->neglexicon);
         wordmap_free(&lp->stopwords);
     }
     free(pack);

@@ -45,6 +45,7 @@ typedef struct {
     wordmap_t contrasts;   /* "but": what follows weighs more */
     wordmap_t intensifiers;
     wordmap_t lexicon;     /* word -> valence (-4..4) */
+    wordmap_t neglexicon;  /* word -> valence it has only when negated */
     phrase_t *phrases;     /* substring lexicon, longest first */
     size_t nphrases, capphrases;
     wordmap_t stopwords;   /* for language detection */
