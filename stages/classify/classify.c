@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* memmem */
 /*
  * Classification of one review: language, rules (with negation and guards),
  * sentiment, and the findings built on them (primary cause, severity,
@@ -132,9 +133,23 @@ static void count_scripts(const unsigned char *s, size_t len, size_t *kana, size
     }
 }
 
+/* Votes of a language's hints: letters or endings only it uses (ã, ñ, ß). */
+static double hint_votes(const bw_classifier_t *cl, const lang_pack_t *lp) {
+    double v = 0;
+
+    for (size_t h = 0; h < lp->nhints; h++) {
+        const char *p = cl->lower.data, *end = p + cl->lower.len;
+        while ((p = memmem(p, (size_t)(end - p), lp->hints[h].text, lp->hints[h].len))) {
+            v += lp->hints[h].valence;
+            p += lp->hints[h].len;
+        }
+    }
+    return v;
+}
+
 static bw_lang_t detect(bw_classifier_t *cl, const bw_pack_t *pack) {
     size_t kana = 0, han = 0, hangul = 0;
-    int votes[BW_LANG__CNT] = {0};
+    double votes[BW_LANG__CNT] = {0};
     int best = BW_LANG_EN;
 
     count_scripts((const unsigned char *)cl->text.data, cl->text.len, &kana, &han, &hangul);
@@ -146,9 +161,11 @@ static bw_lang_t detect(bw_classifier_t *cl, const bw_pack_t *pack) {
         for (int l = BW_LANG_EN; l < BW_LANG__CNT; l++)
             if (token_in(cl, t, &pack->langs[l].stopwords, NULL))
                 votes[l]++;
-    for (int l = BW_LANG_EN; l < BW_LANG__CNT; l++)
+    for (int l = BW_LANG_EN; l < BW_LANG__CNT; l++) {
+        votes[l] += hint_votes(cl, &pack->langs[l]);
         if (votes[l] > votes[best])
             best = l;
+    }
     return (bw_lang_t)best;
 }
 
@@ -281,13 +298,17 @@ static double sentiment(const bw_classifier_t *cl, const bw_pack_t *pack, bw_lan
 
 /* ---- rules ---- */
 
-/* Is one of the few words before byte offset pos a negation? */
-static bool negated_at(const bw_classifier_t *cl, const lang_pack_t *lp, size_t pos) {
+/* Is one of the few words before the span [pos, end) a negation, or a word
+ * inside it ("arrived on time, not damaged")? */
+static bool negated_at(const bw_classifier_t *cl, const lang_pack_t *lp, size_t pos, size_t end) {
     size_t t = 0, seen = 0;
 
-    /* the last token that ends at or before pos */
+    /* the first token that does not end before pos */
     while (t < cl->ntokens && cl->tokens[t].start + cl->tokens[t].len <= pos)
         t++;
+    for (size_t k = t; k < cl->ntokens && cl->tokens[k].start < end; k++)
+        if (token_in(cl, k, &lp->negations, NULL))
+            return true;
     while (t > 0 && seen < NEGATION_WINDOW) {
         t--;
         seen++;
@@ -301,7 +322,8 @@ typedef struct {
     bw_classifier_t *cl;
     const lang_pack_t *neg; /* negation words of the text's language */
     bw_review_out_t *out;
-    double score[BW_T__CNT];
+    double score[BW_T__CNT]; /* strongest rule + a quarter of the others */
+    double best[BW_T__CNT], rest[BW_T__CNT];
     size_t contrast_pos; /* byte offset of the last "but", or SIZE_MAX */
 } run_t;
 
@@ -321,7 +343,7 @@ static bool rule_match(run_t *run, const rule_t *r, size_t *s, size_t *e) {
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(cl->md);
         *s = ov[0];
         *e = ov[1];
-        if (r->self_negating || !negated_at(cl, run->neg, *s))
+        if (r->self_negating || !negated_at(cl, run->neg, *s, *e))
             return true;
         start = *e > *s ? *e : *s + 1;
     }
@@ -334,8 +356,17 @@ static void run_rules(run_t *run, const lang_pack_t *lp) {
         size_t s, e;
         if (!rule_match(run, r, &s, &e))
             continue;
-        /* What follows a "but" is what the writer means: it weighs more. */
-        run->score[r->target] += r->weight * (s > run->contrast_pos ? 1.25 : 1.0);
+        /* What follows a "but" is what the writer means: it weighs more.
+         * Several rules that see the same thing add little: a cause scores
+         * its strongest rule plus a quarter of the others. */
+        double w = r->weight * (s > run->contrast_pos && run->contrast_pos != SIZE_MAX ? 1.25 : 1.0);
+        if (w > run->best[r->target]) {
+            run->rest[r->target] += run->best[r->target];
+            run->best[r->target] = w;
+        } else {
+            run->rest[r->target] += w;
+        }
+        run->score[r->target] = run->best[r->target] + 0.25 * run->rest[r->target];
         if (run->out->nmatches < BW_MAX_MATCHES)
             run->out->matches[run->out->nmatches++] = (bw_match_t){r->id, r->target, s, e};
     }
@@ -352,7 +383,7 @@ static bool guard_holds(run_t *run, const guard_t *g) {
                             cl->mctx) < 0)
             return false;
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(cl->md);
-        if (!negated_at(cl, run->neg, ov[0]))
+        if (!negated_at(cl, run->neg, ov[0], ov[1]))
             return true;
         start = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
     }
@@ -432,7 +463,9 @@ static bw_removable_t removable(const bw_review_in_t *in, const bw_review_out_t 
         return BW_REMOVABLE_PLATFORM_FULFILLED_DELIVERY;
     /* Feedback about the product alone belongs in a product review; a
      * mixed comment (also about shipping, service, the seller) stays. */
-    if (score[BW_T_TOPIC_PRODUCT] > 0 && score[BW_T_TOPIC_SELLER] <= 0 && !logistics &&
+    bool product = score[BW_T_TOPIC_PRODUCT] > 0 || out->causes[BW_T_QUALITY_DEFECT] ||
+                   out->causes[BW_T_NOT_AS_DESCRIBED];
+    if (product && score[BW_T_TOPIC_SELLER] <= 0 && !logistics &&
         !out->causes[BW_T_SERVICE_ATTITUDE] && !out->causes[BW_T_AFTER_SALES] &&
         !out->causes[BW_T_PAYMENT])
         return BW_REMOVABLE_PRODUCT_REVIEW_IN_SELLER_FEEDBACK;
@@ -457,6 +490,10 @@ static void decide(run_t *run, const bw_review_in_t *in) {
     int ncauses = 0;
 
     out->primary = -1;
+    /* An outbound seller message is checked for policy, not for causes. */
+    if (in->kind == BW_KIND_SELLER_MESSAGE)
+        for (int c = 0; c < BW_CAUSE_CNT; c++)
+            run->score[c] = 0;
     for (int c = 0; c < BW_CAUSE_CNT; c++) {
         out->cause_score[c] = run->score[c];
         /* a cause needs evidence worth at least one strong rule */

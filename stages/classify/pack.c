@@ -317,23 +317,23 @@ static int phrase_cmp(const void *a, const void *b) {
     return x->len < y->len ? 1 : x->len > y->len ? -1 : 0;
 }
 
-static bool add_phrases(parse_ctx_t *px, char *p, double val) {
-    lang_pack_t *lp = &px->pack->langs[px->lang];
+static bool add_phrases(parse_ctx_t *px, phrase_t **arr, size_t *n, size_t *cap, char *p,
+                        double val) {
     char *w;
 
     while ((w = next_token(&p))) {
-        if (lp->nphrases == lp->capphrases) {
-            size_t ncap = lp->capphrases ? lp->capphrases * 2 : 64;
-            phrase_t *np = realloc(lp->phrases, ncap * sizeof(*np));
+        if (*n == *cap) {
+            size_t ncap = *cap ? *cap * 2 : 64;
+            phrase_t *np = realloc(*arr, ncap * sizeof(*np));
             if (!np)
                 return perr(px, "out of memory");
-            lp->phrases = np;
-            lp->capphrases = ncap;
+            *arr = np;
+            *cap = ncap;
         }
-        if (!(lp->phrases[lp->nphrases].text = strdup(w)))
+        if (!((*arr)[*n].text = strdup(w)))
             return perr(px, "out of memory");
-        lp->phrases[lp->nphrases].len = strlen(w);
-        lp->phrases[lp->nphrases++].valence = val;
+        (*arr)[*n].len = strlen(w);
+        (*arr)[(*n)++].valence = val;
     }
     return true;
 }
@@ -366,11 +366,14 @@ static bool parse_line(parse_ctx_t *px, char *line) {
     if (!strcmp(kw, "stopwords"))
         return add_words(px, &px->pack->langs[px->lang].stopwords, p, 1);
     if (!strcmp(kw, "intensifier") || !strcmp(kw, "lex") || !strcmp(kw, "phrase") ||
-        !strcmp(kw, "neglex")) {
+        !strcmp(kw, "neglex") || !strcmp(kw, "hint")) {
+        lang_pack_t *lp = &px->pack->langs[px->lang];
         if (!(num = next_token(&p)) || !bw_parse_double(num, &v) || v < -4 || v > 4)
             return perr(px, "%s needs a value in -4..4 first", kw);
         if (!strcmp(kw, "phrase"))
-            return add_phrases(px, p, v);
+            return add_phrases(px, &lp->phrases, &lp->nphrases, &lp->capphrases, p, v);
+        if (!strcmp(kw, "hint"))
+            return add_phrases(px, &lp->hints, &lp->nhints, &lp->caphints, p, v);
         if (!strcmp(kw, "neglex"))
             return add_words(px, &px->pack->langs[px->lang].neglexicon, p, v);
         return add_words(px,
@@ -476,6 +479,9 @@ void bw_pack_destroy(bw_pack_t *pack) {
         }
         for (size_t i = 0; i < lp->nphrases; i++)
             free(lp->phrases[i].text);
+        for (size_t i = 0; i < lp->nhints; i++)
+            free(lp->hints[i].text);
+        free(lp->hints);
         free(lp->rules);
         free(lp->guards);
         free(lp->phrases);

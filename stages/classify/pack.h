@@ -49,6 +49,8 @@ typedef struct {
     phrase_t *phrases;     /* substring lexicon, longest first */
     size_t nphrases, capphrases;
     wordmap_t stopwords;   /* for language detection */
+    phrase_t *hints;       /* letters or endings that vote for the language */
+    size_t nhints, caphints;
 } lang_pack_t;
 
 struct bw_pack_s {
