@@ -128,8 +128,8 @@ int bw_stage_run(bw_stage_t *st) {
         free(msgs);
         return 1;
     }
-    bw_log_kv(BW_LOG_INFO, json_pack("{s:i}", "http_port", bw_http_port(st->http)),
-              "%s running", st->name);
+    bw_log_kv(BW_LOG_INFO, json_pack("{s:i}", "http_port", bw_http_port(st->http)), "%s running",
+              st->name);
     while (bw_proc_service()) {
         size_t n = bw_consumer_poll(st->consumer, msgs, max, (int)st->sconf->poll_timeout_ms);
         bool ready = bw_consumer_assigned(st->consumer) > 0;
@@ -177,8 +177,8 @@ bw_err_t bw_stage_emit(bw_stage_t *st, const char *topic, const void *key, size_
     bw_err_t err;
 
     if ((err = bw_serde_encode(st->sd, schema, value, &st->buf, errstr, sizeof(errstr))) ||
-        (err = bw_producer_send(st->producer, topic, key, keylen, st->buf.data, st->buf.len,
-                                errstr, sizeof(errstr))))
+        (err = bw_producer_send(st->producer, topic, key, keylen, st->buf.data, st->buf.len, errstr,
+                                sizeof(errstr))))
         bw_log_rl(BW_LOG_ERROR, "emit to %s: %s", topic, errstr);
     return err;
 }

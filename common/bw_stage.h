@@ -35,19 +35,43 @@ typedef struct bw_stage_conf_s {
 } bw_stage_conf_t;
 
 /** @brief The stage key table; @p group and @p port give the defaults. */
-#define BW_STAGE_CONF_DEFS(group, listen)                                                          \
-    {"group.id", BW_CONF_STR, offsetof(bw_stage_conf_t, group_id), group, BW_CONF_NORANGE, NULL,   \
-     "Kafka consumer group of this stage"},                                                        \
-        {"http.listen", BW_CONF_STR, offsetof(bw_stage_conf_t, http_listen), listen,               \
-         BW_CONF_NORANGE, NULL, "Address of /metrics, /healthz and /readyz (HOST:PORT)"},          \
-        {"deadletter.topic", BW_CONF_STR, offsetof(bw_stage_conf_t, deadletter_topic),             \
-         "bw.deadletter", BW_CONF_NORANGE, NULL, "Where unusable input goes, with the reason"},    \
-        {"batch.size", BW_CONF_INT, offsetof(bw_stage_conf_t, batch_size), "500", 1, 100000, NULL, \
-         "Most messages processed (and committed) together"},                                      \
-        {"poll.timeout.ms", BW_CONF_INT, offsetof(bw_stage_conf_t, poll_timeout_ms), "100", 1,     \
-         60000, NULL, "Longest wait for the first message of a batch"},                            \
-        {"retry.backoff.ms", BW_CONF_INT, offsetof(bw_stage_conf_t, retry_backoff_ms), "500", 10,  \
-         60000, NULL, "Wait before a failed batch runs again"}
+#define BW_STAGE_CONF_DEFS(group, listen)                                                        \
+    {"group.id",      BW_CONF_STR, offsetof(bw_stage_conf_t, group_id), group,                   \
+     BW_CONF_NORANGE, NULL,        "Kafka consumer group of this stage"},                        \
+        {"http.listen",                                                                          \
+         BW_CONF_STR,                                                                            \
+         offsetof(bw_stage_conf_t, http_listen),                                                 \
+         listen,                                                                                 \
+         BW_CONF_NORANGE,                                                                        \
+         NULL,                                                                                   \
+         "Address of /metrics, /healthz and /readyz (HOST:PORT)"},                               \
+        {"deadletter.topic",                                                                     \
+         BW_CONF_STR,                                                                            \
+         offsetof(bw_stage_conf_t, deadletter_topic),                                            \
+         "bw.deadletter",                                                                        \
+         BW_CONF_NORANGE,                                                                        \
+         NULL,                                                                                   \
+         "Where unusable input goes, with the reason"},                                          \
+        {"batch.size",                                                                           \
+         BW_CONF_INT,                                                                            \
+         offsetof(bw_stage_conf_t, batch_size),                                                  \
+         "500",                                                                                  \
+         1,                                                                                      \
+         100000,                                                                                 \
+         NULL,                                                                                   \
+         "Most messages processed (and committed) together"},                                    \
+        {"poll.timeout.ms",                                                                      \
+         BW_CONF_INT,                                                                            \
+         offsetof(bw_stage_conf_t, poll_timeout_ms),                                             \
+         "100",                                                                                  \
+         1,                                                                                      \
+         60000,                                                                                  \
+         NULL,                                                                                   \
+         "Longest wait for the first message of a batch"},                                       \
+    {                                                                                            \
+        "retry.backoff.ms", BW_CONF_INT, offsetof(bw_stage_conf_t, retry_backoff_ms), "500", 10, \
+            60000, NULL, "Wait before a failed batch runs again"                                 \
+    }
 
 typedef struct bw_stage_s bw_stage_t;
 
@@ -68,8 +92,7 @@ typedef struct bw_stage_ops_s {
  */
 bw_stage_t *bw_stage_new(const char *name, bw_conf_t *conf, const bw_common_conf_t *common,
                          const bw_stage_conf_t *sconf, const char *const *topics, int ntopics,
-                         const bw_stage_ops_t *ops, void *opaque, char *errstr,
-                         size_t errstr_size);
+                         const bw_stage_ops_t *ops, void *opaque, char *errstr, size_t errstr_size);
 
 /** @brief Run until SIGTERM/SIGINT; returns the process exit code. */
 int bw_stage_run(bw_stage_t *st);

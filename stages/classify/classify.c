@@ -27,7 +27,7 @@ struct bw_classifier_s {
     pcre2_match_data *md;
     pcre2_match_context *mctx;
     pcre2_jit_stack *jit_stack;
-    bw_buf_t text;  /* title + "\n" + body */
+    bw_buf_t text; /* title + "\n" + body */
     bw_buf_t lower; /* the same, lower-cased, same offsets */
     token_t *tokens;
     size_t ntokens, captokens;
@@ -121,8 +121,8 @@ static void count_scripts(const unsigned char *s, size_t len, size_t *kana, size
     for (size_t i = 0; i + 2 < len; i++) {
         if (s[i] < 0xE3 || s[i] > 0xED)
             continue;
-        unsigned cp = (unsigned)(s[i] & 0x0F) << 12 | (unsigned)(s[i + 1] & 0x3F) << 6 |
-                      (s[i + 2] & 0x3F);
+        unsigned cp =
+            (unsigned)(s[i] & 0x0F) << 12 | (unsigned)(s[i + 1] & 0x3F) << 6 | (s[i + 2] & 0x3F);
         if (cp >= 0x3040 && cp <= 0x30FF)
             (*kana)++;
         else if (cp >= 0x4E00 && cp <= 0x9FFF)
@@ -333,8 +333,8 @@ static bool rule_match(run_t *run, const rule_t *r, size_t *s, size_t *e) {
     size_t start = 0;
 
     while (start <= cl->text.len) {
-        int rc = pcre2_jit_match(r->code, (PCRE2_SPTR)cl->text.data, cl->text.len, start, 0,
-                                 cl->md, cl->mctx);
+        int rc = pcre2_jit_match(r->code, (PCRE2_SPTR)cl->text.data, cl->text.len, start, 0, cl->md,
+                                 cl->mctx);
         if (rc < 0) {
             if (rc != PCRE2_ERROR_NOMATCH)
                 run->out->limit_hits++; /* match or JIT stack limit: no match */
@@ -359,7 +359,8 @@ static void run_rules(run_t *run, const lang_pack_t *lp) {
         /* What follows a "but" is what the writer means: it weighs more.
          * Several rules that see the same thing add little: a cause scores
          * its strongest rule plus a quarter of the others. */
-        double w = r->weight * (s > run->contrast_pos && run->contrast_pos != SIZE_MAX ? 1.25 : 1.0);
+        double w =
+            r->weight * (s > run->contrast_pos && run->contrast_pos != SIZE_MAX ? 1.25 : 1.0);
         if (w > run->best[r->target]) {
             run->rest[r->target] += run->best[r->target];
             run->best[r->target] = w;

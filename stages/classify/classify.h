@@ -16,18 +16,18 @@
 #include "bw_err.h"
 
 /* Root causes, in the order of the Cause enum in ClassifiedReview.avsc. */
-#define BW_CAUSES(X)                                                          \
-    X(QUALITY_DEFECT, "quality_defect")                                       \
-    X(NOT_AS_DESCRIBED, "not_as_described")                                   \
-    X(LOGISTICS_DELAY, "logistics_delay")                                     \
-    X(LOGISTICS_LOST, "logistics_lost")                                       \
-    X(LOGISTICS_DAMAGED, "logistics_damaged")                                 \
-    X(LOGISTICS_PARTIAL, "logistics_partial")                                 \
-    X(AFTER_SALES, "after_sales")                                             \
-    X(SERVICE_ATTITUDE, "service_attitude")                                   \
-    X(PRICE, "price")                                                         \
-    X(PAYMENT, "payment")                                                     \
-    X(ABUSIVE, "abusive")                                                     \
+#define BW_CAUSES(X)                          \
+    X(QUALITY_DEFECT, "quality_defect")       \
+    X(NOT_AS_DESCRIBED, "not_as_described")   \
+    X(LOGISTICS_DELAY, "logistics_delay")     \
+    X(LOGISTICS_LOST, "logistics_lost")       \
+    X(LOGISTICS_DAMAGED, "logistics_damaged") \
+    X(LOGISTICS_PARTIAL, "logistics_partial") \
+    X(AFTER_SALES, "after_sales")             \
+    X(SERVICE_ATTITUDE, "service_attitude")   \
+    X(PRICE, "price")                         \
+    X(PAYMENT, "payment")                     \
+    X(ABUSIVE, "abusive")                     \
     X(OTHER, "other")
 
 /* What a rule can point at: a cause, or one of the other findings. */
@@ -35,11 +35,11 @@ typedef enum {
 #define BW_CAUSE_ENUM_(id, name) BW_T_##id,
     BW_CAUSES(BW_CAUSE_ENUM_)
 #undef BW_CAUSE_ENUM_
-    BW_T_POLICY_ASK_CHANGE, /* asks the buyer to change or remove a review */
-    BW_T_POLICY_INCENTIVE,  /* offers money, a gift or a discount for one */
-    BW_T_TOPIC_PRODUCT,     /* talks about the product itself */
-    BW_T_TOPIC_SELLER,      /* talks about the seller, shipping or service */
-    BW_T_PERSONAL_DATA,     /* an e-mail address or a phone number */
+        BW_T_POLICY_ASK_CHANGE, /* asks the buyer to change or remove a review */
+    BW_T_POLICY_INCENTIVE, /* offers money, a gift or a discount for one */
+    BW_T_TOPIC_PRODUCT, /* talks about the product itself */
+    BW_T_TOPIC_SELLER, /* talks about the seller, shipping or service */
+    BW_T_PERSONAL_DATA, /* an e-mail address or a phone number */
     BW_T__CNT
 } bw_target_t;
 
@@ -51,14 +51,16 @@ const char *bw_target_name(bw_target_t t);
 int bw_target_parse(const char *name);
 
 /* Languages: index 0 is "any" (rules that apply to every text). */
-#define BW_LANGS(X) X(ANY, "*") X(EN, "en") X(DE, "de") X(FR, "fr") X(ES, "es") \
-    X(IT, "it") X(PT, "pt") X(JA, "ja") X(ZH, "zh")
+#define BW_LANGS(X)                                                                     \
+    X(ANY, "*")                                                                         \
+    X(EN, "en") X(DE, "de") X(FR, "fr") X(ES, "es") X(IT, "it") X(PT, "pt") X(JA, "ja") \
+        X(ZH, "zh")
 
 typedef enum {
 #define BW_LANG_ENUM_(id, code) BW_LANG_##id,
     BW_LANGS(BW_LANG_ENUM_)
 #undef BW_LANG_ENUM_
-    BW_LANG__CNT
+        BW_LANG__CNT
 } bw_lang_t;
 
 const char *bw_lang_code(bw_lang_t lang);
@@ -110,7 +112,7 @@ typedef struct bw_review_in_s {
     size_t body_len;
     const char *language; /* as given by the platform, may be NULL */
     bw_kind_t kind;
-    int rating;             /* 1..5, 0 when unknown */
+    int rating; /* 1..5, 0 when unknown */
     int fulfilled_by_platform; /* 1, 0, or -1 when unknown */
 } bw_review_in_t;
 

@@ -66,9 +66,10 @@ static bw_err_t process(void *opaque, bw_stage_t *st, rd_kafka_message_t **msgs,
                 return err;
             continue;
         }
-        if ((err = bw_stage_emit(st, app->cc->output_topic, m->key, m->key_len,
-                                 app->c.out_schema, &app->c.out->value)))
-            return bw_err_retriable(err) ? err : bw_stage_deadletter(st, m, err, "output too large");
+        if ((err = bw_stage_emit(st, app->cc->output_topic, m->key, m->key_len, app->c.out_schema,
+                                 &app->c.out->value)))
+            return bw_err_retriable(err) ? err
+                                         : bw_stage_deadletter(st, m, err, "output too large");
     }
     return BW_ERR_OK;
 }
@@ -132,8 +133,8 @@ int main(int argc, char **argv) {
     char errstr[1024];
     int rc = 1;
 
-    if (bw_proc_setup(&conf, "classify", NULL, &common, classify_defs,
-                      BW_ARRAY_SIZE(classify_defs), &cc, argc, argv))
+    if (bw_proc_setup(&conf, "classify", NULL, &common, classify_defs, BW_ARRAY_SIZE(classify_defs),
+                      &cc, argc, argv))
         goto out;
     if (!*cc.rules_dir) {
         free(cc.rules_dir);

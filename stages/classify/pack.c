@@ -19,7 +19,11 @@ static const char *target_names[BW_T__CNT] = {
 #define BW_CAUSE_NAME_(id, name) name,
     BW_CAUSES(BW_CAUSE_NAME_)
 #undef BW_CAUSE_NAME_
-    "policy.ask_change", "policy.incentive", "topic.product", "topic.seller", "personal_data",
+        "policy.ask_change",
+    "policy.incentive",
+    "topic.product",
+    "topic.seller",
+    "personal_data",
 };
 
 const char *bw_target_name(bw_target_t t) {

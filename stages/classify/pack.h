@@ -41,15 +41,15 @@ typedef struct {
     size_t nrules, caprules;
     guard_t *guards;
     size_t nguards, capguards;
-    wordmap_t negations;   /* words that negate what follows */
-    wordmap_t contrasts;   /* "but": what follows weighs more */
+    wordmap_t negations; /* words that negate what follows */
+    wordmap_t contrasts; /* "but": what follows weighs more */
     wordmap_t intensifiers;
-    wordmap_t lexicon;     /* word -> valence (-4..4) */
-    wordmap_t neglexicon;  /* word -> valence it has only when negated */
-    phrase_t *phrases;     /* substring lexicon, longest first */
+    wordmap_t lexicon; /* word -> valence (-4..4) */
+    wordmap_t neglexicon; /* word -> valence it has only when negated */
+    phrase_t *phrases; /* substring lexicon, longest first */
     size_t nphrases, capphrases;
-    wordmap_t stopwords;   /* for language detection */
-    phrase_t *hints;       /* letters or endings that vote for the language */
+    wordmap_t stopwords; /* for language detection */
+    phrase_t *hints; /* letters or endings that vote for the language */
     size_t nhints, caphints;
 } lang_pack_t;
 

@@ -49,11 +49,11 @@ bw_err_t classify_init(classify_t *c, bw_serde_t *sd, const char *rules_dir, siz
                           "ClassifiedReview must start with ReviewEvent's fields in order");
             return BW_ERR_SCHEMA;
         }
-#define IN_(var, name)                                                                             \
-    if ((c->var = field(c->in_schema, name, errstr, errstr_size)) < 0)                             \
+#define IN_(var, name)                                                 \
+    if ((c->var = field(c->in_schema, name, errstr, errstr_size)) < 0) \
         return BW_ERR_SCHEMA;
-#define OUT_(var, name)                                                                            \
-    if ((c->var = field(c->out_schema, name, errstr, errstr_size)) < 0)                            \
+#define OUT_(var, name)                                                 \
+    if ((c->var = field(c->out_schema, name, errstr, errstr_size)) < 0) \
         return BW_ERR_SCHEMA;
     IN_(f_title, "title")
     IN_(f_body, "body")
@@ -234,8 +234,8 @@ static int write_findings(classify_t *c, const bw_review_out_t *res, int64_t occ
     return rc;
 }
 
-bw_err_t classify_record(classify_t *c, avro_value_t *review, bw_review_out_t *res,
-                         char *errstr, size_t errstr_size) {
+bw_err_t classify_record(classify_t *c, avro_value_t *review, bw_review_out_t *res, char *errstr,
+                         size_t errstr_size) {
     avro_value_t *out = &c->out->value;
     bw_review_in_t in;
     int64_t occurred_at = 0;
@@ -305,8 +305,8 @@ json_t *classify_explain(const classify_t *c, const bw_review_out_t *res, avro_v
     bw_buf_append(&text, in.body, in.body_len < c->body_max ? in.body_len : c->body_max);
     for (int i = 0; i < res->nmatches; i++) {
         const bw_match_t *m = &res->matches[i];
-        json_t *span = m->end <= text.len ? json_stringn(text.data + m->start, m->end - m->start)
-                                          : NULL;
+        json_t *span =
+            m->end <= text.len ? json_stringn(text.data + m->start, m->end - m->start) : NULL;
         json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:o}", "rule", m->rule_id,
                                              "cause", bw_target_name(m->target), "start",
                                              (json_int_t)m->start, "end", (json_int_t)m->end,

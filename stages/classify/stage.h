@@ -23,8 +23,8 @@ typedef struct classify_s {
     bw_classifier_t *cl;
     int n_shared; /* leading fields ReviewEvent and ClassifiedReview share */
     int f_title, f_body, f_language, f_kind, f_rating, f_fulfilled, f_occurred;
-    int o_causes, o_primary, o_sentiment, o_severity, o_removable, o_policy, o_due, o_rules,
-        o_lang, o_truncated, o_classified_at;
+    int o_causes, o_primary, o_sentiment, o_severity, o_removable, o_policy, o_due, o_rules, o_lang,
+        o_truncated, o_classified_at;
     bw_metrics_t *reg;
     bw_metric_t *m_reviews, *m_truncated, *m_limit_hits, *m_rules, *m_reload_ok, *m_reload_err;
     bw_metric_t *m_causes[BW_CAUSE_CNT];
@@ -39,8 +39,8 @@ void classify_fini(classify_t *c);
  * @brief Classify one ReviewEvent value into c->out (a ClassifiedReview).
  * @param res receives the classifier's findings (for --explain and tests).
  */
-bw_err_t classify_record(classify_t *c, avro_value_t *review, bw_review_out_t *res,
-                         char *errstr, size_t errstr_size);
+bw_err_t classify_record(classify_t *c, avro_value_t *review, bw_review_out_t *res, char *errstr,
+                         size_t errstr_size);
 
 /** @brief Reload the rule pack (SIGHUP): a bad pack keeps the old one. */
 bw_err_t classify_reload(void *opaque);

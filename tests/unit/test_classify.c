@@ -1,0 +1,392 @@
+/* bw-classify's logic without Kafka: the labelled fixtures of every
+ * language through the same record path as the stage, the rule pack's
+ * errors, reload, and hostile input. */
+#include "bw_test.h"
+
+#include <jansson.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bw_json.h"
+#include "bw_serde.h"
+#include "classify.h"
+#include "stage.h"
+
+static bw_serde_t *sd;
+static classify_t c;
+static bw_record_t *in;
+static char errstr[1024];
+
+/* ReviewEvent JSON -> classify_record -> ClassifiedReview JSON */
+static json_t *run(json_t *review, bw_review_out_t *res) {
+    bw_review_out_t local;
+    if (bw_json_to_avro(c.in_schema, review, &in->value, errstr, sizeof(errstr)))
+        fail_msg("fixture does not validate: %s", errstr);
+    if (classify_record(&c, &in->value, res ? res : &local, errstr, sizeof(errstr)))
+        fail_msg("classify_record: %s", errstr);
+    return bw_avro_to_json(c.out_schema, &c.out->value);
+}
+
+static json_t *review(const char *kind, int rating, const char *body) {
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "event_id", "t1", "platform",
+                          "AMAZON", "marketplace", "US", "store_id", "s1", "kind", kind, "body",
+                          body, "occurred_at", "2024-03-01T10:00:00Z");
+    if (rating)
+        json_object_set_new(j, "rating", json_integer(rating));
+    return j;
+}
+
+static int set_sorted(json_t *arr, char *out, size_t size) {
+    /* a canonical "a,b,c" of a JSON string array, for comparison */
+    const char *items[32];
+    size_t n = json_array_size(arr), o = 0;
+    for (size_t i = 0; i < n && i < 32; i++)
+        items[i] = json_string_value(json_array_get(arr, i));
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = i + 1; k < n; k++)
+            if (strcmp(items[i], items[k]) > 0) {
+                const char *t = items[i];
+                items[i] = items[k];
+                items[k] = t;
+            }
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)snprintf(out + o, size - o, "%s%s", i ? "," : "", items[i]);
+    return (int)n;
+}
+
+static void check_language(const char *lang) {
+    char path[512], line[4096];
+    FILE *fp;
+    int n = 0, failures = 0;
+
+    snprintf(path, sizeof(path), "%s/classify/%s.jsonl", BW_FIXTURE_DIR, lang);
+    fp = fopen(path, "r");
+    assert_non_null(fp);
+    while (fgets(line, sizeof(line), fp)) {
+        json_t *fx = json_loads(line, 0, NULL), *r, *out, *v;
+        char want[512], got[512];
+        bw_review_out_t res;
+        const char *kind = json_string_value(json_object_get(fx, "kind"));
+
+        assert_non_null(fx);
+        n++;
+        r = review(kind ? kind : "PRODUCT_REVIEW",
+                   (int)json_integer_value(json_object_get(fx, "rating")),
+                   json_string_value(json_object_get(fx, "body")));
+        if ((v = json_object_get(fx, "fulfilled")))
+            json_object_set(r, "fulfilled_by_platform", v);
+        out = run(r, &res);
+        set_sorted(json_object_get(fx, "causes"), want, sizeof(want));
+        set_sorted(json_object_get(out, "causes"), got, sizeof(got));
+#define EXPECT(cond, ...)                                                                          \
+    if (!(cond)) {                                                                                 \
+        fprintf(stderr, "%s:%d: ", lang, n);                                                       \
+        fprintf(stderr, __VA_ARGS__);                                                              \
+        fprintf(stderr, "\n");                                                                     \
+        failures++;                                                                                \
+    }
+        EXPECT(!strcmp(want, got), "causes [%s], want [%s]: %s", got, want,
+               json_string_value(json_object_get(fx, "body")));
+        EXPECT(!strcmp(json_string_value(json_object_get(out, "detected_language")), lang),
+               "language %s", json_string_value(json_object_get(out, "detected_language")));
+        if ((v = json_object_get(fx, "primary")))
+            EXPECT(json_equal(v, json_object_get(out, "primary_cause")), "primary %s",
+                   json_string_value(json_object_get(out, "primary_cause")));
+        if ((v = json_object_get(fx, "removable")))
+            EXPECT(json_equal(v, json_object_get(out, "removable")), "removable %s",
+                   json_string_value(json_object_get(out, "removable")));
+        if ((v = json_object_get(fx, "policy"))) {
+            set_sorted(v, want, sizeof(want));
+            set_sorted(json_object_get(out, "policy_flags"), got, sizeof(got));
+            EXPECT(!strcmp(want, got), "policy [%s], want [%s]", got, want);
+        }
+        if ((v = json_object_get(fx, "sent"))) {
+            double s = json_real_value(json_object_get(out, "sentiment"));
+            int sign = s > 0.05 ? 1 : s < -0.05 ? -1 : 0;
+            EXPECT(sign == json_integer_value(v), "sentiment %.2f", s);
+        }
+        json_decref(out);
+        json_decref(r);
+        json_decref(fx);
+    }
+    fclose(fp);
+    assert_true(n >= 30); /* at least 30 labelled texts per language */
+    assert_int_equal(failures, 0);
+}
+
+static void test_fixtures_en(void **s) { (void)s; check_language("en"); }
+static void test_fixtures_pt(void **s) { (void)s; check_language("pt"); }
+static void test_fixtures_de(void **s) { (void)s; check_language("de"); }
+static void test_fixtures_fr(void **s) { (void)s; check_language("fr"); }
+static void test_fixtures_es(void **s) { (void)s; check_language("es"); }
+static void test_fixtures_it(void **s) { (void)s; check_language("it"); }
+static void test_fixtures_ja(void **s) { (void)s; check_language("ja"); }
+static void test_fixtures_zh(void **s) { (void)s; check_language("zh"); }
+
+static void test_response_due_and_severity(void **state) {
+    json_t *r, *out;
+
+    (void)state;
+    r = review("PRODUCT_REVIEW", 1, "Arrived broken.");
+    out = run(r, NULL);
+    assert_string_equal(json_string_value(json_object_get(out, "response_due_at")),
+                        "2024-03-02T10:00:00.000Z");
+    assert_string_equal(json_string_value(json_object_get(out, "severity")), "HIGH");
+    json_decref(out);
+    json_decref(r);
+
+    r = review("PRODUCT_REVIEW", 5, "Love it, works great.");
+    out = run(r, NULL);
+    assert_true(json_is_null(json_object_get(out, "response_due_at")));
+    assert_string_equal(json_string_value(json_object_get(out, "severity")), "NONE");
+    assert_int_equal(json_array_size(json_object_get(out, "causes")), 0);
+    json_decref(out);
+    json_decref(r);
+
+    /* claims and chargebacks are always high and always need an answer */
+    r = review("A_TO_Z_CLAIM", 0, "Item not received.");
+    out = run(r, NULL);
+    assert_string_equal(json_string_value(json_object_get(out, "severity")), "HIGH");
+    assert_false(json_is_null(json_object_get(out, "response_due_at")));
+    json_decref(out);
+    json_decref(r);
+    r = review("CHARGEBACK", 0, "");
+    out = run(r, NULL);
+    assert_string_equal(json_string_value(json_object_get(out, "severity")), "HIGH");
+    assert_string_equal(json_string_value(json_object_get(out, "primary_cause")), "other");
+    json_decref(out);
+    json_decref(r);
+
+    /* an outbound seller message never needs a response */
+    r = review("SELLER_MESSAGE", 0, "Your parcel is on its way.");
+    out = run(r, NULL);
+    assert_true(json_is_null(json_object_get(out, "response_due_at")));
+    json_decref(out);
+    json_decref(r);
+}
+
+static void test_given_language_wins(void **state) {
+    json_t *r = review("PRODUCT_REVIEW", 2, "Chegou atrasado");
+    json_t *out;
+
+    (void)state;
+    json_object_set_new(r, "language", json_string("pt-BR"));
+    out = run(r, NULL);
+    assert_string_equal(json_string_value(json_object_get(out, "detected_language")), "pt");
+    json_decref(out);
+    json_decref(r);
+}
+
+static void test_huge_body_is_cut_and_flagged(void **state) {
+    size_t n = 1024 * 1024;
+    char *body = malloc(n + 1);
+    json_t *r, *out;
+    const char *unit = "não chegou ";
+
+    (void)state;
+    for (size_t i = 0; i < n; i++)
+        body[i] = unit[i % strlen(unit)];
+    body[n] = '\0';
+    /* end on a partial multi-byte character, to check the cut */
+    r = review("PRODUCT_REVIEW", 1, body);
+    out = run(r, NULL);
+    assert_true(json_is_true(json_object_get(out, "body_truncated")));
+    assert_true(json_string_length(json_object_get(out, "body")) <= c.body_max);
+    assert_true(json_string_length(json_object_get(out, "body")) > c.body_max - 4);
+    json_decref(out);
+    json_decref(r);
+    free(body);
+}
+
+static void test_empty_and_nul_bodies(void **state) {
+    json_t *r, *out;
+
+    (void)state;
+    r = review("PRODUCT_REVIEW", 3, "");
+    out = run(r, NULL);
+    assert_int_equal(json_array_size(json_object_get(out, "causes")), 0);
+    json_decref(out);
+    json_decref(r);
+    /* NUL bytes inside the text: matched as data, never as an end */
+    r = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s#, s:s}", "event_id", "t", "platform", "EBAY",
+                  "marketplace", "US", "store_id", "s", "kind", "PRODUCT_REVIEW", "body",
+                  "ok\0arrived broken", (size_t)18, "occurred_at", "2024-01-01T00:00:00Z");
+    out = run(r, NULL);
+    assert_int_equal(json_string_length(json_object_get(out, "body")), 18);
+    json_decref(out);
+    json_decref(r);
+}
+
+static void test_pathological_input_stays_bounded(void **state) {
+    size_t n = 100000;
+    char *body = malloc(n + 1);
+    json_t *r, *out;
+    bw_review_out_t res;
+
+    (void)state;
+    /* 100,000 of one character, and of a rule's prefix, through every rule */
+    memset(body, 'a', n);
+    body[n] = '\0';
+    r = review("PRODUCT_REVIEW", 1, body);
+    out = run(r, &res);
+    json_decref(out);
+    json_decref(r);
+    for (size_t i = 0; i < n; i++)
+        body[i] = "arrived "[i % 8];
+    r = review("PRODUCT_REVIEW", 1, body);
+    out = run(r, &res);
+    json_decref(out);
+    json_decref(r);
+    free(body);
+}
+
+static char tmpdir[64];
+
+static void write_file(const char *name, const char *text) {
+    char path[256];
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static void test_match_limit_stops_backtracking(void **state) {
+    bw_pack_t *pack;
+    bw_classifier_t *cl = bw_classifier_new();
+    bw_review_in_t rin = {0};
+    bw_review_out_t res;
+    size_t n = 30000;
+    char *body = malloc(n + 1);
+
+    (void)state;
+    /* A catastrophic pattern: the match limit must end it. */
+    write_file("x.rules", "lang en\nrule en.bad.nested quality_defect 1 ^(a+)+$\n");
+    pack = bw_pack_load(tmpdir, errstr, sizeof(errstr));
+    assert_non_null(pack);
+    memset(body, 'a', n);
+    body[n - 1] = '!';
+    body[n] = '\0';
+    rin.body = body;
+    rin.body_len = n;
+    rin.language = "en";
+    bw_classify(cl, pack, &rin, &res);
+    assert_true(res.limit_hits > 0);
+    assert_false(res.causes[BW_T_QUALITY_DEFECT]);
+    bw_pack_destroy(pack);
+    bw_classifier_destroy(cl);
+    free(body);
+}
+
+static void expect_pack_error(const char *text, const char *msg) {
+    write_file("x.rules", text);
+    assert_null(bw_pack_load(tmpdir, errstr, sizeof(errstr)));
+    if (!strstr(errstr, msg))
+        fail_msg("expected \"%s\", got \"%s\"", msg, errstr);
+}
+
+static void test_pack_errors(void **state) {
+    (void)state;
+    expect_pack_error("lang en\nrule en.a quality_defect 1 (unclosed\n",
+                      "x.rules:2: pattern does not compile at offset 9: missing closing parenthesis");
+    expect_pack_error("lang en\nrule en.a nonsense 1 abc\n", "x.rules:2: unknown cause \"nonsense\"");
+    expect_pack_error("rule en.a quality_defect 1 abc\n", "x.rules:1: \"lang\" must come before");
+    expect_pack_error("lang en\nrule en.a quality_defect 1 abc\nrule en.a price 1 x\n",
+                      "x.rules:3: rule id \"en.a\" used twice");
+    expect_pack_error("lang xx\n", "x.rules:1: unknown language \"xx\"");
+    expect_pack_error("lang en\nrule en.a quality_defect heavy abc\n",
+                      "x.rules:2: weight must be a number");
+    expect_pack_error("lang en\nfrobnicate 1 2\n", "x.rules:2: unknown keyword \"frobnicate\"");
+    expect_pack_error("lang en\nlex 9 great\n", "x.rules:2: lex needs a value in -4..4");
+    expect_pack_error("lang en\nrule en.a quality_defect 1\n", "x.rules:2: missing pattern");
+    expect_pack_error("# nothing\n", "no rules");
+    assert_null(bw_pack_load("/nonexistent/rules", errstr, sizeof(errstr)));
+    assert_non_null(strstr(errstr, "/nonexistent/rules"));
+}
+
+static void test_reload_keeps_old_pack_on_error(void **state) {
+    classify_t c2;
+    size_t before;
+
+    (void)state;
+    write_file("x.rules", "lang en\nrule en.a quality_defect 1 broken\n");
+    assert_int_equal(classify_init(&c2, sd, tmpdir, 4096, NULL, errstr, sizeof(errstr)),
+                     BW_ERR_OK);
+    before = bw_pack_rule_count(c2.pack);
+    assert_int_equal(before, 1);
+    write_file("x.rules", "lang en\nrule en.a quality_defect 1 (bad\n");
+    assert_int_equal(classify_reload(&c2), BW_ERR_CONFIG);
+    assert_int_equal(bw_pack_rule_count(c2.pack), before); /* still the old one */
+    write_file("x.rules", "lang en\nrule en.a quality_defect 1 broken\nrule en.b price 1 pricey\n");
+    assert_int_equal(classify_reload(&c2), BW_ERR_OK);
+    assert_int_equal(bw_pack_rule_count(c2.pack), 2);
+    classify_fini(&c2);
+}
+
+static void test_explain_spans(void **state) {
+    json_t *r = review("PRODUCT_REVIEW", 1, "It arrived two weeks late."), *out, *ex;
+    bw_review_out_t res;
+
+    (void)state;
+    out = run(r, &res);
+    ex = classify_explain(&c, &res, &in->value);
+    assert_true(json_array_size(ex) >= 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ex, 0), "rule")),
+                        "en.delay.late");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ex, 0), "text")), "late");
+    json_decref(ex);
+    json_decref(out);
+    json_decref(r);
+}
+
+static int setup(void **state) {
+    (void)state;
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/bw_test_rules_XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return -1;
+    if (!(sd = bw_serde_new(BW_DEFAULT_SCHEMA_DIR, BW_SERDE_DEFAULT_MAX, errstr, sizeof(errstr))))
+        return -1;
+    if (classify_init(&c, sd, BW_CLASSIFY_RULES_DIR, 16384, NULL, errstr, sizeof(errstr))) {
+        fprintf(stderr, "%s\n", errstr);
+        return -1;
+    }
+    in = bw_record_new(c.in_schema);
+    return in ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    char cmd[128];
+
+    (void)state;
+    bw_record_destroy(in);
+    classify_fini(&c);
+    bw_serde_destroy(sd);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fixtures_en),
+        cmocka_unit_test(test_fixtures_pt),
+        cmocka_unit_test(test_fixtures_de),
+        cmocka_unit_test(test_fixtures_fr),
+        cmocka_unit_test(test_fixtures_es),
+        cmocka_unit_test(test_fixtures_it),
+        cmocka_unit_test(test_fixtures_ja),
+        cmocka_unit_test(test_fixtures_zh),
+        cmocka_unit_test(test_response_due_and_severity),
+        cmocka_unit_test(test_given_language_wins),
+        cmocka_unit_test(test_huge_body_is_cut_and_flagged),
+        cmocka_unit_test(test_empty_and_nul_bodies),
+        cmocka_unit_test(test_pathological_input_stays_bounded),
+        cmocka_unit_test(test_match_limit_stops_backtracking),
+        cmocka_unit_test(test_pack_errors),
+        cmocka_unit_test(test_reload_keeps_old_pack_on_error),
+        cmocka_unit_test(test_explain_spans),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
