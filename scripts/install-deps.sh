@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config clang-format
       librdkafka-dev libavro-dev libpcre2-dev libhiredis-dev libcmocka-dev
       libjansson-dev libmicrohttpd-dev
-      redis-server kcat python3)
+      redis-server kcat python3 curl)
 
 missing=()
 for p in "${PKGS[@]}"; do
