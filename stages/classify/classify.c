@@ -21,7 +21,14 @@
 
 typedef struct {
     size_t start, len;
+    uint64_t hash; /* of the lower-cased token, computed once */
 } token_t;
+
+typedef struct {
+    uint32_t rule, pos;
+} hit_t;
+
+#define BW_MAX_HITS 1024
 
 struct bw_classifier_s {
     pcre2_match_data *md;
@@ -31,6 +38,10 @@ struct bw_classifier_s {
     bw_buf_t lower; /* the same, lower-cased, same offsets */
     token_t *tokens;
     size_t ntokens, captokens;
+    hit_t hits[BW_MAX_HITS]; /* prefilter: (rule, position) in position order */
+    size_t nhits;
+    bool hits_overflow;
+    size_t last_pos[BW_MAX_RULES_PER_LANG];
 };
 
 bw_classifier_t *bw_classifier_new(void) {
@@ -105,13 +116,14 @@ static bool tokenize(bw_classifier_t *cl) {
             cl->tokens = nt;
             cl->captokens = ncap;
         }
-        cl->tokens[cl->ntokens++] = (token_t){start, i - start};
+        cl->tokens[cl->ntokens++] = (token_t){start, i - start, 0};
     }
     return true;
 }
 
 static bool token_in(const bw_classifier_t *cl, size_t t, const wordmap_t *m, double *val) {
-    return wordmap_get(m, cl->lower.data + cl->tokens[t].start, cl->tokens[t].len, val);
+    const token_t *tk = &cl->tokens[t];
+    return m->n && wordmap_get_h(m, cl->lower.data + tk->start, tk->len, tk->hash, val);
 }
 
 /* ---- language ---- */
@@ -133,18 +145,21 @@ static void count_scripts(const unsigned char *s, size_t len, size_t *kana, size
     }
 }
 
-/* Votes of a language's hints: letters or endings only it uses (ã, ñ, ß). */
-static double hint_votes(const bw_classifier_t *cl, const lang_pack_t *lp) {
-    double v = 0;
+/* Votes of the languages' hints (letters or endings only they use: ã, ñ,
+ * ß), all found in one pass over the text. */
+static void hint_votes(const bw_classifier_t *cl, const bw_pack_t *pack, double *votes) {
+    const unsigned char *s = (const unsigned char *)cl->lower.data;
+    const trig_table_t *t = &pack->hints;
 
-    for (size_t h = 0; h < lp->nhints; h++) {
-        const char *p = cl->lower.data, *end = p + cl->lower.len;
-        while ((p = memmem(p, (size_t)(end - p), lp->hints[h].text, lp->hints[h].len))) {
-            v += lp->hints[h].valence;
-            p += lp->hints[h].len;
-        }
+    if (!t->ntrigs)
+        return;
+    for (size_t i = 0; i + 1 < cl->lower.len; i++) {
+        unsigned key = (unsigned)s[i] << 8 | s[i + 1];
+        for (uint32_t k = t->index[key]; k < t->index[key + 1]; k++)
+            if (t->trigs[k].len <= cl->lower.len - i &&
+                !memcmp(s + i, t->trigs[k].text, t->trigs[k].len))
+                votes[t->trigs[k].rule] += t->trigs[k].value;
     }
-    return v;
 }
 
 static bw_lang_t detect(bw_classifier_t *cl, const bw_pack_t *pack) {
@@ -161,11 +176,10 @@ static bw_lang_t detect(bw_classifier_t *cl, const bw_pack_t *pack) {
         for (int l = BW_LANG_EN; l < BW_LANG__CNT; l++)
             if (token_in(cl, t, &pack->langs[l].stopwords, NULL))
                 votes[l]++;
-    for (int l = BW_LANG_EN; l < BW_LANG__CNT; l++) {
-        votes[l] += hint_votes(cl, &pack->langs[l]);
+    hint_votes(cl, pack, votes);
+    for (int l = BW_LANG_EN; l < BW_LANG__CNT; l++)
         if (votes[l] > votes[best])
             best = l;
-    }
     return (bw_lang_t)best;
 }
 
@@ -183,7 +197,11 @@ static bool set_text(bw_classifier_t *cl, const char *title, size_t title_len, c
     lower_utf8(cl->text.data, cl->text.len, cl->lower.data);
     cl->lower.len = cl->text.len;
     cl->lower.data[cl->lower.len] = '\0';
-    return tokenize(cl);
+    if (!tokenize(cl))
+        return false;
+    for (size_t t = 0; t < cl->ntokens; t++)
+        cl->tokens[t].hash = wordmap_hash(cl->lower.data + cl->tokens[t].start, cl->tokens[t].len);
+    return true;
 }
 
 bw_lang_t bw_detect_language(bw_classifier_t *cl, const bw_pack_t *pack, const char *text,
@@ -268,6 +286,10 @@ static double phrases_valence(const bw_classifier_t *cl, const lang_pack_t *lp) 
         return 0;
     while (i < len) {
         size_t adv = 1;
+        if (!(lp->phrase_first[(unsigned char)s[i] >> 6] & (1ULL << ((unsigned char)s[i] & 63)))) {
+            i++;
+            continue;
+        }
         for (size_t k = 0; k < lp->nphrases; k++) {
             const phrase_t *ph = &lp->phrases[k];
             if (ph->len <= len - i && s[i] == ph->text[0] && !memcmp(s + i, ph->text, ph->len)) {
@@ -322,6 +344,7 @@ typedef struct {
     bw_classifier_t *cl;
     const lang_pack_t *neg; /* negation words of the text's language */
     bw_review_out_t *out;
+    bw_kind_t kind;
     double score[BW_T__CNT]; /* strongest rule + a quarter of the others */
     double best[BW_T__CNT], rest[BW_T__CNT];
     size_t contrast_pos; /* byte offset of the last "but", or SIZE_MAX */
@@ -350,11 +373,114 @@ static bool rule_match(run_t *run, const rule_t *r, size_t *s, size_t *e) {
     return false;
 }
 
+/* Word starts as the prefilter sees them: a word byte after a non-word
+ * byte (an apostrophe counts as non-word here, as it does for PCRE2's \b). */
+static bool word_start(const unsigned char *s, size_t i, size_t len) {
+    if (s[i] == '\'' || !is_word_byte(s, i, len))
+        return false;
+    return i == 0 || s[i - 1] == '\'' || !is_word_byte(s, i - 1, len);
+}
+
+static void hits_at(bw_classifier_t *cl, const trig_table_t *t, size_t i) {
+    const unsigned char *s = (const unsigned char *)cl->lower.data;
+    unsigned key = (unsigned)s[i] << 8 | s[i + 1];
+
+    for (uint32_t k = t->index[key]; k < t->index[key + 1]; k++) {
+        const trig_t *tr = &t->trigs[k];
+        if (tr->len > cl->lower.len - i || memcmp(s + i, tr->text, tr->len))
+            continue;
+        /* one hit per rule and position, in position order */
+        if (cl->last_pos[tr->rule] == i)
+            continue;
+        cl->last_pos[tr->rule] = i;
+        if (cl->nhits == BW_MAX_HITS) {
+            cl->hits_overflow = true;
+            return;
+        }
+        cl->hits[cl->nhits++] = (hit_t){tr->rule, (uint32_t)i};
+    }
+}
+
+/* Where the literals of this language's rules occur in the text. */
+static void find_hits(bw_classifier_t *cl, const lang_pack_t *lp) {
+    const unsigned char *s = (const unsigned char *)cl->lower.data;
+    size_t len = cl->lower.len;
+
+    cl->nhits = 0;
+    cl->hits_overflow = false;
+    memset(cl->last_pos, 0xff, lp->nrules * sizeof(cl->last_pos[0]));
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (lp->at_words.ntrigs && word_start(s, i, len))
+            hits_at(cl, &lp->at_words, i);
+        if (lp->anywhere.ntrigs)
+            hits_at(cl, &lp->anywhere, i);
+    }
+}
+
+/* First match of a prefiltered rule that is not negated: anchored tries at
+ * the positions where its literals occur, in order. */
+static bool rule_match_at_hits(run_t *run, size_t idx, const rule_t *r, size_t *s, size_t *e) {
+    bw_classifier_t *cl = run->cl;
+
+    for (size_t h = 0; h < cl->nhits; h++) {
+        if (cl->hits[h].rule != idx)
+            continue;
+        int rc = pcre2_jit_match(r->anchored, (PCRE2_SPTR)cl->text.data, cl->text.len,
+                                 cl->hits[h].pos, 0, cl->md, cl->mctx);
+        if (rc < 0) {
+            if (rc != PCRE2_ERROR_NOMATCH)
+                run->out->limit_hits++;
+            continue;
+        }
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(cl->md);
+        *s = ov[0];
+        *e = ov[1];
+        if (r->self_negating || !negated_at(cl, run->neg, *s, *e))
+            return true;
+    }
+    return false;
+}
+
+/* A rule's (?#need:...) says when the text cannot match it. */
+static bool needs_met(const bw_classifier_t *cl, const rule_t *r, int *digits) {
+    if (r->need_byte >= 0 && !memchr(cl->lower.data, r->need_byte, cl->lower.len))
+        return false;
+    if (r->need_digits > 0) {
+        if (*digits < 0) {
+            *digits = 0;
+            for (size_t i = 0; i < cl->lower.len; i++)
+                *digits += cl->lower.data[i] >= '0' && cl->lower.data[i] <= '9';
+        }
+        return *digits >= r->need_digits;
+    }
+    return true;
+}
+
+/* Policy rules concern outbound seller messages, topic rules seller
+ * feedback, causes everything else: no rule runs where it cannot count. */
+static bool target_wanted(bw_target_t t, bw_kind_t kind) {
+    if (t == BW_T_POLICY_ASK_CHANGE || t == BW_T_POLICY_INCENTIVE)
+        return kind == BW_KIND_SELLER_MESSAGE;
+    if (t == BW_T_TOPIC_PRODUCT || t == BW_T_TOPIC_SELLER)
+        return kind == BW_KIND_SELLER_FEEDBACK;
+    return kind != BW_KIND_SELLER_MESSAGE;
+}
+
 static void run_rules(run_t *run, const lang_pack_t *lp) {
+    bw_classifier_t *cl = run->cl;
+    int digits = -1;
+
+    if (!lp->nrules)
+        return;
+    find_hits(cl, lp);
     for (size_t i = 0; i < lp->nrules; i++) {
         const rule_t *r = &lp->rules[i];
         size_t s, e;
-        if (!rule_match(run, r, &s, &e))
+        if (!target_wanted(r->target, run->kind) || !needs_met(cl, r, &digits))
+            continue;
+        bool matched = r->anchored && !cl->hits_overflow ? rule_match_at_hits(run, i, r, &s, &e)
+                                                         : rule_match(run, r, &s, &e);
+        if (!matched)
             continue;
         /* What follows a "but" is what the writer means: it weighs more.
          * Several rules that see the same thing add little: a cause scores
@@ -539,7 +665,7 @@ static void decide(run_t *run, const bw_review_in_t *in) {
 
 void bw_classify(bw_classifier_t *cl, const bw_pack_t *pack, const bw_review_in_t *in,
                  bw_review_out_t *out) {
-    run_t run = {.cl = cl, .out = out};
+    run_t run = {.cl = cl, .out = out, .kind = in->kind};
     int given;
 
     memset(out, 0, sizeof(*out));

@@ -51,10 +51,10 @@ const char *bw_target_name(bw_target_t t);
 int bw_target_parse(const char *name);
 
 /* Languages: index 0 is "any" (rules that apply to every text). */
-#define BW_LANGS(X)                                                                     \
-    X(ANY, "*")                                                                         \
-    X(EN, "en") X(DE, "de") X(FR, "fr") X(ES, "es") X(IT, "it") X(PT, "pt") X(JA, "ja") \
-        X(ZH, "zh")
+#define BW_LANGS(X)                                                                               \
+    X(ANY, "*")                                                                                   \
+    X(EN, "en") X(DE, "de") X(FR, "fr") X(ES, "es") X(IT, "it") X(PT, "pt") X(JA, "ja") X(ZH, "z" \
+                                                                                              "h")
 
 typedef enum {
 #define BW_LANG_ENUM_(id, code) BW_LANG_##id,
@@ -117,6 +117,7 @@ typedef struct bw_review_in_s {
 } bw_review_in_t;
 
 #define BW_MAX_MATCHES 32
+#define BW_MAX_RULES_PER_LANG 4096
 
 /** One rule that matched, for the explanation. */
 typedef struct bw_match_s {

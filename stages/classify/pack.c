@@ -63,7 +63,7 @@ int bw_lang_parse(const char *code) {
 
 /* ---- word maps ---- */
 
-static uint64_t hash(const char *s, size_t len) {
+uint64_t wordmap_hash(const char *s, size_t len) {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
     for (size_t i = 0; i < len; i++)
         h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
@@ -81,7 +81,7 @@ bool wordmap_put(wordmap_t *m, const char *key, size_t len, double val) {
         }
         for (size_t i = 0; i < m->cap; i++)
             if (m->keys[i]) {
-                size_t k = hash(m->keys[i], strlen(m->keys[i])) & (ncap - 1);
+                size_t k = wordmap_hash(m->keys[i], strlen(m->keys[i])) & (ncap - 1);
                 while (nm.keys[k])
                     k = (k + 1) & (ncap - 1);
                 nm.keys[k] = m->keys[i];
@@ -92,7 +92,7 @@ bool wordmap_put(wordmap_t *m, const char *key, size_t len, double val) {
         free(m->vals);
         *m = nm;
     }
-    size_t k = hash(key, len) & (m->cap - 1);
+    size_t k = wordmap_hash(key, len) & (m->cap - 1);
     while (m->keys[k]) {
         if (strlen(m->keys[k]) == len && !memcmp(m->keys[k], key, len)) {
             m->vals[k] = val; /* a later line overrides */
@@ -107,10 +107,10 @@ bool wordmap_put(wordmap_t *m, const char *key, size_t len, double val) {
     return true;
 }
 
-bool wordmap_get(const wordmap_t *m, const char *key, size_t len, double *val) {
+bool wordmap_get_h(const wordmap_t *m, const char *key, size_t len, uint64_t h, double *val) {
     if (!m->cap)
         return false;
-    size_t k = hash(key, len) & (m->cap - 1);
+    size_t k = h & (m->cap - 1);
     while (m->keys[k]) {
         if (!strncmp(m->keys[k], key, len) && m->keys[k][len] == '\0') {
             if (val)
@@ -120,6 +120,10 @@ bool wordmap_get(const wordmap_t *m, const char *key, size_t len, double *val) {
         k = (k + 1) & (m->cap - 1);
     }
     return false;
+}
+
+bool wordmap_get(const wordmap_t *m, const char *key, size_t len, double *val) {
+    return m->cap && wordmap_get_h(m, key, len, wordmap_hash(key, len), val);
 }
 
 void wordmap_free(wordmap_t *m) {
@@ -195,7 +199,7 @@ static char *rest_of_line(char *p) {
     return p;
 }
 
-static pcre2_code *compile(parse_ctx_t *px, const char *pattern) {
+static pcre2_code *compile_opts(parse_ctx_t *px, const char *pattern, uint32_t extra) {
     int errcode, rc;
     PCRE2_SIZE erroff;
     pcre2_code *code;
@@ -206,8 +210,8 @@ static pcre2_code *compile(parse_ctx_t *px, const char *pattern) {
         return NULL;
     }
     code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-                         PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS | PCRE2_MATCH_INVALID_UTF, &errcode,
-                         &erroff, NULL);
+                         PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS | PCRE2_MATCH_INVALID_UTF | extra,
+                         &errcode, &erroff, NULL);
     if (!code) {
         pcre2_get_error_message(errcode, (PCRE2_UCHAR *)msg, sizeof(msg));
         perr(px, "pattern does not compile at offset %zu: %s", (size_t)erroff, msg);
@@ -222,6 +226,10 @@ static pcre2_code *compile(parse_ctx_t *px, const char *pattern) {
     return code;
 }
 
+static pcre2_code *compile(parse_ctx_t *px, const char *pattern) {
+    return compile_opts(px, pattern, 0);
+}
+
 static bool parse_target(parse_ctx_t *px, const char *name, bw_target_t *t) {
     int v = name ? bw_target_parse(name) : -1;
 
@@ -234,7 +242,7 @@ static bool parse_target(parse_ctx_t *px, const char *name, bw_target_t *t) {
 static bool add_rule(parse_ctx_t *px, char *p, bool self_negating) {
     lang_pack_t *lp = &px->pack->langs[px->lang];
     char *id = next_token(&p), *cause = next_token(&p), *weight = next_token(&p), *pattern;
-    rule_t r = {.self_negating = self_negating};
+    rule_t r = {.self_negating = self_negating, .need_byte = -1};
 
     if (!id || !weight)
         return perr(px, "expected: rule ID CAUSE WEIGHT PATTERN");
@@ -243,6 +251,14 @@ static bool add_rule(parse_ctx_t *px, char *p, bool self_negating) {
     if (!bw_parse_double(weight, &r.weight) || r.weight <= 0 || r.weight > 10)
         return perr(px, "weight must be a number in (0, 10], got \"%s\"", weight);
     pattern = rest_of_line(p);
+    /* (?#need:X) is a PCRE2 comment the engine ignores; it tells the
+     * classifier when a rule cannot match, without running it. */
+    if (!strncmp(pattern, "(?#need:digits=", 15))
+        r.need_digits = atoi(pattern + 15);
+    else if (!strncmp(pattern, "(?#need:", 8) && pattern[8] && pattern[9] == ')')
+        r.need_byte = (unsigned char)pattern[8];
+    if (lp->nrules >= BW_MAX_RULES_PER_LANG)
+        return perr(px, "more than %d rules for one language", BW_MAX_RULES_PER_LANG);
     for (size_t i = 0; i < lp->nrules; i++)
         if (!strcmp(lp->rules[i].id, id))
             return perr(px, "rule id \"%s\" used twice", id);
@@ -258,7 +274,8 @@ static bool add_rule(parse_ctx_t *px, char *p, bool self_negating) {
         lp->rules = nr;
         lp->caprules = ncap;
     }
-    if (!(r.id = strdup(id))) {
+    if (!(r.id = strdup(id)) || !(r.pattern = strdup(pattern))) {
+        free(r.id);
         pcre2_code_free(r.code);
         return perr(px, "out of memory");
     }
@@ -417,6 +434,67 @@ static bool load_file(bw_pack_t *pack, const char *path, const char *name, char 
     return ok;
 }
 
+static int trig_cmp(const void *a, const void *b) {
+    const trig_t *x = a, *y = b;
+    unsigned kx = (unsigned char)x->text[0] << 8 | (unsigned char)x->text[1];
+    unsigned ky = (unsigned char)y->text[0] << 8 | (unsigned char)y->text[1];
+    return kx < ky ? -1 : kx > ky ? 1 : x->rule - y->rule;
+}
+
+static bool table_add(trig_table_t *t, size_t *cap, uint16_t rule, const bw_lit_t *lit) {
+    if (t->ntrigs == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 256;
+        trig_t *n = realloc(t->trigs, ncap * sizeof(*n));
+        if (!n)
+            return false;
+        t->trigs = n;
+        *cap = ncap;
+    }
+    trig_t *tr = &t->trigs[t->ntrigs++];
+    tr->rule = rule;
+    tr->len = lit->len;
+    memcpy(tr->text, lit->text, lit->len);
+    return true;
+}
+
+static bool table_index(trig_table_t *t) {
+    if (!t->ntrigs)
+        return true;
+    qsort(t->trigs, t->ntrigs, sizeof(trig_t), trig_cmp);
+    if (!(t->index = calloc(65537, sizeof(uint32_t))))
+        return false;
+    for (size_t i = 0; i < t->ntrigs; i++)
+        t->index[((unsigned char)t->trigs[i].text[0] << 8 | (unsigned char)t->trigs[i].text[1]) +
+                 1]++;
+    for (size_t k = 1; k <= 65536; k++)
+        t->index[k] += t->index[k - 1];
+    return true;
+}
+
+/* The prefilter of one language: literals and ANCHORED copies of the rules
+ * whose start can be read off their pattern (see prefilter.c). */
+static bool build_prefilter(lang_pack_t *lp, parse_ctx_t *px) {
+    bw_lit_t lits[BW_LITS_MAX];
+    size_t cap_words = 0, cap_any = 0;
+
+    for (size_t i = 0; i < lp->nrules; i++) {
+        rule_t *r = &lp->rules[i];
+        bool anywhere;
+        int nlits;
+        if (i > UINT16_MAX || !bw_prefilter_literals(r->pattern, &anywhere, lits, &nlits)) {
+            lp->nsearched++;
+            continue;
+        }
+        if (!(r->anchored = compile_opts(px, r->pattern, PCRE2_ANCHORED)))
+            return false;
+        for (int k = 0; k < nlits; k++)
+            if (!table_add(anywhere ? &lp->anywhere : &lp->at_words,
+                           anywhere ? &cap_any : &cap_words, (uint16_t)i, &lits[k]))
+                return false;
+    }
+    return table_index(&lp->at_words) && table_index(&lp->anywhere);
+}
+
 static int name_cmp(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -460,8 +538,35 @@ bw_pack_t *bw_pack_load(const char *dir, char *errstr, size_t errstr_size) {
         bw_errstr_set(errstr, errstr_size, "%s: no rules (*.rules files)", dir);
         goto err;
     }
-    for (int l = 0; l < BW_LANG__CNT; l++)
+    {
+        size_t cap = 0;
+        for (int l = 0; l < BW_LANG__CNT; l++)
+            for (size_t h = 0; h < pack->langs[l].nhints; h++) {
+                const phrase_t *ph = &pack->langs[l].hints[h];
+                bw_lit_t lit = {.len = (uint8_t)ph->len};
+                if (ph->len < 2 || ph->len >= BW_LIT_MAX) {
+                    bw_errstr_set(errstr, errstr_size, "hint \"%s\": 2 to %d bytes", ph->text,
+                                  BW_LIT_MAX - 1);
+                    goto err;
+                }
+                memcpy(lit.text, ph->text, ph->len);
+                if (!table_add(&pack->hints, &cap, (uint16_t)l, &lit))
+                    goto err;
+                pack->hints.trigs[pack->hints.ntrigs - 1].value = (float)ph->valence;
+            }
+        if (!table_index(&pack->hints))
+            goto err;
+    }
+    for (int l = 0; l < BW_LANG__CNT; l++) {
         qsort(pack->langs[l].phrases, pack->langs[l].nphrases, sizeof(phrase_t), phrase_cmp);
+        for (size_t k = 0; k < pack->langs[l].nphrases; k++) {
+            unsigned char b = (unsigned char)pack->langs[l].phrases[k].text[0];
+            pack->langs[l].phrase_first[b >> 6] |= 1ULL << (b & 63);
+        }
+        parse_ctx_t px = {pack, "(prefilter)", 0, (bw_lang_t)l, true, errstr, errstr_size};
+        if (!build_prefilter(&pack->langs[l], &px))
+            goto err;
+    }
     return pack;
 err:
     bw_pack_destroy(pack);
@@ -471,12 +576,20 @@ err:
 void bw_pack_destroy(bw_pack_t *pack) {
     if (!pack)
         return;
+    free(pack->hints.index);
+    free(pack->hints.trigs);
     for (int l = 0; l < BW_LANG__CNT; l++) {
         lang_pack_t *lp = &pack->langs[l];
         for (size_t i = 0; i < lp->nrules; i++) {
             free(lp->rules[i].id);
+            free(lp->rules[i].pattern);
             pcre2_code_free(lp->rules[i].code);
+            pcre2_code_free(lp->rules[i].anchored);
         }
+        free(lp->at_words.index);
+        free(lp->at_words.trigs);
+        free(lp->anywhere.index);
+        free(lp->anywhere.trigs);
         for (size_t i = 0; i < lp->nguards; i++) {
             free(lp->guards[i].id);
             pcre2_code_free(lp->guards[i].code);

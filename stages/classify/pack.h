@@ -7,6 +7,7 @@
 #include <pcre2.h>
 
 #include "classify.h"
+#include "prefilter.h"
 
 typedef struct {
     char *id;
@@ -14,7 +15,27 @@ typedef struct {
     double weight;
     bool self_negating; /* "rule!": the pattern handles negation itself */
     pcre2_code *code;
+    pcre2_code *anchored; /* the same, ANCHORED, when the prefilter applies */
+    int need_byte; /* (?#need:C): the text must contain C, or -1 */
+    int need_digits; /* (?#need:digits=N): at least N digits in the text */
+    char *pattern;
 } rule_t;
+
+/* A literal that starts matches of a rule (see prefilter.c). */
+typedef struct {
+    uint16_t rule; /* or, for language hints, the language */
+    uint8_t len;
+    char text[BW_LIT_MAX];
+    float value; /* language hints: votes per occurrence */
+} trig_t;
+
+/* Literals by their first two bytes: trigs[index[b0 << 8 | b1] ..
+ * index[(b0 << 8 | b1) + 1]). */
+typedef struct {
+    uint32_t *index;
+    trig_t *trigs;
+    size_t ntrigs;
+} trig_table_t;
 
 typedef struct {
     char *id;
@@ -39,6 +60,9 @@ typedef struct {
 typedef struct {
     rule_t *rules;
     size_t nrules, caprules;
+    trig_table_t at_words; /* literals of rules that start at a word */
+    trig_table_t anywhere; /* literals of rules that may start anywhere */
+    size_t nsearched; /* rules the prefilter cannot judge */
     guard_t *guards;
     size_t nguards, capguards;
     wordmap_t negations; /* words that negate what follows */
@@ -48,6 +72,7 @@ typedef struct {
     wordmap_t neglexicon; /* word -> valence it has only when negated */
     phrase_t *phrases; /* substring lexicon, longest first */
     size_t nphrases, capphrases;
+    uint64_t phrase_first[4]; /* bitmap of the phrases' first bytes */
     wordmap_t stopwords; /* for language detection */
     phrase_t *hints; /* letters or endings that vote for the language */
     size_t nhints, caphints;
@@ -56,9 +81,13 @@ typedef struct {
 struct bw_pack_s {
     lang_pack_t langs[BW_LANG__CNT];
     size_t nrules;
+    trig_table_t hints; /* every language's hints, found in one pass */
 };
 
 bool wordmap_put(wordmap_t *m, const char *key, size_t len, double val);
+uint64_t wordmap_hash(const char *key, size_t len);
+/** @brief wordmap_get with the key's hash already computed. */
+bool wordmap_get_h(const wordmap_t *m, const char *key, size_t len, uint64_t h, double *val);
 /** @returns true and *val when found. key must already be lower-cased. */
 bool wordmap_get(const wordmap_t *m, const char *key, size_t len, double *val);
 void wordmap_free(wordmap_t *m);

@@ -79,12 +79,12 @@ static void check_language(const char *lang) {
         out = run(r, &res);
         set_sorted(json_object_get(fx, "causes"), want, sizeof(want));
         set_sorted(json_object_get(out, "causes"), got, sizeof(got));
-#define EXPECT(cond, ...)                                                                          \
-    if (!(cond)) {                                                                                 \
-        fprintf(stderr, "%s:%d: ", lang, n);                                                       \
-        fprintf(stderr, __VA_ARGS__);                                                              \
-        fprintf(stderr, "\n");                                                                     \
-        failures++;                                                                                \
+#define EXPECT(cond, ...)                    \
+    if (!(cond)) {                           \
+        fprintf(stderr, "%s:%d: ", lang, n); \
+        fprintf(stderr, __VA_ARGS__);        \
+        fprintf(stderr, "\n");               \
+        failures++;                          \
     }
         EXPECT(!strcmp(want, got), "causes [%s], want [%s]: %s", got, want,
                json_string_value(json_object_get(fx, "body")));
@@ -115,14 +115,38 @@ static void check_language(const char *lang) {
     assert_int_equal(failures, 0);
 }
 
-static void test_fixtures_en(void **s) { (void)s; check_language("en"); }
-static void test_fixtures_pt(void **s) { (void)s; check_language("pt"); }
-static void test_fixtures_de(void **s) { (void)s; check_language("de"); }
-static void test_fixtures_fr(void **s) { (void)s; check_language("fr"); }
-static void test_fixtures_es(void **s) { (void)s; check_language("es"); }
-static void test_fixtures_it(void **s) { (void)s; check_language("it"); }
-static void test_fixtures_ja(void **s) { (void)s; check_language("ja"); }
-static void test_fixtures_zh(void **s) { (void)s; check_language("zh"); }
+static void test_fixtures_en(void **s) {
+    (void)s;
+    check_language("en");
+}
+static void test_fixtures_pt(void **s) {
+    (void)s;
+    check_language("pt");
+}
+static void test_fixtures_de(void **s) {
+    (void)s;
+    check_language("de");
+}
+static void test_fixtures_fr(void **s) {
+    (void)s;
+    check_language("fr");
+}
+static void test_fixtures_es(void **s) {
+    (void)s;
+    check_language("es");
+}
+static void test_fixtures_it(void **s) {
+    (void)s;
+    check_language("it");
+}
+static void test_fixtures_ja(void **s) {
+    (void)s;
+    check_language("ja");
+}
+static void test_fixtures_zh(void **s) {
+    (void)s;
+    check_language("zh");
+}
 
 static void test_response_due_and_severity(void **state) {
     json_t *r, *out;
@@ -290,9 +314,11 @@ static void expect_pack_error(const char *text, const char *msg) {
 
 static void test_pack_errors(void **state) {
     (void)state;
-    expect_pack_error("lang en\nrule en.a quality_defect 1 (unclosed\n",
-                      "x.rules:2: pattern does not compile at offset 9: missing closing parenthesis");
-    expect_pack_error("lang en\nrule en.a nonsense 1 abc\n", "x.rules:2: unknown cause \"nonsense\"");
+    expect_pack_error(
+        "lang en\nrule en.a quality_defect 1 (unclosed\n",
+        "x.rules:2: pattern does not compile at offset 9: missing closing parenthesis");
+    expect_pack_error("lang en\nrule en.a nonsense 1 abc\n",
+                      "x.rules:2: unknown cause \"nonsense\"");
     expect_pack_error("rule en.a quality_defect 1 abc\n", "x.rules:1: \"lang\" must come before");
     expect_pack_error("lang en\nrule en.a quality_defect 1 abc\nrule en.a price 1 x\n",
                       "x.rules:3: rule id \"en.a\" used twice");
@@ -313,8 +339,7 @@ static void test_reload_keeps_old_pack_on_error(void **state) {
 
     (void)state;
     write_file("x.rules", "lang en\nrule en.a quality_defect 1 broken\n");
-    assert_int_equal(classify_init(&c2, sd, tmpdir, 4096, NULL, errstr, sizeof(errstr)),
-                     BW_ERR_OK);
+    assert_int_equal(classify_init(&c2, sd, tmpdir, 4096, NULL, errstr, sizeof(errstr)), BW_ERR_OK);
     before = bw_pack_rule_count(c2.pack);
     assert_int_equal(before, 1);
     write_file("x.rules", "lang en\nrule en.a quality_defect 1 (bad\n");

@@ -1,0 +1,28 @@
+/* Literal prefilter for rule patterns (see prefilter.c). */
+#ifndef BW_CLASSIFY_PREFILTER_H
+#define BW_CLASSIFY_PREFILTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BW_LIT_MAX 24  /* bytes of one literal */
+#define BW_LITS_MAX 96 /* literals of one rule */
+
+typedef struct bw_lit_s {
+    char text[BW_LIT_MAX];
+    uint8_t len;
+} bw_lit_t;
+
+/**
+ * @brief The literals every match of @p pattern starts with: for a pattern
+ *        made of branches "\b(?:alt|alt...)..." (or "(?:alt|...)..." for
+ *        text without word boundaries, *anywhere set), the lower-cased
+ *        literal start of each alternative, small classes such as [aã]
+ *        expanded. Each literal has at least 2 bytes.
+ * @returns false when the pattern's start cannot be read that way: the rule
+ *          must then be searched for the usual way.
+ */
+bool bw_prefilter_literals(const char *pattern, bool *anywhere, bw_lit_t *lits, int *nlits);
+
+#endif
