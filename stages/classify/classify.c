@@ -38,7 +38,11 @@ struct bw_classifier_s {
     bw_buf_t lower; /* the same, lower-cased, same offsets */
     token_t *tokens;
     size_t ntokens, captokens;
+    uint32_t *starts; /* word starts for the prefilter, in order */
+    size_t nstarts, capstarts;
     hit_t hits[BW_MAX_HITS]; /* prefilter: (rule, position) in position order */
+    hit_t sorted[BW_MAX_HITS]; /* the same, grouped by rule */
+    uint32_t first_hit[BW_MAX_RULES_PER_LANG + 1];
     size_t nhits;
     bool hits_overflow;
     size_t last_pos[BW_MAX_RULES_PER_LANG];
@@ -71,6 +75,7 @@ void bw_classifier_destroy(bw_classifier_t *cl) {
     bw_buf_free(&cl->text);
     bw_buf_free(&cl->lower);
     free(cl->tokens);
+    free(cl->starts);
     free(cl);
 }
 
@@ -172,15 +177,45 @@ static bw_lang_t detect(bw_classifier_t *cl, const bw_pack_t *pack) {
         return BW_LANG_JA;
     if (han > 0)
         return BW_LANG_ZH;
-    for (size_t t = 0; t < cl->ntokens; t++)
+    for (size_t t = 0; t < cl->ntokens; t++) {
+        double mask;
+        if (!token_in(cl, t, &pack->stopwords, &mask))
+            continue;
         for (int l = BW_LANG_EN; l < BW_LANG__CNT; l++)
-            if (token_in(cl, t, &pack->langs[l].stopwords, NULL))
+            if ((unsigned)mask & 1u << l)
                 votes[l]++;
+    }
     hint_votes(cl, pack, votes);
     for (int l = BW_LANG_EN; l < BW_LANG__CNT; l++)
         if (votes[l] > votes[best])
             best = l;
     return (bw_lang_t)best;
+}
+
+/* Word starts as the prefilter sees them: a word byte after a non-word
+ * byte (an apostrophe counts as non-word here, as it does for PCRE2's \b). */
+static bool find_starts(bw_classifier_t *cl) {
+    const unsigned char *s = (const unsigned char *)cl->lower.data;
+    size_t len = cl->lower.len;
+    bool prev_word = false;
+
+    cl->nstarts = 0;
+    for (size_t i = 0; i < len; i++) {
+        bool word = s[i] != '\'' && is_word_byte(s, i, len);
+        if (word && !prev_word) {
+            if (cl->nstarts == cl->capstarts) {
+                size_t ncap = cl->capstarts ? cl->capstarts * 2 : 128;
+                uint32_t *n = realloc(cl->starts, ncap * sizeof(*n));
+                if (!n)
+                    return false;
+                cl->starts = n;
+                cl->capstarts = ncap;
+            }
+            cl->starts[cl->nstarts++] = (uint32_t)i;
+        }
+        prev_word = word;
+    }
+    return true;
 }
 
 static bool set_text(bw_classifier_t *cl, const char *title, size_t title_len, const char *body,
@@ -201,7 +236,7 @@ static bool set_text(bw_classifier_t *cl, const char *title, size_t title_len, c
         return false;
     for (size_t t = 0; t < cl->ntokens; t++)
         cl->tokens[t].hash = wordmap_hash(cl->lower.data + cl->tokens[t].start, cl->tokens[t].len);
-    return true;
+    return find_starts(cl);
 }
 
 bw_lang_t bw_detect_language(bw_classifier_t *cl, const bw_pack_t *pack, const char *text,
@@ -278,22 +313,20 @@ static double words_valence(const bw_classifier_t *cl, const lang_pack_t *lp) {
 /* Substring lexicon (Japanese, Chinese, emoji): at each position the
  * longest entry that starts there. */
 static double phrases_valence(const bw_classifier_t *cl, const lang_pack_t *lp) {
-    const char *s = cl->lower.data;
+    const unsigned char *s = (const unsigned char *)cl->lower.data;
+    const trig_table_t *t = &lp->phrase_index;
     size_t len = cl->lower.len, i = 0;
     double sum = 0;
 
-    if (!lp->nphrases)
+    if (!t->ntrigs)
         return 0;
-    while (i < len) {
+    while (i + 1 < len) {
+        unsigned key = (unsigned)s[i] << 8 | s[i + 1];
         size_t adv = 1;
-        if (!(lp->phrase_first[(unsigned char)s[i] >> 6] & (1ULL << ((unsigned char)s[i] & 63)))) {
-            i++;
-            continue;
-        }
-        for (size_t k = 0; k < lp->nphrases; k++) {
-            const phrase_t *ph = &lp->phrases[k];
-            if (ph->len <= len - i && s[i] == ph->text[0] && !memcmp(s + i, ph->text, ph->len)) {
-                sum += ph->valence;
+        for (uint32_t k = t->index[key]; k < t->index[key + 1]; k++) {
+            const trig_t *ph = &t->trigs[k];
+            if (ph->len <= len - i && !memcmp(s + i, ph->text, ph->len)) {
+                sum += ph->value;
                 adv = ph->len;
                 break;
             }
@@ -373,14 +406,6 @@ static bool rule_match(run_t *run, const rule_t *r, size_t *s, size_t *e) {
     return false;
 }
 
-/* Word starts as the prefilter sees them: a word byte after a non-word
- * byte (an apostrophe counts as non-word here, as it does for PCRE2's \b). */
-static bool word_start(const unsigned char *s, size_t i, size_t len) {
-    if (s[i] == '\'' || !is_word_byte(s, i, len))
-        return false;
-    return i == 0 || s[i - 1] == '\'' || !is_word_byte(s, i - 1, len);
-}
-
 static void hits_at(bw_classifier_t *cl, const trig_table_t *t, size_t i) {
     const unsigned char *s = (const unsigned char *)cl->lower.data;
     unsigned key = (unsigned)s[i] << 8 | s[i + 1];
@@ -401,19 +426,32 @@ static void hits_at(bw_classifier_t *cl, const trig_table_t *t, size_t i) {
     }
 }
 
-/* Where the literals of this language's rules occur in the text. */
+/* Where the literals of this language's rules occur in the text, grouped
+ * by rule (each group in position order). */
 static void find_hits(bw_classifier_t *cl, const lang_pack_t *lp) {
-    const unsigned char *s = (const unsigned char *)cl->lower.data;
     size_t len = cl->lower.len;
 
     cl->nhits = 0;
     cl->hits_overflow = false;
     memset(cl->last_pos, 0xff, lp->nrules * sizeof(cl->last_pos[0]));
-    for (size_t i = 0; i + 1 < len; i++) {
-        if (lp->at_words.ntrigs && word_start(s, i, len))
-            hits_at(cl, &lp->at_words, i);
-        if (lp->anywhere.ntrigs)
+    if (lp->at_words.ntrigs)
+        for (size_t k = 0; k < cl->nstarts; k++)
+            if (cl->starts[k] + 1 < len)
+                hits_at(cl, &lp->at_words, cl->starts[k]);
+    if (lp->anywhere.ntrigs)
+        for (size_t i = 0; i + 1 < len; i++)
             hits_at(cl, &lp->anywhere, i);
+    /* counting sort by rule; stable, so positions stay in order */
+    memset(cl->first_hit, 0, (lp->nrules + 1) * sizeof(cl->first_hit[0]));
+    for (size_t h = 0; h < cl->nhits; h++)
+        cl->first_hit[cl->hits[h].rule + 1]++;
+    for (size_t r = 1; r <= lp->nrules; r++)
+        cl->first_hit[r] += cl->first_hit[r - 1];
+    {
+        uint32_t fill[BW_MAX_RULES_PER_LANG];
+        memcpy(fill, cl->first_hit, lp->nrules * sizeof(fill[0]));
+        for (size_t h = 0; h < cl->nhits; h++)
+            cl->sorted[fill[cl->hits[h].rule]++] = cl->hits[h];
     }
 }
 
@@ -422,11 +460,9 @@ static void find_hits(bw_classifier_t *cl, const lang_pack_t *lp) {
 static bool rule_match_at_hits(run_t *run, size_t idx, const rule_t *r, size_t *s, size_t *e) {
     bw_classifier_t *cl = run->cl;
 
-    for (size_t h = 0; h < cl->nhits; h++) {
-        if (cl->hits[h].rule != idx)
-            continue;
+    for (uint32_t h = cl->first_hit[idx]; h < cl->first_hit[idx + 1]; h++) {
         int rc = pcre2_jit_match(r->anchored, (PCRE2_SPTR)cl->text.data, cl->text.len,
-                                 cl->hits[h].pos, 0, cl->md, cl->mctx);
+                                 cl->sorted[h].pos, 0, cl->md, cl->mctx);
         if (rc < 0) {
             if (rc != PCRE2_ERROR_NOMATCH)
                 run->out->limit_hits++;

@@ -71,30 +71,36 @@ uint64_t wordmap_hash(const char *s, size_t len) {
 }
 
 bool wordmap_put(wordmap_t *m, const char *key, size_t len, double val) {
+    uint64_t h = wordmap_hash(key, len);
+
     if ((m->n + 1) * 2 > m->cap) {
         size_t ncap = m->cap ? m->cap * 2 : 64;
-        wordmap_t nm = {calloc(ncap, sizeof(char *)), calloc(ncap, sizeof(double)), ncap, 0};
-        if (!nm.keys || !nm.vals) {
+        wordmap_t nm = {calloc(ncap, sizeof(char *)), calloc(ncap, sizeof(uint64_t)),
+                        calloc(ncap, sizeof(double)), ncap, 0};
+        if (!nm.keys || !nm.hashes || !nm.vals) {
             free(nm.keys);
+            free(nm.hashes);
             free(nm.vals);
             return false;
         }
         for (size_t i = 0; i < m->cap; i++)
             if (m->keys[i]) {
-                size_t k = wordmap_hash(m->keys[i], strlen(m->keys[i])) & (ncap - 1);
+                size_t k = m->hashes[i] & (ncap - 1);
                 while (nm.keys[k])
                     k = (k + 1) & (ncap - 1);
                 nm.keys[k] = m->keys[i];
+                nm.hashes[k] = m->hashes[i];
                 nm.vals[k] = m->vals[i];
                 nm.n++;
             }
         free(m->keys);
+        free(m->hashes);
         free(m->vals);
         *m = nm;
     }
-    size_t k = wordmap_hash(key, len) & (m->cap - 1);
+    size_t k = h & (m->cap - 1);
     while (m->keys[k]) {
-        if (strlen(m->keys[k]) == len && !memcmp(m->keys[k], key, len)) {
+        if (m->hashes[k] == h && strlen(m->keys[k]) == len && !memcmp(m->keys[k], key, len)) {
             m->vals[k] = val; /* a later line overrides */
             return true;
         }
@@ -102,6 +108,7 @@ bool wordmap_put(wordmap_t *m, const char *key, size_t len, double val) {
     }
     if (!(m->keys[k] = strndup(key, len)))
         return false;
+    m->hashes[k] = h;
     m->vals[k] = val;
     m->n++;
     return true;
@@ -112,7 +119,7 @@ bool wordmap_get_h(const wordmap_t *m, const char *key, size_t len, uint64_t h, 
         return false;
     size_t k = h & (m->cap - 1);
     while (m->keys[k]) {
-        if (!strncmp(m->keys[k], key, len) && m->keys[k][len] == '\0') {
+        if (m->hashes[k] == h && !strncmp(m->keys[k], key, len) && m->keys[k][len] == '\0') {
             if (val)
                 *val = m->vals[k];
             return true;
@@ -130,6 +137,7 @@ void wordmap_free(wordmap_t *m) {
     for (size_t i = 0; i < m->cap; i++)
         free(m->keys[i]);
     free(m->keys);
+    free(m->hashes);
     free(m->vals);
     memset(m, 0, sizeof(*m));
 }
@@ -333,10 +341,6 @@ static bool add_words(parse_ctx_t *px, wordmap_t *m, char *p, double val) {
     return n ? true : perr(px, "no words given");
 }
 
-static int phrase_cmp(const void *a, const void *b) {
-    const phrase_t *x = a, *y = b;
-    return x->len < y->len ? 1 : x->len > y->len ? -1 : 0;
-}
 
 static bool add_phrases(parse_ctx_t *px, phrase_t **arr, size_t *n, size_t *cap, char *p,
                         double val) {
@@ -457,10 +461,17 @@ static bool table_add(trig_table_t *t, size_t *cap, uint16_t rule, const bw_lit_
     return true;
 }
 
-static bool table_index(trig_table_t *t) {
+static int trig_cmp_longest(const void *a, const void *b) {
+    const trig_t *x = a, *y = b;
+    unsigned kx = (unsigned char)x->text[0] << 8 | (unsigned char)x->text[1];
+    unsigned ky = (unsigned char)y->text[0] << 8 | (unsigned char)y->text[1];
+    return kx < ky ? -1 : kx > ky ? 1 : (int)y->len - (int)x->len;
+}
+
+static bool table_index_sorted(trig_table_t *t, int (*cmp)(const void *, const void *)) {
     if (!t->ntrigs)
         return true;
-    qsort(t->trigs, t->ntrigs, sizeof(trig_t), trig_cmp);
+    qsort(t->trigs, t->ntrigs, sizeof(trig_t), cmp);
     if (!(t->index = calloc(65537, sizeof(uint32_t))))
         return false;
     for (size_t i = 0; i < t->ntrigs; i++)
@@ -469,6 +480,15 @@ static bool table_index(trig_table_t *t) {
     for (size_t k = 1; k <= 65536; k++)
         t->index[k] += t->index[k - 1];
     return true;
+}
+
+static bool table_index(trig_table_t *t) {
+    return table_index_sorted(t, trig_cmp);
+}
+
+/* within a bucket the longest first, for longest-match scans */
+static bool table_index_longest(trig_table_t *t) {
+    return table_index_sorted(t, trig_cmp_longest);
 }
 
 /* The prefilter of one language: literals and ANCHORED copies of the rules
@@ -557,12 +577,37 @@ bw_pack_t *bw_pack_load(const char *dir, char *errstr, size_t errstr_size) {
         if (!table_index(&pack->hints))
             goto err;
     }
+    /* one map of every language's stop words: word -> language bit mask */
     for (int l = 0; l < BW_LANG__CNT; l++) {
-        qsort(pack->langs[l].phrases, pack->langs[l].nphrases, sizeof(phrase_t), phrase_cmp);
-        for (size_t k = 0; k < pack->langs[l].nphrases; k++) {
-            unsigned char b = (unsigned char)pack->langs[l].phrases[k].text[0];
-            pack->langs[l].phrase_first[b >> 6] |= 1ULL << (b & 63);
+        const wordmap_t *sw = &pack->langs[l].stopwords;
+        for (size_t k = 0; k < sw->cap; k++) {
+            double mask = 0;
+            if (!sw->keys[k])
+                continue;
+            wordmap_get(&pack->stopwords, sw->keys[k], strlen(sw->keys[k]), &mask);
+            if (!wordmap_put(&pack->stopwords, sw->keys[k], strlen(sw->keys[k]),
+                             (double)((unsigned)mask | 1u << l)))
+                goto err;
         }
+    }
+    for (int l = 0; l < BW_LANG__CNT; l++) {
+        lang_pack_t *lp = &pack->langs[l];
+        size_t cap = 0;
+        for (size_t k = 0; k < lp->nphrases; k++) {
+            bw_lit_t lit = {.len = (uint8_t)lp->phrases[k].len};
+            if (lp->phrases[k].len < 2 || lp->phrases[k].len >= BW_LIT_MAX) {
+                bw_errstr_set(errstr, errstr_size, "phrase \"%s\": 2 to %d bytes",
+                              lp->phrases[k].text, BW_LIT_MAX - 1);
+                goto err;
+            }
+            memcpy(lit.text, lp->phrases[k].text, lit.len);
+            if (!table_add(&lp->phrase_index, &cap, 0, &lit))
+                goto err;
+            lp->phrase_index.trigs[lp->phrase_index.ntrigs - 1].value =
+                (float)lp->phrases[k].valence;
+        }
+        if (!table_index_longest(&lp->phrase_index))
+            goto err;
         parse_ctx_t px = {pack, "(prefilter)", 0, (bw_lang_t)l, true, errstr, errstr_size};
         if (!build_prefilter(&pack->langs[l], &px))
             goto err;
@@ -578,6 +623,7 @@ void bw_pack_destroy(bw_pack_t *pack) {
         return;
     free(pack->hints.index);
     free(pack->hints.trigs);
+    wordmap_free(&pack->stopwords);
     for (int l = 0; l < BW_LANG__CNT; l++) {
         lang_pack_t *lp = &pack->langs[l];
         for (size_t i = 0; i < lp->nrules; i++) {
@@ -590,6 +636,8 @@ void bw_pack_destroy(bw_pack_t *pack) {
         free(lp->at_words.trigs);
         free(lp->anywhere.index);
         free(lp->anywhere.trigs);
+        free(lp->phrase_index.index);
+        free(lp->phrase_index.trigs);
         for (size_t i = 0; i < lp->nguards; i++) {
             free(lp->guards[i].id);
             pcre2_code_free(lp->guards[i].code);

@@ -46,6 +46,7 @@ typedef struct {
 /* Open-addressing map from a lower-cased word to a value. */
 typedef struct {
     char **keys;
+    uint64_t *hashes; /* compared before the keys */
     double *vals;
     size_t cap, n;
 } wordmap_t;
@@ -72,7 +73,7 @@ typedef struct {
     wordmap_t neglexicon; /* word -> valence it has only when negated */
     phrase_t *phrases; /* substring lexicon, longest first */
     size_t nphrases, capphrases;
-    uint64_t phrase_first[4]; /* bitmap of the phrases' first bytes */
+    trig_table_t phrase_index; /* the phrases by first two bytes, longest first */
     wordmap_t stopwords; /* for language detection */
     phrase_t *hints; /* letters or endings that vote for the language */
     size_t nhints, caphints;
@@ -81,7 +82,8 @@ typedef struct {
 struct bw_pack_s {
     lang_pack_t langs[BW_LANG__CNT];
     size_t nrules;
-    trig_table_t hints; /* every language's hints, found in one pass */
+    trig_table_t hints;  /* every language's hints, found in one pass */
+    wordmap_t stopwords; /* word -> bit mask of the languages it is frequent in */
 };
 
 bool wordmap_put(wordmap_t *m, const char *key, size_t len, double val);
