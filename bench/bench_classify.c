@@ -45,8 +45,8 @@ static int load_sentences(const char *lang, char **out, int max) {
 int main(int argc, char **argv) {
     double budget = argc > 1 ? atof(argv[1]) : 3.0;
     char errstr[1024];
-    bw_serde_t *sd = bw_serde_new(BW_DEFAULT_SCHEMA_DIR, BW_SERDE_DEFAULT_MAX, errstr,
-                                  sizeof(errstr));
+    bw_serde_t *sd =
+        bw_serde_new(BW_DEFAULT_SCHEMA_DIR, BW_SERDE_DEFAULT_MAX, errstr, sizeof(errstr));
     classify_t c;
     bw_buf_t *wire = calloc(NMIX, sizeof(bw_buf_t)), out = {0};
     bw_record_t *in, *rec;

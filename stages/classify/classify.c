@@ -22,6 +22,7 @@
 typedef struct {
     size_t start, len;
     uint64_t hash; /* of the lower-cased token, computed once */
+    wordinfo_t info; /* what it means in the text's language */
 } token_t;
 
 typedef struct {
@@ -121,9 +122,26 @@ static bool tokenize(bw_classifier_t *cl) {
             cl->tokens = nt;
             cl->captokens = ncap;
         }
-        cl->tokens[cl->ntokens++] = (token_t){start, i - start, 0};
+        cl->tokens[cl->ntokens++] = (token_t){start, i - start, 0, {0, 0, 0, 0}};
     }
     return true;
+}
+
+/* Fill every token's meaning for language lp: one lookup per token. */
+static void token_infos(bw_classifier_t *cl, const lang_pack_t *lp) {
+    for (size_t t = 0; t < cl->ntokens; t++) {
+        token_t *tk = &cl->tokens[t];
+        double idx;
+        if (lp->words.n &&
+            wordmap_get_h(&lp->words, cl->lower.data + tk->start, tk->len, tk->hash, &idx))
+            tk->info = lp->infos[(size_t)idx];
+        else
+            memset(&tk->info, 0, sizeof(tk->info));
+    }
+}
+
+static bool tok_neg(const bw_classifier_t *cl, size_t t) {
+    return cl->tokens[t].info.flags & BW_WORD_NEGATION;
 }
 
 static bool token_in(const bw_classifier_t *cl, size_t t, const wordmap_t *m, double *val) {
@@ -272,32 +290,38 @@ static bool all_caps(const char *s, size_t len) {
 
 /* Word lexicon with negation, intensifiers, capitals and contrast, as in
  * VADER (Hutto & Gilbert 2014); the lexicons are our own. */
-static double words_valence(const bw_classifier_t *cl, const lang_pack_t *lp) {
+static double words_valence(const bw_classifier_t *cl) {
     size_t contrast_at = SIZE_MAX, caps_tokens = 0;
     double sum = 0;
 
     for (size_t t = 0; t < cl->ntokens; t++) {
-        if (token_in(cl, t, &lp->contrasts, NULL))
+        if (cl->tokens[t].info.flags & BW_WORD_CONTRAST)
             contrast_at = t;
         if (all_caps(cl->text.data + cl->tokens[t].start, cl->tokens[t].len))
             caps_tokens++;
     }
     for (size_t t = 0; t < cl->ntokens; t++) {
-        double v = 0, boost;
-        bool negated = false, in_lex = token_in(cl, t, &lp->lexicon, &v) && v != 0;
+        const wordinfo_t *wi = &cl->tokens[t].info;
+        double v = wi->lex;
+        bool negated = false;
 
+        if (v == 0 && wi->neglex == 0)
+            continue;
         for (size_t back = 1; back <= NEGATION_WINDOW && back <= t && !negated; back++)
-            negated = token_in(cl, t - back, &lp->negations, NULL);
+            negated = tok_neg(cl, t - back);
         /* "won't play", "no picture": words that only carry feeling when
          * negated take their negated value as given */
-        if (!in_lex) {
-            if (!negated || !token_in(cl, t, &lp->neglexicon, &v) || v == 0)
+        if (v == 0) {
+            if (!negated)
                 continue;
+            v = wi->neglex;
             negated = false;
         }
-        for (size_t back = 1; back <= 2 && back <= t; back++)
-            if (token_in(cl, t - back, &lp->intensifiers, &boost))
+        for (size_t back = 1; back <= 2 && back <= t; back++) {
+            double boost = cl->tokens[t - back].info.intens;
+            if (boost != 0)
                 v += sign(v) * boost * (back == 1 ? 1.0 : 0.95);
+        }
         if (negated)
             v *= SENT_NEGATE;
         if (caps_tokens * 2 < cl->ntokens &&
@@ -337,7 +361,7 @@ static double phrases_valence(const bw_classifier_t *cl, const lang_pack_t *lp) 
 }
 
 static double sentiment(const bw_classifier_t *cl, const bw_pack_t *pack, bw_lang_t lang) {
-    double sum = words_valence(cl, &pack->langs[lang]) + phrases_valence(cl, &pack->langs[lang]) +
+    double sum = words_valence(cl) + phrases_valence(cl, &pack->langs[lang]) +
                  phrases_valence(cl, &pack->langs[BW_LANG_ANY]);
     int bangs = 0;
 
@@ -361,13 +385,14 @@ static bool negated_at(const bw_classifier_t *cl, const lang_pack_t *lp, size_t 
     /* the first token that does not end before pos */
     while (t < cl->ntokens && cl->tokens[t].start + cl->tokens[t].len <= pos)
         t++;
+    (void)lp; /* the tokens carry their language's meaning already */
     for (size_t k = t; k < cl->ntokens && cl->tokens[k].start < end; k++)
-        if (token_in(cl, k, &lp->negations, NULL))
+        if (tok_neg(cl, k))
             return true;
     while (t > 0 && seen < NEGATION_WINDOW) {
         t--;
         seen++;
-        if (token_in(cl, t, &lp->negations, NULL))
+        if (tok_neg(cl, t))
             return true;
     }
     return false;
@@ -571,8 +596,9 @@ static void run_guards(run_t *run, const lang_pack_t *lp) {
 static size_t last_contrast(const bw_classifier_t *cl, const lang_pack_t *lp) {
     size_t pos = SIZE_MAX;
 
+    (void)lp;
     for (size_t t = 0; t < cl->ntokens; t++)
-        if (token_in(cl, t, &lp->contrasts, NULL))
+        if (cl->tokens[t].info.flags & BW_WORD_CONTRAST)
             pos = cl->tokens[t].start;
     return pos;
 }
@@ -716,6 +742,7 @@ void bw_classify(bw_classifier_t *cl, const bw_pack_t *pack, const bw_review_in_
     out->language = given > 0 ? (bw_lang_t)given : detect(cl, pack);
     out->language_detected = given <= 0;
     run.neg = &pack->langs[out->language];
+    token_infos(cl, run.neg);
     run.contrast_pos = last_contrast(cl, &pack->langs[out->language]);
     run_rules(&run, &pack->langs[BW_LANG_ANY]);
     run_rules(&run, &pack->langs[out->language]);

@@ -341,7 +341,6 @@ static bool add_words(parse_ctx_t *px, wordmap_t *m, char *p, double val) {
     return n ? true : perr(px, "no words given");
 }
 
-
 static bool add_phrases(parse_ctx_t *px, phrase_t **arr, size_t *n, size_t *cap, char *p,
                         double val) {
     char *w;
@@ -515,6 +514,59 @@ static bool build_prefilter(lang_pack_t *lp, parse_ctx_t *px) {
     return table_index(&lp->at_words) && table_index(&lp->anywhere);
 }
 
+/* One map of everything a word can mean in a language (see wordinfo_t). */
+static wordinfo_t *word_slot(lang_pack_t *lp, const char *key, size_t len, size_t *cap) {
+    double idx;
+
+    if (wordmap_get(&lp->words, key, len, &idx))
+        return &lp->infos[(size_t)idx];
+    if (lp->ninfos == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 256;
+        wordinfo_t *n = realloc(lp->infos, ncap * sizeof(*n));
+        if (!n)
+            return NULL;
+        lp->infos = n;
+        *cap = ncap;
+    }
+    if (!wordmap_put(&lp->words, key, len, (double)lp->ninfos))
+        return NULL;
+    memset(&lp->infos[lp->ninfos], 0, sizeof(wordinfo_t));
+    return &lp->infos[lp->ninfos++];
+}
+
+static bool build_words(lang_pack_t *lp) {
+    const wordmap_t *maps[] = {&lp->lexicon, &lp->neglexicon, &lp->intensifiers, &lp->negations,
+                               &lp->contrasts};
+    size_t cap = 0;
+
+    for (int m = 0; m < 5; m++)
+        for (size_t k = 0; k < maps[m]->cap; k++) {
+            const char *key = maps[m]->keys[k];
+            wordinfo_t *wi;
+            if (!key)
+                continue;
+            if (!(wi = word_slot(lp, key, strlen(key), &cap)))
+                return false;
+            switch (m) {
+            case 0:
+                wi->lex = (float)maps[m]->vals[k];
+                break;
+            case 1:
+                wi->neglex = (float)maps[m]->vals[k];
+                break;
+            case 2:
+                wi->intens = (float)maps[m]->vals[k];
+                break;
+            case 3:
+                wi->flags |= BW_WORD_NEGATION;
+                break;
+            default:
+                wi->flags |= BW_WORD_CONTRAST;
+            }
+        }
+    return true;
+}
+
 static int name_cmp(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -590,6 +642,11 @@ bw_pack_t *bw_pack_load(const char *dir, char *errstr, size_t errstr_size) {
                 goto err;
         }
     }
+    for (int l = 0; l < BW_LANG__CNT; l++)
+        if (!build_words(&pack->langs[l])) {
+            bw_errstr_set(errstr, errstr_size, "out of memory");
+            goto err;
+        }
     for (int l = 0; l < BW_LANG__CNT; l++) {
         lang_pack_t *lp = &pack->langs[l];
         size_t cap = 0;
@@ -656,6 +713,8 @@ void bw_pack_destroy(bw_pack_t *pack) {
         wordmap_free(&lp->lexicon);
         wordmap_free(&lp->neglexicon);
         wordmap_free(&lp->stopwords);
+        wordmap_free(&lp->words);
+        free(lp->infos);
     }
     free(pack);
 }

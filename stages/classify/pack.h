@@ -51,6 +51,16 @@ typedef struct {
     size_t cap, n;
 } wordmap_t;
 
+/* What a word means for one language, looked up once per token. */
+#define BW_WORD_NEGATION 1
+#define BW_WORD_CONTRAST 2
+typedef struct {
+    float lex; /* sentiment valence, 0 if none */
+    float neglex; /* valence only when negated, 0 if none */
+    float intens; /* intensifier boost, 0 if none */
+    uint8_t flags;
+} wordinfo_t;
+
 /* A sentiment entry matched as a substring (Japanese, Chinese). */
 typedef struct {
     char *text;
@@ -74,6 +84,9 @@ typedef struct {
     phrase_t *phrases; /* substring lexicon, longest first */
     size_t nphrases, capphrases;
     trig_table_t phrase_index; /* the phrases by first two bytes, longest first */
+    wordmap_t words; /* every listed word -> index into infos */
+    wordinfo_t *infos;
+    size_t ninfos;
     wordmap_t stopwords; /* for language detection */
     phrase_t *hints; /* letters or endings that vote for the language */
     size_t nhints, caphints;
@@ -82,7 +95,7 @@ typedef struct {
 struct bw_pack_s {
     lang_pack_t langs[BW_LANG__CNT];
     size_t nrules;
-    trig_table_t hints;  /* every language's hints, found in one pass */
+    trig_table_t hints; /* every language's hints, found in one pass */
     wordmap_t stopwords; /* word -> bit mask of the languages it is frequent in */
 };
 

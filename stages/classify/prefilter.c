@@ -208,12 +208,25 @@ static bool alt_cb(const char *p, const char *end, void *arg) {
     return alt_literals(p, end, w->lits, w->nlits);
 }
 
+/* Lookbehinds at the start of a branch consume nothing: skip them. */
+static const char *skip_lookbehinds(const char *p, const char *end) {
+    while (end - p >= 4 && (!strncmp(p, "(?<!", 4) || !strncmp(p, "(?<=", 4))) {
+        const char *close = group_end(p, end);
+        if (!close)
+            return p;
+        p = close + 1;
+    }
+    return p;
+}
+
 static bool branch_cb(const char *p, const char *end, void *arg) {
     walk_t *w = arg;
 
+    p = skip_lookbehinds(p, end);
     if (end - p >= 2 && !strncmp(p, "\\b", 2)) {
         w->word++;
         p += 2;
+        p = skip_lookbehinds(p, end);
     } else {
         w->anywhere++;
     }

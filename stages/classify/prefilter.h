@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BW_LIT_MAX 24  /* bytes of one literal */
+#define BW_LIT_MAX 24 /* bytes of one literal */
 #define BW_LITS_MAX 96 /* literals of one rule */
 
 typedef struct bw_lit_s {
