@@ -39,6 +39,7 @@ struct bw_classifier_s {
     bw_buf_t lower; /* the same, lower-cased, same offsets */
     token_t *tokens;
     size_t ntokens, captokens;
+    bw_buf_t isword; /* per byte: 1 if part of a word (see is_word_byte) */
     uint32_t *starts; /* word starts for the prefilter, in order */
     size_t nstarts, capstarts;
     hit_t hits[BW_MAX_HITS]; /* prefilter: (rule, position) in position order */
@@ -47,6 +48,7 @@ struct bw_classifier_s {
     size_t nhits;
     bool hits_overflow;
     size_t last_pos[BW_MAX_RULES_PER_LANG];
+    uint8_t later_ok[BW_MAX_RULES_PER_LANG]; /* a later literal of the rule occurs */
 };
 
 bw_classifier_t *bw_classifier_new(void) {
@@ -77,7 +79,16 @@ void bw_classifier_destroy(bw_classifier_t *cl) {
     bw_buf_free(&cl->lower);
     free(cl->tokens);
     free(cl->starts);
+    bw_buf_free(&cl->isword);
     free(cl);
+}
+
+/* memcmp for the few bytes of a literal, without the call. */
+static inline bool same_bytes(const unsigned char *a, const char *b, size_t n) {
+    for (size_t k = 0; k < n; k++)
+        if (a[k] != (unsigned char)b[k])
+            return false;
+    return true;
 }
 
 /* ---- tokens ---- */
@@ -101,18 +112,32 @@ static bool is_word_byte(const unsigned char *s, size_t i, size_t len) {
     return false;
 }
 
-static bool tokenize(bw_classifier_t *cl) {
+/* Mark every byte that belongs to a word, once per text. */
+static bool mark_words(bw_classifier_t *cl) {
     const unsigned char *s = (const unsigned char *)cl->text.data;
+    size_t len = cl->text.len;
+
+    bw_buf_reset(&cl->isword);
+    if (!bw_buf_reserve(&cl->isword, len))
+        return false;
+    for (size_t i = 0; i < len; i++)
+        cl->isword.data[i] = (char)is_word_byte(s, i, len);
+    cl->isword.len = len;
+    return true;
+}
+
+static bool tokenize(bw_classifier_t *cl) {
+    const char *w = cl->isword.data;
     size_t len = cl->text.len, i = 0;
 
     cl->ntokens = 0;
     while (i < len) {
-        if (!is_word_byte(s, i, len)) {
+        if (!w[i]) {
             i++;
             continue;
         }
         size_t start = i;
-        while (i < len && is_word_byte(s, i, len))
+        while (i < len && w[i])
             i++;
         if (cl->ntokens == cl->captokens) {
             size_t ncap = cl->captokens ? cl->captokens * 2 : 128;
@@ -177,7 +202,7 @@ static void hint_votes(const bw_classifier_t *cl, const bw_pack_t *pack, double 
     if (!t->ntrigs)
         return;
     for (size_t i = 0; i + 1 < cl->lower.len; i++) {
-        unsigned key = (unsigned)s[i] << 8 | s[i + 1];
+        unsigned key = trig_key(s + i, false);
         for (uint32_t k = t->index[key]; k < t->index[key + 1]; k++)
             if (t->trigs[k].len <= cl->lower.len - i &&
                 !memcmp(s + i, t->trigs[k].text, t->trigs[k].len))
@@ -219,7 +244,7 @@ static bool find_starts(bw_classifier_t *cl) {
 
     cl->nstarts = 0;
     for (size_t i = 0; i < len; i++) {
-        bool word = s[i] != '\'' && is_word_byte(s, i, len);
+        bool word = s[i] != '\'' && cl->isword.data[i];
         if (word && !prev_word) {
             if (cl->nstarts == cl->capstarts) {
                 size_t ncap = cl->capstarts ? cl->capstarts * 2 : 128;
@@ -250,7 +275,7 @@ static bool set_text(bw_classifier_t *cl, const char *title, size_t title_len, c
     lower_utf8(cl->text.data, cl->text.len, cl->lower.data);
     cl->lower.len = cl->text.len;
     cl->lower.data[cl->lower.len] = '\0';
-    if (!tokenize(cl))
+    if (!mark_words(cl) || !tokenize(cl))
         return false;
     for (size_t t = 0; t < cl->ntokens; t++)
         cl->tokens[t].hash = wordmap_hash(cl->lower.data + cl->tokens[t].start, cl->tokens[t].len);
@@ -344,12 +369,12 @@ static double phrases_valence(const bw_classifier_t *cl, const lang_pack_t *lp) 
 
     if (!t->ntrigs)
         return 0;
-    while (i + 1 < len) {
-        unsigned key = (unsigned)s[i] << 8 | s[i + 1];
+    while (i + 2 < len) {
+        unsigned key = trig_key(s + i, true);
         size_t adv = 1;
         for (uint32_t k = t->index[key]; k < t->index[key + 1]; k++) {
             const trig_t *ph = &t->trigs[k];
-            if (ph->len <= len - i && !memcmp(s + i, ph->text, ph->len)) {
+            if (ph->len <= len - i && same_bytes(s + i, ph->text, ph->len)) {
                 sum += ph->value;
                 adv = ph->len;
                 break;
@@ -433,11 +458,17 @@ static bool rule_match(run_t *run, const rule_t *r, size_t *s, size_t *e) {
 
 static void hits_at(bw_classifier_t *cl, const trig_table_t *t, size_t i) {
     const unsigned char *s = (const unsigned char *)cl->lower.data;
-    unsigned key = (unsigned)s[i] << 8 | s[i + 1];
+    unsigned key;
 
+    if (i + (t->key3 ? 3 : 2) > cl->lower.len)
+        return;
+    key = trig_key(s + i, t->key3);
     for (uint32_t k = t->index[key]; k < t->index[key + 1]; k++) {
         const trig_t *tr = &t->trigs[k];
-        if (tr->len > cl->lower.len - i || memcmp(s + i, tr->text, tr->len))
+        /* with two-byte buckets the first two bytes are known equal */
+        size_t skip = t->key3 ? 0 : 2;
+        if (tr->len > cl->lower.len - i ||
+            !same_bytes(s + i + skip, tr->text + skip, tr->len - skip))
             continue;
         /* one hit per rule and position, in position order */
         if (cl->last_pos[tr->rule] == i)
@@ -466,6 +497,19 @@ static void find_hits(bw_classifier_t *cl, const lang_pack_t *lp) {
     if (lp->anywhere.ntrigs)
         for (size_t i = 0; i + 1 < len; i++)
             hits_at(cl, &lp->anywhere, i);
+    /* which rules' later literals occur at all */
+    memset(cl->later_ok, 0, lp->nrules);
+    if (lp->later.ntrigs) {
+        const unsigned char *s = (const unsigned char *)cl->lower.data;
+        for (size_t i = 0; i + 1 < len; i++) {
+            unsigned key = trig_key(s + i, false);
+            for (uint32_t k = lp->later.index[key]; k < lp->later.index[key + 1]; k++) {
+                const trig_t *tr = &lp->later.trigs[k];
+                if (tr->len <= len - i && same_bytes(s + i + 2, tr->text + 2, tr->len - 2u))
+                    cl->later_ok[tr->rule] = 1;
+            }
+        }
+    }
     /* counting sort by rule; stable, so positions stay in order */
     memset(cl->first_hit, 0, (lp->nrules + 1) * sizeof(cl->first_hit[0]));
     for (size_t h = 0; h < cl->nhits; h++)
@@ -488,6 +532,7 @@ static bool rule_match_at_hits(run_t *run, size_t idx, const rule_t *r, size_t *
     for (uint32_t h = cl->first_hit[idx]; h < cl->first_hit[idx + 1]; h++) {
         int rc = pcre2_jit_match(r->anchored, (PCRE2_SPTR)cl->text.data, cl->text.len,
                                  cl->sorted[h].pos, 0, cl->md, cl->mctx);
+        run->out->regex_runs++;
         if (rc < 0) {
             if (rc != PCRE2_ERROR_NOMATCH)
                 run->out->limit_hits++;
@@ -537,7 +582,8 @@ static void run_rules(run_t *run, const lang_pack_t *lp) {
     for (size_t i = 0; i < lp->nrules; i++) {
         const rule_t *r = &lp->rules[i];
         size_t s, e;
-        if (!target_wanted(r->target, run->kind) || !needs_met(cl, r, &digits))
+        if (!target_wanted(r->target, run->kind) || !needs_met(cl, r, &digits) ||
+            (r->need_later && !cl->later_ok[i]))
             continue;
         bool matched = r->anchored && !cl->hits_overflow ? rule_match_at_hits(run, i, r, &s, &e)
                                                          : rule_match(run, r, &s, &e);

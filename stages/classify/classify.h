@@ -51,11 +51,12 @@ const char *bw_target_name(bw_target_t t);
 int bw_target_parse(const char *name);
 
 /* Languages: index 0 is "any" (rules that apply to every text). */
-#define BW_LANGS(X)                                                                   \
-    X(ANY, "*")                                                                       \
-    X(EN, "en")                                                                       \
-    X(DE, "de") X(FR, "fr") X(ES, "es") X(IT, "it") X(PT, "pt") X(JA, "ja") X(ZH, "z" \
-                                                                                  "h")
+#define BW_LANGS(X)                                                       \
+    X(ANY, "*")                                                           \
+    X(EN, "en")                                                           \
+    X(DE, "de")                                                           \
+    X(FR, "fr") X(ES, "es") X(IT, "it") X(PT, "pt") X(JA, "ja") X(ZH, "z" \
+                                                                      "h")
 
 typedef enum {
 #define BW_LANG_ENUM_(id, code) BW_LANG_##id,
@@ -142,6 +143,7 @@ typedef struct bw_review_out_s {
     bw_match_t matches[BW_MAX_MATCHES];
     int nmatches;
     int limit_hits; /* rules stopped by the match limit */
+    int regex_runs; /* PCRE2 matches attempted (the prefilter's effect) */
 } bw_review_out_t;
 
 typedef struct bw_classifier_s bw_classifier_t;

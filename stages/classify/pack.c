@@ -439,9 +439,7 @@ static bool load_file(bw_pack_t *pack, const char *path, const char *name, char 
 
 static int trig_cmp(const void *a, const void *b) {
     const trig_t *x = a, *y = b;
-    unsigned kx = (unsigned char)x->text[0] << 8 | (unsigned char)x->text[1];
-    unsigned ky = (unsigned char)y->text[0] << 8 | (unsigned char)y->text[1];
-    return kx < ky ? -1 : kx > ky ? 1 : x->rule - y->rule;
+    return x->key < y->key ? -1 : x->key > y->key ? 1 : x->rule - y->rule;
 }
 
 static bool table_add(trig_table_t *t, size_t *cap, uint16_t rule, const bw_lit_t *lit) {
@@ -453,18 +451,19 @@ static bool table_add(trig_table_t *t, size_t *cap, uint16_t rule, const bw_lit_
         t->trigs = n;
         *cap = ncap;
     }
+    if (lit->len < (t->key3 ? 3 : 2))
+        return false;
     trig_t *tr = &t->trigs[t->ntrigs++];
     tr->rule = rule;
     tr->len = lit->len;
     memcpy(tr->text, lit->text, lit->len);
+    tr->key = (uint16_t)trig_key((const unsigned char *)lit->text, t->key3);
     return true;
 }
 
 static int trig_cmp_longest(const void *a, const void *b) {
     const trig_t *x = a, *y = b;
-    unsigned kx = (unsigned char)x->text[0] << 8 | (unsigned char)x->text[1];
-    unsigned ky = (unsigned char)y->text[0] << 8 | (unsigned char)y->text[1];
-    return kx < ky ? -1 : kx > ky ? 1 : (int)y->len - (int)x->len;
+    return x->key < y->key ? -1 : x->key > y->key ? 1 : (int)y->len - (int)x->len;
 }
 
 static bool table_index_sorted(trig_table_t *t, int (*cmp)(const void *, const void *)) {
@@ -474,8 +473,7 @@ static bool table_index_sorted(trig_table_t *t, int (*cmp)(const void *, const v
     if (!(t->index = calloc(65537, sizeof(uint32_t))))
         return false;
     for (size_t i = 0; i < t->ntrigs; i++)
-        t->index[((unsigned char)t->trigs[i].text[0] << 8 | (unsigned char)t->trigs[i].text[1]) +
-                 1]++;
+        t->index[t->trigs[i].key + 1u]++;
     for (size_t k = 1; k <= 65536; k++)
         t->index[k] += t->index[k - 1];
     return true;
@@ -494,24 +492,41 @@ static bool table_index_longest(trig_table_t *t) {
  * whose start can be read off their pattern (see prefilter.c). */
 static bool build_prefilter(lang_pack_t *lp, parse_ctx_t *px) {
     bw_lit_t lits[BW_LITS_MAX];
-    size_t cap_words = 0, cap_any = 0;
+    size_t cap_words = 0, cap_any = 0, cap_later = 0;
 
+    lp->anywhere.key3 = true;
     for (size_t i = 0; i < lp->nrules; i++) {
         rule_t *r = &lp->rules[i];
-        bool anywhere;
+        bool anywhere, short_lit = false;
         int nlits;
         if (i > UINT16_MAX || !bw_prefilter_literals(r->pattern, &anywhere, lits, &nlits)) {
             lp->nsearched++;
             continue;
         }
+        for (int k = 0; k < nlits; k++)
+            short_lit |= anywhere && lits[k].len < 3;
+        if (short_lit) {
+            lp->nsearched++;
+            continue;
+        }
         if (!(r->anchored = compile_opts(px, r->pattern, PCRE2_ANCHORED)))
             return false;
+        {
+            bw_lit_t later[BW_LITS_MAX];
+            int nlater;
+            if (bw_prefilter_later(r->pattern, later, &nlater)) {
+                r->need_later = true;
+                for (int k = 0; k < nlater; k++)
+                    if (!table_add(&lp->later, &cap_later, (uint16_t)i, &later[k]))
+                        return false;
+            }
+        }
         for (int k = 0; k < nlits; k++)
             if (!table_add(anywhere ? &lp->anywhere : &lp->at_words,
                            anywhere ? &cap_any : &cap_words, (uint16_t)i, &lits[k]))
                 return false;
     }
-    return table_index(&lp->at_words) && table_index(&lp->anywhere);
+    return table_index(&lp->at_words) && table_index(&lp->anywhere) && table_index(&lp->later);
 }
 
 /* One map of everything a word can mean in a language (see wordinfo_t). */
@@ -650,10 +665,11 @@ bw_pack_t *bw_pack_load(const char *dir, char *errstr, size_t errstr_size) {
     for (int l = 0; l < BW_LANG__CNT; l++) {
         lang_pack_t *lp = &pack->langs[l];
         size_t cap = 0;
+        lp->phrase_index.key3 = true;
         for (size_t k = 0; k < lp->nphrases; k++) {
             bw_lit_t lit = {.len = (uint8_t)lp->phrases[k].len};
-            if (lp->phrases[k].len < 2 || lp->phrases[k].len >= BW_LIT_MAX) {
-                bw_errstr_set(errstr, errstr_size, "phrase \"%s\": 2 to %d bytes",
+            if (lp->phrases[k].len < 3 || lp->phrases[k].len >= BW_LIT_MAX) {
+                bw_errstr_set(errstr, errstr_size, "phrase \"%s\": 3 to %d bytes",
                               lp->phrases[k].text, BW_LIT_MAX - 1);
                 goto err;
             }
@@ -693,6 +709,8 @@ void bw_pack_destroy(bw_pack_t *pack) {
         free(lp->at_words.trigs);
         free(lp->anywhere.index);
         free(lp->anywhere.trigs);
+        free(lp->later.index);
+        free(lp->later.trigs);
         free(lp->phrase_index.index);
         free(lp->phrase_index.trigs);
         for (size_t i = 0; i < lp->nguards; i++) {

@@ -18,12 +18,14 @@ typedef struct {
     pcre2_code *anchored; /* the same, ANCHORED, when the prefilter applies */
     int need_byte; /* (?#need:C): the text must contain C, or -1 */
     int need_digits; /* (?#need:digits=N): at least N digits in the text */
+    bool need_later; /* one of its "later" literals must occur */
     char *pattern;
 } rule_t;
 
 /* A literal that starts matches of a rule (see prefilter.c). */
 typedef struct {
     uint16_t rule; /* or, for language hints, the language */
+    uint16_t key; /* bucket (see trig_key) */
     uint8_t len;
     char text[BW_LIT_MAX];
     float value; /* language hints: votes per occurrence */
@@ -35,7 +37,16 @@ typedef struct {
     uint32_t *index;
     trig_t *trigs;
     size_t ntrigs;
+    bool key3; /* bucket by a hash of 3 bytes (for UTF-8 text of 3-byte
+                * characters, whose first two bytes say little) */
 } trig_table_t;
+
+/* The bucket of the literal at p: its first two bytes, or a hash of three. */
+static inline unsigned trig_key(const unsigned char *p, bool key3) {
+    if (key3)
+        return ((unsigned)p[0] << 8 ^ (unsigned)p[1] << 4 ^ (unsigned)p[2] * 0x9E37u) & 0xFFFFu;
+    return (unsigned)p[0] << 8 | p[1];
+}
 
 typedef struct {
     char *id;
@@ -73,6 +84,7 @@ typedef struct {
     size_t nrules, caprules;
     trig_table_t at_words; /* literals of rules that start at a word */
     trig_table_t anywhere; /* literals of rules that may start anywhere */
+    trig_table_t later; /* literals some later part of a rule's match needs */
     size_t nsearched; /* rules the prefilter cannot judge */
     guard_t *guards;
     size_t nguards, capguards;

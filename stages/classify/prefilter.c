@@ -77,6 +77,7 @@ static bool quantified(const char *p, const char *end) {
 }
 
 static const char *group_end(const char *p, const char *end);
+static const char *skip_lookbehinds(const char *p, const char *end);
 static bool each_branch(const char *p, const char *end,
                         bool (*fn)(const char *, const char *, void *), void *arg);
 static bool nested_cb(const char *p, const char *end, void *arg);
@@ -90,6 +91,7 @@ static bool alt_literals(const char *p, const char *end, bw_lit_t *lits, int *nl
         int *nlits;
     } nest = {lits, nlits};
 
+    p = skip_lookbehinds(p, end);
     /* An alternative that opens with a group starts with one of the
      * group's own alternatives: "(?:bad|poor) quality". */
     if (end - p >= 3 && !strncmp(p, "(?:", 3)) {
@@ -249,4 +251,63 @@ bool bw_prefilter_literals(const char *pattern, bool *anywhere, bw_lit_t *lits, 
         return false;
     *anywhere = w.anywhere > 0;
     return *nlits > 0;
+}
+
+/* ---- later literals ---- */
+
+typedef struct {
+    bw_lit_t *lits;
+    int *nlits;
+    bool ok;
+} later_t;
+
+/* The last mandatory group of a branch (a "(?:...)" at its top level, not
+ * quantified, after its first element) and its literal starts. */
+static bool later_branch(const char *p, const char *end, void *arg) {
+    later_t *lt = arg;
+    const char *best = NULL, *best_close = NULL;
+    int depth = 0;
+    bool in_class = false, first = true;
+
+    for (const char *q = p; q < end; q++) {
+        if (*q == '\\' && q + 1 < end) {
+            q++;
+            continue;
+        }
+        if (in_class) {
+            in_class = *q != ']';
+            continue;
+        }
+        if (*q == '[') {
+            in_class = true;
+        } else if (*q == '(') {
+            if (depth == 0 && end - q >= 3 && !strncmp(q, "(?:", 3)) {
+                const char *close = group_end(q, end);
+                if (!close)
+                    return false;
+                if (!first && !quantified(close + 1, end)) {
+                    best = q;
+                    best_close = close;
+                }
+                first = false;
+            }
+            depth++;
+        } else if (*q == ')') {
+            depth--;
+        }
+    }
+    if (!best)
+        return false;
+    struct {
+        bw_lit_t *lits;
+        int *nlits;
+    } nest = {lt->lits, lt->nlits};
+    return each_branch(best + 3, best_close, nested_cb, &nest);
+}
+
+bool bw_prefilter_later(const char *pattern, bw_lit_t *lits, int *nlits) {
+    later_t lt = {lits, nlits, true};
+
+    *nlits = 0;
+    return each_branch(pattern, pattern + strlen(pattern), later_branch, &lt) && *nlits > 0;
 }

@@ -25,4 +25,13 @@ typedef struct bw_lit_s {
  */
 bool bw_prefilter_literals(const char *pattern, bool *anywhere, bw_lit_t *lits, int *nlits);
 
+/**
+ * @brief Literals one of which every match must contain after its start:
+ *        the alternatives of the last mandatory group of each branch
+ *        ("veio ... (?:quebrado|rasgado)"). A text without any of them
+ *        cannot match.
+ * @returns false when some branch has no such group.
+ */
+bool bw_prefilter_later(const char *pattern, bw_lit_t *lits, int *nlits);
+
 #endif
