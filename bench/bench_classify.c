@@ -4,7 +4,9 @@
  * from the labelled fixtures of all eight languages, sentences joined to
  * about 250 bytes. Printed beside decode+encode alone (no classification)
  * measured in the same run, and the process's peak RSS.
- * Usage: bench_classify [seconds per case, default 3]
+ * Usage: bench_classify [seconds per case, default 3] [reviews.jsonl]
+ * With a file of ReviewEvent JSON lines (bench/real_mix.py makes one from
+ * real reviews), that is the mix instead.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -52,7 +54,8 @@ int main(int argc, char **argv) {
     bw_record_t *in, *rec;
     size_t total_bytes = 0;
     unsigned seed = 7;
-    double rate[2];
+    int nmix = NMIX;
+    double rate[3];
     struct rusage ru;
 
     bench_header(argc, argv);
@@ -61,6 +64,35 @@ int main(int argc, char **argv) {
         return 1;
     }
     in = bw_record_new(c.in_schema);
+    if (argc > 2) {
+        FILE *fp = fopen(argv[2], "r");
+        char line[16384];
+        int i = 0;
+        if (!fp) {
+            perror(argv[2]);
+            return 1;
+        }
+        while (i < NMIX && fgets(line, sizeof(line), fp)) {
+            json_t *j = json_loads(line, 0, NULL);
+            if (!j || bw_json_to_avro(c.in_schema, j, &in->value, errstr, sizeof(errstr)) ||
+                bw_serde_encode(sd, c.in_schema, &in->value, &wire[i], errstr, sizeof(errstr))) {
+                fprintf(stderr, "%s: line %d: %s\n", argv[2], i + 1, errstr);
+                return 1;
+            }
+            total_bytes += strlen(json_string_value(json_object_get(j, "body")));
+            json_decref(j);
+            i++;
+        }
+        fclose(fp);
+        if (i == 0) {
+            fprintf(stderr, "%s: no reviews\n", argv[2]);
+            return 1;
+        }
+        nmix = i;
+        printf("mix: %d reviews from %s, average body %zu bytes\n", nmix, argv[2],
+               total_bytes / (size_t)nmix);
+        goto run;
+    }
     for (int i = 0; i < NMIX; i++) {
         char *sent[64], body[2048] = "";
         int ns = load_sentences(langs[i % 8], sent, 64), rating;
@@ -85,18 +117,28 @@ int main(int argc, char **argv) {
         for (int k = 0; k < ns; k++)
             free(sent[k]);
     }
-    printf("mix: %d reviews in 8 languages, average body %zu bytes\n", NMIX, total_bytes / NMIX);
+    printf("mix: %d reviews in 8 languages from the labelled fixtures, average body %zu bytes\n",
+           NMIX, total_bytes / NMIX);
+run:
 
-    for (int mode = 0; mode < 2; mode++) {
+    for (int mode = 0; mode < 3; mode++) {
         int64_t t0 = bw_mono_ns(), deadline = t0 + (int64_t)(budget * 1e9);
         long n = 0;
         while (bw_mono_ns() < deadline) {
-            for (int i = 0; i < NMIX; i++) {
+            for (int i = 0; i < nmix; i++) {
                 bw_review_out_t res;
                 if (bw_serde_decode(sd, wire[i].data, wire[i].len, c.in_schema, &rec, errstr,
                                     sizeof(errstr)))
                     abort();
-                if (mode == 1) {
+                if (mode == 2) {
+                    bw_review_in_t rin = {0};
+                    avro_value_t f;
+                    size_t sz;
+                    avro_value_get_by_index(&rec->value, (size_t)c.f_body, &f, NULL);
+                    avro_value_get_string(&f, &rin.body, &sz);
+                    rin.body_len = sz ? sz - 1 : 0;
+                    bw_classify(c.cl, c.pack, &rin, &res);
+                } else if (mode == 1) {
                     if (classify_record(&c, &rec->value, &res, errstr, sizeof(errstr)) ||
                         bw_serde_encode(sd, c.out_schema, &c.out->value, &out, errstr,
                                         sizeof(errstr)))
@@ -106,7 +148,7 @@ int main(int argc, char **argv) {
                     abort();
                 }
             }
-            n += NMIX;
+            n += nmix;
         }
         rate[mode] = (double)n / ((double)(bw_mono_ns() - t0) / 1e9);
     }
@@ -116,6 +158,8 @@ int main(int argc, char **argv) {
            1e6 / rate[0]);
     printf("%-44s %12.0f %10.2f\n", "decode + classify (full pack) + encode", rate[1],
            1e6 / rate[1]);
+    printf("%-44s %12.0f %10.2f\n", "  of which decode + bw_classify() alone", rate[2],
+           1e6 / rate[2]);
     printf("\nrules in pack: %zu; peak RSS %.1f MiB\n", bw_pack_rule_count(c.pack),
            (double)ru.ru_maxrss / 1024.0);
     printf("target: >= 150,000 reviews/s per core: %s; RSS < 64 MiB: %s\n",

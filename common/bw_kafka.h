@@ -68,6 +68,10 @@ size_t bw_consumer_poll(bw_consumer_t *c, rd_kafka_message_t **msgs, size_t max,
 bw_err_t bw_consumer_commit(bw_consumer_t *c, rd_kafka_message_t *const *msgs, size_t n,
                             char *errstr, size_t errstr_size);
 
+/** @brief How long a poll keeps filling a batch after its first message
+ *         (default 10 ms). */
+void bw_consumer_set_batch_wait(bw_consumer_t *c, int ms);
+
 /** @brief Partitions currently assigned (0 before the first rebalance). */
 int bw_consumer_assigned(const bw_consumer_t *c);
 

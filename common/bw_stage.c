@@ -60,6 +60,7 @@ bw_stage_t *bw_stage_new(const char *name, bw_conf_t *conf, const bw_common_conf
     if (!(st->consumer = bw_consumer_new(common->brokers, conf, sconf->group_id, topics, ntopics,
                                          &st->ops.rebalance, st->reg, errstr, errstr_size)))
         goto err;
+    bw_consumer_set_batch_wait(st->consumer, (int)sconf->batch_wait_ms);
     bw_proc_on_reload(ops->reload, opaque);
     return st;
 nomem:
@@ -98,19 +99,26 @@ static bw_err_t run_batch(bw_stage_t *st, rd_kafka_message_t **msgs, size_t n) {
     bw_err_t err;
     int64_t t0 = bw_mono_ns();
 
+    int64_t t_proc, t_flush;
+
     if ((err = st->ops.process(st->opaque, st, msgs, n))) {
         bw_log_rl(BW_LOG_WARN, "batch of %zu not processed (%s); it will run again", n,
                   bw_err2str(err));
         return err;
     }
+    t_proc = bw_mono_ns();
     /* Outputs must be delivered before the input is committed: after a
      * crash the batch is read again rather than lost. */
     if ((err = bw_producer_flush(st->producer, 30000, errstr, sizeof(errstr)))) {
         bw_log_rl(BW_LOG_WARN, "batch outputs not delivered (%s); it will run again", errstr);
         return err;
     }
+    t_flush = bw_mono_ns();
     if ((err = bw_consumer_commit(st->consumer, msgs, n, errstr, sizeof(errstr))))
         bw_log_rl(BW_LOG_WARN, "%s (the batch may be read again)", errstr);
+    bw_log(BW_LOG_DEBUG, "batch of %zu: process %.2f ms, flush %.2f ms, commit %.2f ms", n,
+           (double)(t_proc - t0) / 1e6, (double)(t_flush - t_proc) / 1e6,
+           (double)(bw_mono_ns() - t_flush) / 1e6);
     bw_metric_observe(st->m_batch_seconds, (double)(bw_mono_ns() - t0) / 1e9);
     return BW_ERR_OK;
 }

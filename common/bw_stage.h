@@ -32,6 +32,7 @@ typedef struct bw_stage_conf_s {
     int64_t batch_size;
     int64_t poll_timeout_ms;
     int64_t retry_backoff_ms;
+    int64_t batch_wait_ms;
 } bw_stage_conf_t;
 
 /** @brief The stage key table; @p group and @p port give the defaults. */
