@@ -26,6 +26,8 @@
       "kind")                                                                                      \
     X(BATCH_SECONDS, BW_METRIC_HISTOGRAM, "batch_seconds", "Time to process one consumed batch",   \
       "")                                                                                          \
+    X(BATCH_RETRIES, BW_METRIC_COUNTER, "batch_retries_total",                                     \
+      "Batches run again after a retriable failure", "")                                           \
     X(REDIS_CALLS, BW_METRIC_COUNTER, "redis_calls_total", "Redis round trips", "result")          \
     X(REDIS_RECONNECTS, BW_METRIC_COUNTER, "redis_reconnects_total", "Redis reconnect attempts",   \
       "result")                                                                                    \

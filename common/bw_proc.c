@@ -32,6 +32,14 @@ const bw_conf_def_t bw_common_conf_defs[] = {
 #undef C
 const size_t bw_common_conf_ndefs = BW_ARRAY_SIZE(bw_common_conf_defs);
 
+static const bw_metric_decl_t *own_metrics;
+static size_t own_nmetrics;
+
+void bw_proc_set_metrics_table(const bw_metric_decl_t *decls, size_t n) {
+    own_metrics = decls;
+    own_nmetrics = n;
+}
+
 static bw_proc_reload_cb reload_cb;
 static void *reload_opaque;
 
@@ -86,7 +94,8 @@ bw_err_t bw_proc_setup(bw_conf_t *conf, const char *program, const char *positio
         if (!strcmp(argv[i], "--print-config-table"))
             print_table = true; /* handled before the flags are parsed */
         if (!strcmp(argv[i], "--print-metrics-table")) {
-            bw_metrics_print_markdown(bw_common_metrics, BW_M__CNT, stdout);
+            bw_metrics_print_markdown(own_metrics ? own_metrics : bw_common_metrics,
+                                      own_metrics ? own_nmetrics : BW_M__CNT, stdout);
             exit(0);
         }
     }

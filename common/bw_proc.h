@@ -13,6 +13,7 @@
 
 #include "bw_conf.h"
 #include "bw_err.h"
+#include "bw_metrics.h"
 
 /** Raised by SIGTERM or SIGINT: finish the batch, flush, commit, exit 0. */
 extern volatile sig_atomic_t bw_proc_stop;
@@ -30,6 +31,10 @@ typedef struct bw_common_conf_s {
 
 extern const bw_conf_def_t bw_common_conf_defs[];
 extern const size_t bw_common_conf_ndefs;
+
+/** @brief The program's own metrics, printed by --print-metrics-table
+ *         after the common ones. Call before bw_proc_setup(). */
+void bw_proc_set_metrics_table(const bw_metric_decl_t *decls, size_t n);
 
 /** @brief Install the signal handlers (and ignore SIGPIPE). */
 void bw_proc_signals_init(void);

@@ -22,9 +22,6 @@ struct bw_stage_s {
     bw_metric_t *m_batch_seconds, *m_ready, *m_retries;
 };
 
-static const bw_metric_decl_t retries_decl = {BW_METRIC_COUNTER, "batch_retries_total",
-                                              "Batches run again after a retriable failure", ""};
-
 bw_stage_t *bw_stage_new(const char *name, bw_conf_t *conf, const bw_common_conf_t *common,
                          const bw_stage_conf_t *sconf, const char *const *topics, int ntopics,
                          const bw_stage_ops_t *ops, void *opaque, char *errstr,
@@ -46,7 +43,7 @@ bw_stage_t *bw_stage_new(const char *name, bw_conf_t *conf, const bw_common_conf
                   (double)bw_now_ms() / 1000.0);
     st->m_ready = bw_metrics_get(st->reg, &bw_common_metrics[BW_M_READY], NULL);
     st->m_batch_seconds = bw_metrics_get(st->reg, &bw_common_metrics[BW_M_BATCH_SECONDS], NULL);
-    st->m_retries = bw_metrics_get(st->reg, &retries_decl, NULL);
+    st->m_retries = bw_metrics_get(st->reg, &bw_common_metrics[BW_M_BATCH_RETRIES], NULL);
     if (!(st->sd = bw_serde_new(common->schemas_dir, (size_t)common->message_max_bytes, errstr,
                                 errstr_size)))
         goto err;

@@ -12,6 +12,8 @@ trap 'rm -rf "$tmp"' EXIT
 "$build/tools/bw-tail" --print-config-table >"$tmp/keys-bw-tail"
 "$build/tools/bw-devkafka" --print-config-table >"$tmp/keys-bw-devkafka"
 "$build/tools/bw-replay" --print-metrics-table >"$tmp/metrics-common"
+"$build/stages/classify/bw-classify" --print-config-table >"$tmp/keys-bw-classify"
+"$build/stages/classify/bw-classify" --print-metrics-table >"$tmp/metrics-bw-classify"
 
 python3 - "$tmp" README.md "${1:-}" <<'PY'
 import os, re, sys

@@ -51,14 +51,16 @@ const char *bw_target_name(bw_target_t t);
 int bw_target_parse(const char *name);
 
 /* Languages: index 0 is "any" (rules that apply to every text). */
-#define BW_LANGS(X)                               \
-    X(ANY, "*")                                   \
-    X(EN, "en")                                   \
-    X(DE, "de")                                   \
-    X(FR, "fr")                                   \
-    X(ES, "es")                                   \
-    X(IT, "it") X(PT, "pt") X(JA, "ja") X(ZH, "z" \
-                                              "h")
+#define BW_LANGS(X) \
+    X(ANY, "*")     \
+    X(EN, "en")     \
+    X(DE, "de")     \
+    X(FR, "fr")     \
+    X(ES, "es")     \
+    X(IT, "it")     \
+    X(PT, "pt")     \
+    X(JA, "ja")     \
+    X(ZH, "zh")
 
 typedef enum {
 #define BW_LANG_ENUM_(id, code) BW_LANG_##id,

@@ -133,6 +133,7 @@ int main(int argc, char **argv) {
     char errstr[1024];
     int rc = 1;
 
+    bw_proc_set_metrics_table(classify_metrics, CLASSIFY_M__CNT);
     if (bw_proc_setup(&conf, "classify", NULL, &common, classify_defs, BW_ARRAY_SIZE(classify_defs),
                       &cc, argc, argv))
         goto out;

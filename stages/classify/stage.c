@@ -6,18 +6,25 @@
 #include "bw_log.h"
 #include "bw_util.h"
 
-static const bw_metric_decl_t M_REVIEWS = {BW_METRIC_COUNTER, "classify_reviews_total",
-                                           "Reviews classified, by language", "language"};
-static const bw_metric_decl_t M_CAUSES = {BW_METRIC_COUNTER, "classify_causes_total",
-                                          "Root causes found", "cause"};
-static const bw_metric_decl_t M_TRUNC = {BW_METRIC_COUNTER, "classify_truncated_total",
-                                         "Bodies cut to body.max.bytes", ""};
-static const bw_metric_decl_t M_LIMIT = {BW_METRIC_COUNTER, "classify_match_limit_total",
-                                         "Rule matches stopped by the match limit", ""};
-static const bw_metric_decl_t M_RULES = {BW_METRIC_GAUGE, "classify_rules",
-                                         "Rules in the loaded pack", ""};
-static const bw_metric_decl_t M_RELOAD = {BW_METRIC_COUNTER, "classify_reloads_total",
-                                          "Rule pack reloads", "result"};
+const bw_metric_decl_t classify_metrics[CLASSIFY_M__CNT] = {
+    [CLASSIFY_M_REVIEWS] = {BW_METRIC_COUNTER, "classify_reviews_total",
+                            "Reviews classified, by language", "language"},
+    [CLASSIFY_M_CAUSES] = {BW_METRIC_COUNTER, "classify_causes_total", "Root causes found",
+                           "cause"},
+    [CLASSIFY_M_TRUNC] = {BW_METRIC_COUNTER, "classify_truncated_total",
+                          "Bodies cut to body.max.bytes", ""},
+    [CLASSIFY_M_LIMIT] = {BW_METRIC_COUNTER, "classify_match_limit_total",
+                          "Rule matches stopped by the match limit", ""},
+    [CLASSIFY_M_RULES] = {BW_METRIC_GAUGE, "classify_rules", "Rules in the loaded pack", ""},
+    [CLASSIFY_M_RELOAD] = {BW_METRIC_COUNTER, "classify_reloads_total", "Rule pack reloads",
+                           "result"},
+};
+#define M_REVIEWS classify_metrics[CLASSIFY_M_REVIEWS]
+#define M_CAUSES classify_metrics[CLASSIFY_M_CAUSES]
+#define M_TRUNC classify_metrics[CLASSIFY_M_TRUNC]
+#define M_LIMIT classify_metrics[CLASSIFY_M_LIMIT]
+#define M_RULES classify_metrics[CLASSIFY_M_RULES]
+#define M_RELOAD classify_metrics[CLASSIFY_M_RELOAD]
 
 static int field(const bw_schema_t *s, const char *name, char *errstr, size_t errstr_size) {
     int i = bw_snode_field_index(s->root, name);

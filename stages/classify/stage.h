@@ -12,6 +12,18 @@
 
 #define CLASSIFY_RESPONSE_MS (24LL * 3600 * 1000)
 
+enum {
+    CLASSIFY_M_REVIEWS,
+    CLASSIFY_M_CAUSES,
+    CLASSIFY_M_TRUNC,
+    CLASSIFY_M_LIMIT,
+    CLASSIFY_M_RULES,
+    CLASSIFY_M_RELOAD,
+    CLASSIFY_M__CNT
+};
+/** The stage's own metrics (besides the common ones). */
+extern const bw_metric_decl_t classify_metrics[CLASSIFY_M__CNT];
+
 typedef struct classify_s {
     char *rules_dir;
     size_t body_max;
