@@ -1,0 +1,728 @@
+#include "bw_window.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bw_log.h"
+
+/* ---- keys ---- */
+
+bool bw_key_escape(bw_buf_t *out, const char *in, size_t len) {
+    static const char hex[] = "0123456789ABCDEF";
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     c == '-' || c == '_' || c == '.';
+        char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+        if (!(plain ? bw_buf_append(out, &c, 1) : bw_buf_append(out, esc, 3)))
+            return false;
+    }
+    return true;
+}
+
+bool bw_win_key(bw_buf_t *out, const char *tag, const char *key) {
+    return bw_buf_printf(out, "bw:{%s}:%s", tag, key);
+}
+
+/* ---- watermarks ---- */
+
+void bw_wm_init(bw_wm_t *wm, int64_t lateness_ms, int64_t grace_ms, int64_t skew_ms,
+                int64_t idle_ms) {
+    wm->lateness_ms = lateness_ms;
+    wm->grace_ms = grace_ms;
+    wm->skew_ms = skew_ms;
+    wm->idle_ms = idle_ms;
+    for (int p = 0; p < BW_WM_MAX_PARTITIONS; p++) {
+        wm->max_event[p] = INT64_MIN;
+        wm->last_seen[p] = INT64_MIN;
+    }
+}
+
+int64_t bw_wm_partition(const bw_wm_t *wm, int32_t p) {
+    if (p < 0 || p >= BW_WM_MAX_PARTITIONS || wm->max_event[p] == INT64_MIN)
+        return INT64_MIN;
+    return wm->max_event[p] - wm->lateness_ms;
+}
+
+bw_wm_verdict_t bw_wm_observe(bw_wm_t *wm, int32_t p, int64_t event_ms, int64_t now_ms) {
+    int64_t mark;
+
+    if (event_ms > now_ms + wm->skew_ms)
+        return BW_WM_FUTURE; /* never let a bad clock move time forward */
+    if (p < 0 || p >= BW_WM_MAX_PARTITIONS)
+        return BW_WM_ON_TIME;
+    mark = bw_wm_partition(wm, p);
+    wm->last_seen[p] = now_ms;
+    if (event_ms > wm->max_event[p])
+        wm->max_event[p] = event_ms;
+    if (mark == INT64_MIN || event_ms >= mark)
+        return BW_WM_ON_TIME;
+    return event_ms >= mark - wm->grace_ms ? BW_WM_LATE : BW_WM_TOO_LATE;
+}
+
+int64_t bw_wm_global(const bw_wm_t *wm, int64_t now_ms) {
+    int64_t least = INT64_MAX, furthest = INT64_MIN;
+
+    /* The least watermark of the partitions still talking; when all are
+     * quiet, nothing older is coming: the furthest one. */
+    for (int p = 0; p < BW_WM_MAX_PARTITIONS; p++) {
+        int64_t mark = bw_wm_partition(wm, p);
+        if (mark == INT64_MIN)
+            continue;
+        if (mark > furthest)
+            furthest = mark;
+        if (now_ms - wm->last_seen[p] <= wm->idle_ms && mark < least)
+            least = mark;
+    }
+    return least != INT64_MAX ? least : furthest;
+}
+
+void bw_wm_forget(bw_wm_t *wm, int32_t p) {
+    if (p >= 0 && p < BW_WM_MAX_PARTITIONS) {
+        wm->max_event[p] = INT64_MIN;
+        wm->last_seen[p] = INT64_MIN;
+    }
+}
+
+/* ---- a small string map (key -> int64) ---- */
+
+typedef struct {
+    char **keys;
+    int64_t *vals;
+    size_t cap, n;
+} smap_t;
+
+static uint64_t smap_hash(const char *s, size_t len) {
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+static int64_t *smap_slot(smap_t *m, const char *key, size_t len, bool create) {
+    if (create && (m->n + 1) * 2 > m->cap) {
+        size_t ncap = m->cap ? m->cap * 2 : 64;
+        smap_t nm = {calloc(ncap, sizeof(char *)), calloc(ncap, sizeof(int64_t)), ncap, 0};
+        if (!nm.keys || !nm.vals) {
+            free(nm.keys);
+            free(nm.vals);
+            return NULL;
+        }
+        for (size_t i = 0; i < m->cap; i++) {
+            if (!m->keys[i])
+                continue;
+            size_t k = smap_hash(m->keys[i], strlen(m->keys[i])) & (ncap - 1);
+            while (nm.keys[k])
+                k = (k + 1) & (ncap - 1);
+            nm.keys[k] = m->keys[i];
+            nm.vals[k] = m->vals[i];
+            nm.n++;
+        }
+        free(m->keys);
+        free(m->vals);
+        *m = nm;
+    }
+    if (!m->cap)
+        return NULL;
+    size_t k = smap_hash(key, len) & (m->cap - 1);
+    while (m->keys[k]) {
+        if (!strncmp(m->keys[k], key, len) && m->keys[k][len] == '\0')
+            return &m->vals[k];
+        k = (k + 1) & (m->cap - 1);
+    }
+    if (!create || !(m->keys[k] = strndup(key, len)))
+        return NULL;
+    m->n++;
+    m->vals[k] = 0;
+    return &m->vals[k];
+}
+
+static void smap_clear(smap_t *m) {
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->keys[i]);
+    free(m->keys);
+    free(m->vals);
+    memset(m, 0, sizeof(*m));
+}
+
+/* ---- effectively-once writes ---- */
+
+/* The flush script: all or nothing per hash tag, guarded by the fences.
+ * KEYS[1] the tag's fence hash (field = partition, value = last applied
+ * offset), KEYS[2..] the keys changed. ARGV: np, then np x (partition,
+ * lowest offset, highest offset), then per key: nops, ttl, nops x (op,
+ * field, value). Returns {1} when applied, {0, partition, fence} when a
+ * fence is already at or past the change (nothing applied). */
+static const char FLUSH_LUA[] =
+    "local np = tonumber(ARGV[1])\n"
+    "local a = 2\n"
+    "for i = 1, np do\n"
+    "  local f = tonumber(redis.call('HGET', KEYS[1], ARGV[a]) or '-1')\n"
+    "  if f >= tonumber(ARGV[a + 1]) then return {0, ARGV[a], tostring(f)} end\n"
+    "  a = a + 3\n"
+    "end\n"
+    "local maxttl = 0\n"
+    "for k = 2, #KEYS do\n"
+    "  local n, ttl = tonumber(ARGV[a]), tonumber(ARGV[a + 1])\n"
+    "  a = a + 2\n"
+    "  for j = 1, n do\n"
+    "    local op, f, v = ARGV[a], ARGV[a + 1], ARGV[a + 2]\n"
+    "    a = a + 3\n"
+    "    if op == 'i' then redis.call('HINCRBY', KEYS[k], f, v)\n"
+    "    elseif op == 's' then redis.call('HSET', KEYS[k], f, v)\n"
+    "    elseif op == 'n' or op == 'x' then\n"
+    "      local c = redis.call('HGET', KEYS[k], f)\n"
+    "      if not c or (op == 'n' and tonumber(c) > tonumber(v)) or\n"
+    "         (op == 'x' and tonumber(c) < tonumber(v)) then\n"
+    "        redis.call('HSET', KEYS[k], f, v) end\n"
+    "    elseif op == 'z' then redis.call('ZADD', KEYS[k], v, f)\n"
+    "    elseif op == 'r' then redis.call('ZREM', KEYS[k], f) end\n"
+    "  end\n"
+    "  if ttl > 0 then redis.call('EXPIRE', KEYS[k], ttl) end\n"
+    "  if ttl > maxttl then maxttl = ttl end\n"
+    "end\n"
+    "a = 2\n"
+    "for i = 1, np do\n"
+    "  redis.call('HSET', KEYS[1], ARGV[a], ARGV[a + 2])\n"
+    "  a = a + 3\n"
+    "end\n"
+    "if maxttl > 0 and redis.call('TTL', KEYS[1]) < maxttl then\n"
+    "  redis.call('EXPIRE', KEYS[1], maxttl) end\n"
+    "return {1}\n";
+
+typedef struct {
+    uint32_t tag; /* index into tags */
+    int32_t partition;
+    int64_t offset;
+    bw_op_t op;
+    char *key, *field;
+    int64_t value, ttl;
+} change_t;
+
+struct bw_win_s {
+    bw_redis_t *redis;
+    bw_redis_script_t script;
+    char **tags;
+    size_t ntags, captags;
+    smap_t tag_index; /* tag -> index, for this batch */
+    change_t *changes;
+    size_t nchanges, capchanges;
+    smap_t fences; /* "tag\x1fpartition" -> last applied offset (-1: none) */
+    int64_t skipped, scripts;
+    bw_metric_t *m_skipped, *m_conflicts;
+};
+
+static const bw_metric_decl_t M_SKIPPED = {BW_METRIC_COUNTER, "window_changes_skipped_total",
+                                           "Changes already applied (replays), not applied again",
+                                           ""};
+static const bw_metric_decl_t M_CONFLICTS = {
+    BW_METRIC_COUNTER, "window_fence_conflicts_total",
+    "Flushes refused because another writer moved a fence first", ""};
+
+bw_win_t *bw_win_new(bw_redis_t *redis, bw_metrics_t *reg, char *errstr, size_t errstr_size) {
+    bw_win_t *win = calloc(1, sizeof(*win));
+
+    if (!win) {
+        bw_errstr_set(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    win->redis = redis;
+    win->script.src = FLUSH_LUA;
+    if (bw_redis_script_add(redis, &win->script)) {
+        bw_errstr_set(errstr, errstr_size, "cannot register the flush script");
+        free(win);
+        return NULL;
+    }
+    if (reg) {
+        win->m_skipped = bw_metrics_get(reg, &M_SKIPPED, NULL);
+        win->m_conflicts = bw_metrics_get(reg, &M_CONFLICTS, NULL);
+    }
+    return win;
+}
+
+void bw_win_discard(bw_win_t *win) {
+    for (size_t i = 0; i < win->nchanges; i++) {
+        free(win->changes[i].key);
+        free(win->changes[i].field);
+    }
+    win->nchanges = 0;
+    for (size_t i = 0; i < win->ntags; i++)
+        free(win->tags[i]);
+    win->ntags = 0;
+    smap_clear(&win->tag_index);
+}
+
+void bw_win_destroy(bw_win_t *win) {
+    if (!win)
+        return;
+    bw_win_discard(win);
+    free(win->changes);
+    free(win->tags);
+    smap_clear(&win->fences);
+    free(win);
+}
+
+bw_err_t bw_win_add(bw_win_t *win, const char *tag, int32_t partition, int64_t offset, bw_op_t op,
+                    const char *key, const char *field, int64_t value, int64_t ttl_s) {
+    int64_t *idx = smap_slot(&win->tag_index, tag, strlen(tag), false);
+    change_t *c;
+
+    if (!idx) {
+        if (win->ntags == win->captags) {
+            size_t ncap = win->captags ? win->captags * 2 : 64;
+            char **n = realloc(win->tags, ncap * sizeof(*n));
+            if (!n)
+                return BW_ERR_NOMEM;
+            win->tags = n;
+            win->captags = ncap;
+        }
+        if (!(idx = smap_slot(&win->tag_index, tag, strlen(tag), true)) ||
+            !(win->tags[win->ntags] = strdup(tag)))
+            return BW_ERR_NOMEM;
+        *idx = (int64_t)win->ntags++;
+    }
+    if (win->nchanges == win->capchanges) {
+        size_t ncap = win->capchanges ? win->capchanges * 2 : 256;
+        change_t *n = realloc(win->changes, ncap * sizeof(*n));
+        if (!n)
+            return BW_ERR_NOMEM;
+        win->changes = n;
+        win->capchanges = ncap;
+    }
+    c = &win->changes[win->nchanges];
+    *c = (change_t){(uint32_t)*idx, partition, offset, op, strdup(key), strdup(field), value, ttl_s};
+    if (!c->key || !c->field) {
+        free(c->key);
+        free(c->field);
+        return BW_ERR_NOMEM;
+    }
+    win->nchanges++;
+    return BW_ERR_OK;
+}
+
+static bool fence_name(bw_buf_t *b, const char *tag, int32_t partition) {
+    bw_buf_reset(b);
+    return bw_buf_printf(b, "%s\x1f%d", tag, (int)partition);
+}
+
+/* Load the fences this batch needs and has not cached, in one pipeline;
+ * the cache only learns them when the whole pipeline answered. */
+static bw_err_t load_fences(bw_win_t *win, char *errstr, size_t errstr_size) {
+    smap_t asked = {0};
+    bw_redis_pipe_t pipe = {0};
+    bw_buf_t name = {0}, key = {0};
+    size_t nq = 0, *which = calloc(win->nchanges + 1, sizeof(size_t));
+    redisReply **replies = NULL;
+    bw_err_t err = BW_ERR_OK;
+    char part[16];
+
+    if (!which)
+        return BW_ERR_NOMEM;
+    for (size_t i = 0; i < win->nchanges; i++) {
+        change_t *c = &win->changes[i];
+        if (!fence_name(&name, win->tags[c->tag], c->partition))
+            goto nomem;
+        if (smap_slot(&win->fences, name.data, name.len, false) ||
+            smap_slot(&asked, name.data, name.len, false))
+            continue;
+        if (!smap_slot(&asked, name.data, name.len, true))
+            goto nomem;
+        bw_buf_reset(&key);
+        if (!bw_win_key(&key, win->tags[c->tag], "fence"))
+            goto nomem;
+        snprintf(part, sizeof(part), "%d", (int)c->partition);
+        {
+            const char *argv[] = {"HGET", key.data, part};
+            if (bw_redis_pipe_add(&pipe, 3, argv, NULL))
+                goto nomem;
+        }
+        which[nq++] = i;
+    }
+    if (nq) {
+        if (!(replies = calloc(nq, sizeof(*replies))))
+            goto nomem;
+        if ((err = bw_redis_pipe_exec(win->redis, &pipe, replies, errstr, errstr_size)))
+            goto out;
+        for (size_t q = 0; q < nq; q++) {
+            change_t *c = &win->changes[which[q]];
+            int64_t v = -1, *f;
+            if (replies[q]->type == REDIS_REPLY_STRING && !bw_parse_i64(replies[q]->str, &v))
+                v = -1;
+            if (!fence_name(&name, win->tags[c->tag], c->partition) ||
+                !(f = smap_slot(&win->fences, name.data, name.len, true)))
+                goto nomem;
+            *f = v;
+        }
+    }
+    goto out;
+nomem:
+    err = BW_ERR_NOMEM;
+out:
+    for (size_t q = 0; replies && q < nq; q++)
+        freeReplyObject(replies[q]);
+    free(replies);
+    free(which);
+    smap_clear(&asked);
+    bw_redis_pipe_free(&pipe);
+    bw_buf_free(&name);
+    bw_buf_free(&key);
+    return err;
+}
+
+static int64_t fence_of(bw_win_t *win, bw_buf_t *name, uint32_t tag, int32_t partition) {
+    int64_t *f;
+
+    fence_name(name, win->tags[tag], partition);
+    f = smap_slot(&win->fences, name->data, name->len, false);
+    return f ? *f : -1;
+}
+
+/* Growing list of owned argument strings. */
+typedef struct {
+    char **v;
+    size_t n, cap;
+} args_t;
+
+static bool args_add(args_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static bool args_add(args_t *a, const char *fmt, ...) {
+    va_list ap;
+    char *s;
+    int len;
+
+    if (a->n == a->cap) {
+        size_t ncap = a->cap ? a->cap * 2 : 64;
+        char **n = realloc(a->v, ncap * sizeof(*n));
+        if (!n)
+            return false;
+        a->v = n;
+        a->cap = ncap;
+    }
+    va_start(ap, fmt);
+    len = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (len < 0 || !(s = malloc((size_t)len + 1)))
+        return false;
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)len + 1, fmt, ap);
+    va_end(ap);
+    a->v[a->n++] = s;
+    return true;
+}
+
+static void args_free(args_t *a) {
+    for (size_t i = 0; i < a->n; i++)
+        free(a->v[i]);
+    free(a->v);
+    memset(a, 0, sizeof(*a));
+}
+
+typedef struct {
+    const char *key, *field;
+    bw_op_t op;
+    int64_t value, ttl;
+} agg_t;
+
+typedef struct {
+    int32_t p;
+    int64_t lo, hi;
+} part_range_t;
+
+static int op_class(bw_op_t op) {
+    return op == BW_OP_INCR ? 0 : op == BW_OP_ZADD || op == BW_OP_ZREM ? 2 : 1;
+}
+
+static char op_code(bw_op_t op) {
+    static const char codes[] = {'i', 's', 'n', 'x', 'z', 'r'};
+    return codes[op];
+}
+
+/* The script call of one tag: the changes above the fences, summed.
+ * Returns false on out of memory; *empty when nothing is left to send. */
+static bool build_tag(bw_win_t *win, uint32_t tag, const size_t *idx, size_t nidx, args_t *a,
+                      int *nkeys, bool *empty) {
+    smap_t slots = {0};
+    agg_t *agg = calloc(nidx + 1, sizeof(*agg));
+    part_range_t parts[64];
+    int nparts = 0;
+    size_t nagg = 0;
+    bw_buf_t name = {0}, full = {0};
+    bool ok = false;
+
+    *empty = true;
+    if (!agg)
+        return false;
+    for (size_t k = 0; k < nidx; k++) {
+        change_t *c = &win->changes[idx[k]];
+        int64_t *slot;
+        int pi;
+        if (c->offset <= fence_of(win, &name, tag, c->partition)) {
+            win->skipped++;
+            bw_metric_inc(win->m_skipped);
+            continue;
+        }
+        for (pi = 0; pi < nparts && parts[pi].p != c->partition; pi++)
+            ;
+        if (pi == nparts) {
+            if (nparts == (int)BW_ARRAY_SIZE(parts))
+                goto out; /* a tag written from 64 partitions in one batch: unsupported */
+            parts[nparts++] = (part_range_t){c->partition, c->offset, c->offset};
+        }
+        if (c->offset < parts[pi].lo)
+            parts[pi].lo = c->offset;
+        if (c->offset > parts[pi].hi)
+            parts[pi].hi = c->offset;
+        bw_buf_reset(&name);
+        if (!bw_buf_printf(&name, "%s\x1f%s\x1f%d", c->key, c->field, op_class(c->op)))
+            goto out;
+        if (!(slot = smap_slot(&slots, name.data, name.len, false))) {
+            if (!(slot = smap_slot(&slots, name.data, name.len, true)))
+                goto out;
+            *slot = (int64_t)nagg;
+            agg[nagg++] = (agg_t){c->key, c->field, c->op, c->value, c->ttl};
+        } else {
+            agg_t *g = &agg[*slot];
+            if (c->op == BW_OP_INCR)
+                g->value += c->value;
+            else if (c->op == BW_OP_MIN)
+                g->value = c->value < g->value ? c->value : g->value;
+            else if (c->op == BW_OP_MAX)
+                g->value = c->value > g->value ? c->value : g->value;
+            else {
+                g->op = c->op; /* last write wins */
+                g->value = c->value;
+            }
+            if (c->ttl > g->ttl)
+                g->ttl = c->ttl;
+        }
+    }
+    if (nagg == 0) {
+        ok = true;
+        goto out;
+    }
+    *empty = false;
+    /* KEYS: the fence, then each key once; ARGV after them */
+    bw_buf_reset(&full);
+    if (!bw_win_key(&full, win->tags[tag], "fence") || !args_add(a, "%s", full.data))
+        goto out;
+    *nkeys = 1;
+    for (size_t g = 0; g < nagg; g++) {
+        bool seen = false;
+        for (size_t h = 0; h < g && !seen; h++)
+            seen = !strcmp(agg[h].key, agg[g].key);
+        if (seen)
+            continue;
+        bw_buf_reset(&full);
+        if (!bw_win_key(&full, win->tags[tag], agg[g].key) || !args_add(a, "%s", full.data))
+            goto out;
+        (*nkeys)++;
+    }
+    if (!args_add(a, "%d", nparts))
+        goto out;
+    for (int pi = 0; pi < nparts; pi++)
+        if (!args_add(a, "%d", (int)parts[pi].p) || !args_add(a, "%lld", (long long)parts[pi].lo) ||
+            !args_add(a, "%lld", (long long)parts[pi].hi))
+            goto out;
+    for (size_t g = 0; g < nagg; g++) {
+        bool seen = false;
+        size_t nops = 0;
+        int64_t ttl = 0;
+        for (size_t h = 0; h < g && !seen; h++)
+            seen = !strcmp(agg[h].key, agg[g].key);
+        if (seen)
+            continue;
+        for (size_t h = g; h < nagg; h++)
+            if (!strcmp(agg[h].key, agg[g].key)) {
+                nops++;
+                ttl = agg[h].ttl > ttl ? agg[h].ttl : ttl;
+            }
+        if (!args_add(a, "%zu", nops) || !args_add(a, "%lld", (long long)ttl))
+            goto out;
+        for (size_t h = g; h < nagg; h++)
+            if (!strcmp(agg[h].key, agg[g].key) &&
+                (!args_add(a, "%c", op_code(agg[h].op)) || !args_add(a, "%s", agg[h].field) ||
+                 !args_add(a, "%lld", (long long)agg[h].value)))
+                goto out;
+    }
+    ok = true;
+out:
+    smap_clear(&slots);
+    free(agg);
+    bw_buf_free(&name);
+    bw_buf_free(&full);
+    return ok;
+}
+
+bw_err_t bw_win_flush(bw_win_t *win, char *errstr, size_t errstr_size) {
+    size_t *order = NULL, *start = NULL;
+    bool *todo = NULL;
+    bw_buf_t name = {0};
+    bw_err_t err;
+
+    if (win->nchanges == 0)
+        return BW_ERR_OK;
+    if ((err = load_fences(win, errstr, errstr_size)))
+        return err;
+    /* changes grouped by tag (counting sort keeps their order) */
+    order = calloc(win->nchanges, sizeof(*order));
+    start = calloc(win->ntags + 1, sizeof(*start));
+    todo = calloc(win->ntags, sizeof(*todo));
+    if (!order || !start || !todo) {
+        err = BW_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < win->nchanges; i++)
+        start[win->changes[i].tag + 1]++;
+    for (size_t t = 1; t <= win->ntags; t++)
+        start[t] += start[t - 1];
+    {
+        size_t *fill = calloc(win->ntags + 1, sizeof(*fill));
+        if (!fill) {
+            err = BW_ERR_NOMEM;
+            goto out;
+        }
+        memcpy(fill, start, (win->ntags + 1) * sizeof(*fill));
+        for (size_t i = 0; i < win->nchanges; i++)
+            order[fill[win->changes[i].tag]++] = i;
+        free(fill);
+    }
+    for (size_t t = 0; t < win->ntags; t++)
+        todo[t] = true;
+    for (int attempt = 0; attempt < 4; attempt++) {
+        bw_redis_pipe_t pipe = {0};
+        redisReply **replies = NULL;
+        uint32_t *sent = calloc(win->ntags + 1, sizeof(*sent));
+        size_t nsent = 0;
+        bool again = false;
+
+        if (!sent) {
+            err = BW_ERR_NOMEM;
+            goto out;
+        }
+        for (size_t t = 0; t < win->ntags; t++) {
+            args_t a = {0};
+            int nkeys = 0;
+            bool empty;
+            if (!todo[t])
+                continue;
+            if (!build_tag(win, (uint32_t)t, order + start[t], start[t + 1] - start[t], &a, &nkeys,
+                           &empty) ||
+                (!empty && bw_redis_pipe_evalsha(&pipe, &win->script, nkeys, (int)a.n,
+                                                 (const char **)a.v, NULL))) {
+                args_free(&a);
+                free(sent);
+                bw_redis_pipe_free(&pipe);
+                err = BW_ERR_NOMEM;
+                goto out;
+            }
+            args_free(&a);
+            todo[t] = false;
+            if (!empty)
+                sent[nsent++] = (uint32_t)t;
+        }
+        if (nsent && !(replies = calloc(nsent, sizeof(*replies))))
+            err = BW_ERR_NOMEM;
+        else if (nsent)
+            err = bw_redis_pipe_exec(win->redis, &pipe, replies, errstr, errstr_size);
+        bw_redis_pipe_free(&pipe);
+        win->scripts += (int64_t)nsent;
+        for (size_t k = 0; !err && k < nsent; k++) {
+            redisReply *r = replies[k];
+            uint32_t t = sent[k];
+            if (r->type == REDIS_REPLY_ERROR) {
+                /* NOSCRIPT after a restart without persistence: load it and
+                 * send this tag again; anything else is a bug to report */
+                if (!strncmp(r->str, "NOSCRIPT", 8)) {
+                    redisReply *lr;
+                    if (!bw_redis_evalsha(win->redis, &win->script, 1, 1,
+                                          (const char *[]){"bw:{_}:noscript-probe"}, NULL, &lr,
+                                          errstr, errstr_size))
+                        freeReplyObject(lr);
+                    todo[t] = again = true;
+                    continue;
+                }
+                bw_errstr_set(errstr, errstr_size, "flush script: %.*s", (int)r->len, r->str);
+                err = BW_ERR_REDIS;
+                break;
+            }
+            if (r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
+                bw_errstr_set(errstr, errstr_size, "flush script: unexpected reply");
+                err = BW_ERR_REDIS;
+                break;
+            }
+            if (r->element[0]->integer == 1) {
+                /* applied: each partition's fence is now the highest offset sent */
+                for (size_t i = start[t]; i < start[t + 1]; i++) {
+                    change_t *c = &win->changes[order[i]];
+                    int64_t *f;
+                    fence_name(&name, win->tags[t], c->partition);
+                    if ((f = smap_slot(&win->fences, name.data, name.len, true)) && c->offset > *f)
+                        *f = c->offset;
+                }
+            } else if (r->elements == 3) {
+                /* refused: someone else applied up to this fence */
+                int64_t fence = -1, part = 0, *f;
+                bw_parse_i64(r->element[1]->str, &part);
+                bw_parse_i64(r->element[2]->str, &fence);
+                fence_name(&name, win->tags[t], (int32_t)part);
+                if ((f = smap_slot(&win->fences, name.data, name.len, true)))
+                    *f = fence;
+                bw_metric_inc(win->m_conflicts);
+                todo[t] = again = true;
+            }
+        }
+        for (size_t k = 0; replies && k < nsent; k++)
+            freeReplyObject(replies[k]);
+        free(replies);
+        free(sent);
+        if (err || !again)
+            break;
+        if (attempt == 3) {
+            bw_errstr_set(errstr, errstr_size, "fences kept moving under this flush");
+            err = BW_ERR_TIMEOUT;
+        }
+    }
+    if (!err)
+        bw_win_discard(win);
+out:
+    free(order);
+    free(start);
+    free(todo);
+    bw_buf_free(&name);
+    return err;
+}
+
+void bw_win_forget_partition(bw_win_t *win, int32_t partition) {
+    char suffix[24];
+    size_t slen;
+
+    /* rebuild the cache without this partition's fences */
+    smap_t keep = {0};
+    snprintf(suffix, sizeof(suffix), "\x1f%d", (int)partition);
+    slen = strlen(suffix);
+    for (size_t i = 0; i < win->fences.cap; i++) {
+        const char *k = win->fences.keys[i];
+        size_t klen;
+        int64_t *f;
+        if (!k)
+            continue;
+        klen = strlen(k);
+        if (klen >= slen && !strcmp(k + klen - slen, suffix))
+            continue;
+        if ((f = smap_slot(&keep, k, klen, true)))
+            *f = win->fences.vals[i];
+    }
+    smap_clear(&win->fences);
+    win->fences = keep;
+}
+
+int64_t bw_win_skipped(const bw_win_t *win) {
+    return win->skipped;
+}
+
+int64_t bw_win_scripts(const bw_win_t *win) {
+    return win->scripts;
+}

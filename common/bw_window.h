@@ -1,0 +1,143 @@
+/**
+ * @file bw_window.h
+ * @brief Event-time windows in Redis, written effectively once.
+ *
+ * Keys and hash tags. Every key belongs to a hash tag ("{s=store-7}",
+ * "{cl=DHL|CN>DE}"), so all keys a script touches live in one Redis
+ * Cluster slot. Names from events are escaped (bw_key_escape) so that no
+ * store, SKU or carrier name can break a tag or collide with another.
+ *
+ * The no-double-count protocol. A stage adds the changes of a batch with
+ * the (partition, offset) of the message they come from; nothing is sent
+ * yet. bw_win_flush() then, per hash tag:
+ *   1. knows the tag's fence for each partition: the highest offset of that
+ *      partition already applied to the tag (loaded once with HGET, then
+ *      kept up to date locally);
+ *   2. drops every change whose offset is at or below the fence (it was
+ *      applied before a crash, a restart or a rebalance);
+ *   3. sums what is left and sends one EVALSHA for the tag (all tags of a
+ *      flush in one pipeline); the script refuses the whole change if the
+ *      fence moved meanwhile (another instance got there first), else it
+ *      applies the change and moves the fence to the highest offset in it,
+ *      atomically;
+ *   4. on a refusal, reloads that fence and repeats 2-3 for that tag.
+ * Kafka offsets are committed only after the flush. A replay of any prefix
+ * of the input, in any batching, leaves every key as one clean pass would.
+ *
+ * Time. Windows are tumbling event-time buckets. The watermark of a
+ * partition is its largest event time less the allowed lateness; the stage's
+ * watermark is the least of its partitions' that have seen an event within
+ * the idle timeout, so an idle partition does not hold it back. An event
+ * stamped further in the future than the allowed skew is refused and does
+ * not move the watermark; an event behind the watermark is late: applied
+ * while within the grace period, dropped after it.
+ */
+#ifndef BW_WINDOW_H
+#define BW_WINDOW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bw_err.h"
+#include "bw_metrics.h"
+#include "bw_redis.h"
+#include "bw_util.h"
+
+/* ---- keys ---- */
+
+/**
+ * @brief Append @p len bytes of @p in to @p out, escaped: letters, digits
+ *        and "-_." stay, every other byte becomes %XX. Injective, and the
+ *        result never holds '{', '}', ':' or a space.
+ */
+bool bw_key_escape(bw_buf_t *out, const char *in, size_t len);
+
+/* ---- watermarks ---- */
+
+#define BW_WM_MAX_PARTITIONS 1024
+
+typedef enum {
+    BW_WM_ON_TIME, /* apply */
+    BW_WM_LATE,    /* behind the watermark, within the grace period: apply, count */
+    BW_WM_TOO_LATE, /* behind the grace period: count, drop */
+    BW_WM_FUTURE,   /* further ahead than the allowed skew: refuse */
+} bw_wm_verdict_t;
+
+typedef struct bw_wm_s {
+    int64_t lateness_ms; /* watermark = largest event time - lateness */
+    int64_t grace_ms;    /* late events up to this far behind still count */
+    int64_t skew_ms;     /* events further ahead of the clock are refused */
+    int64_t idle_ms;     /* a partition quiet this long is ignored */
+    int64_t max_event[BW_WM_MAX_PARTITIONS];
+    int64_t last_seen[BW_WM_MAX_PARTITIONS]; /* processing time, ms */
+} bw_wm_t;
+
+void bw_wm_init(bw_wm_t *wm, int64_t lateness_ms, int64_t grace_ms, int64_t skew_ms,
+                int64_t idle_ms);
+
+/**
+ * @brief Judge an event and, unless refused, let it advance its partition.
+ * @param now_ms wall clock (for the skew) — processing time.
+ */
+bw_wm_verdict_t bw_wm_observe(bw_wm_t *wm, int32_t partition, int64_t event_ms, int64_t now_ms);
+
+/** @brief A partition's watermark, INT64_MIN before its first event. */
+int64_t bw_wm_partition(const bw_wm_t *wm, int32_t partition);
+
+/** @brief The least watermark of the partitions active within idle_ms. */
+int64_t bw_wm_global(const bw_wm_t *wm, int64_t now_ms);
+
+/** @brief Forget a partition (revoked). */
+void bw_wm_forget(bw_wm_t *wm, int32_t partition);
+
+/** @brief Start of the tumbling bucket of size @p size_ms holding @p t_ms. */
+static inline int64_t bw_bucket(int64_t t_ms, int64_t size_ms) {
+    int64_t b = t_ms / size_ms * size_ms;
+    return t_ms < 0 && b != t_ms ? b - size_ms : b;
+}
+
+/* ---- effectively-once writes ---- */
+
+typedef enum {
+    BW_OP_INCR, /* HINCRBY key field value */
+    BW_OP_SET,  /* HSET key field value */
+    BW_OP_MIN,  /* HSET if the field is absent or larger (numbers) */
+    BW_OP_MAX,  /* HSET if the field is absent or smaller (numbers) */
+    BW_OP_ZADD, /* ZADD key value(score) field(member) */
+    BW_OP_ZREM, /* ZREM key field(member) */
+} bw_op_t;
+
+typedef struct bw_win_s bw_win_t;
+
+bw_win_t *bw_win_new(bw_redis_t *redis, bw_metrics_t *reg, char *errstr, size_t errstr_size);
+void bw_win_destroy(bw_win_t *win);
+
+/**
+ * @brief Queue one change for the next flush.
+ * @param tag   the hash tag without braces (escape names first)
+ * @param key   the key's name after the tag; the full key is "bw:{tag}:key"
+ * @param ttl_s expiry set on the key at each flush (0: none)
+ * INCR changes to the same (key, field) are summed; for the others the
+ * last of a batch wins (MIN and MAX keep the least and greatest).
+ */
+bw_err_t bw_win_add(bw_win_t *win, const char *tag, int32_t partition, int64_t offset, bw_op_t op,
+                    const char *key, const char *field, int64_t value, int64_t ttl_s);
+
+/** @brief Send everything queued (see the protocol above). */
+bw_err_t bw_win_flush(bw_win_t *win, char *errstr, size_t errstr_size);
+
+/** @brief Drop what is queued (the batch will run again). */
+void bw_win_discard(bw_win_t *win);
+
+/** @brief Forget the cached fences of a partition (revoked or reassigned). */
+void bw_win_forget_partition(bw_win_t *win, int32_t partition);
+
+/** @brief Changes dropped because their offset was already applied, since creation. */
+int64_t bw_win_skipped(const bw_win_t *win);
+/** @brief Scripts sent, since creation (for "Redis calls per event"). */
+int64_t bw_win_scripts(const bw_win_t *win);
+
+/** @brief "bw:{tag}:key" */
+bool bw_win_key(bw_buf_t *out, const char *tag, const char *key);
+
+#endif
