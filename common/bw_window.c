@@ -172,7 +172,14 @@ static const char FLUSH_LUA[] =
     "    local op, f, v = ARGV[a], ARGV[a + 1], ARGV[a + 2]\n"
     "    a = a + 3\n"
     "    if op == 'i' then redis.call('HINCRBY', KEYS[k], f, v)\n"
-    "    elseif op == 's' then redis.call('HSET', KEYS[k], f, v)\n"
+    "    elseif op == 's' or op == 't' then redis.call('HSET', KEYS[k], f, v)\n"
+    "    elseif op == 'o' then\n"
+    "      local mk, m = KEYS[tonumber(ARGV[a])], ARGV[a + 1]\n"
+    "      a = a + 2\n"
+    "      if redis.call('HSETNX', mk, m, 1) == 1 then\n"
+    "        redis.call('HINCRBY', KEYS[k], f, v)\n"
+    "        if ttl > 0 and redis.call('TTL', mk) < ttl then redis.call('EXPIRE', mk, ttl) end\n"
+    "      end\n"
     "    elseif op == 'n' or op == 'x' then\n"
     "      local c = redis.call('HGET', KEYS[k], f)\n"
     "      if not c or (op == 'n' and tonumber(c) > tonumber(v)) or\n"
@@ -200,6 +207,8 @@ typedef struct {
     bw_op_t op;
     char *key, *field;
     int64_t value, ttl;
+    char *text; /* SETSTR: the value; ONCE: the marker */
+    char *marker_key; /* ONCE */
 } change_t;
 
 struct bw_win_s {
@@ -247,6 +256,8 @@ void bw_win_discard(bw_win_t *win) {
     for (size_t i = 0; i < win->nchanges; i++) {
         free(win->changes[i].key);
         free(win->changes[i].field);
+        free(win->changes[i].text);
+        free(win->changes[i].marker_key);
     }
     win->nchanges = 0;
     for (size_t i = 0; i < win->ntags; i++)
@@ -265,8 +276,9 @@ void bw_win_destroy(bw_win_t *win) {
     free(win);
 }
 
-bw_err_t bw_win_add(bw_win_t *win, const char *tag, int32_t partition, int64_t offset, bw_op_t op,
-                    const char *key, const char *field, int64_t value, int64_t ttl_s) {
+static change_t *add_change(bw_win_t *win, const char *tag, int32_t partition, int64_t offset,
+                            bw_op_t op, const char *key, const char *field, int64_t value,
+                            int64_t ttl_s) {
     int64_t *idx = smap_slot(&win->tag_index, tag, strlen(tag), false);
     change_t *c;
 
@@ -275,31 +287,59 @@ bw_err_t bw_win_add(bw_win_t *win, const char *tag, int32_t partition, int64_t o
             size_t ncap = win->captags ? win->captags * 2 : 64;
             char **n = realloc(win->tags, ncap * sizeof(*n));
             if (!n)
-                return BW_ERR_NOMEM;
+                return NULL;
             win->tags = n;
             win->captags = ncap;
         }
         if (!(idx = smap_slot(&win->tag_index, tag, strlen(tag), true)) ||
             !(win->tags[win->ntags] = strdup(tag)))
-            return BW_ERR_NOMEM;
+            return NULL;
         *idx = (int64_t)win->ntags++;
     }
     if (win->nchanges == win->capchanges) {
         size_t ncap = win->capchanges ? win->capchanges * 2 : 256;
         change_t *n = realloc(win->changes, ncap * sizeof(*n));
         if (!n)
-            return BW_ERR_NOMEM;
+            return NULL;
         win->changes = n;
         win->capchanges = ncap;
     }
     c = &win->changes[win->nchanges];
-    *c = (change_t){(uint32_t)*idx, partition, offset, op, strdup(key), strdup(field), value, ttl_s};
+    *c = (change_t){(uint32_t)*idx, partition, offset, op,   strdup(key),
+                    strdup(field),  value,     ttl_s,  NULL, NULL};
     if (!c->key || !c->field) {
         free(c->key);
         free(c->field);
-        return BW_ERR_NOMEM;
+        return NULL;
     }
     win->nchanges++;
+    return c;
+}
+
+bw_err_t bw_win_add(bw_win_t *win, const char *tag, int32_t partition, int64_t offset, bw_op_t op,
+                    const char *key, const char *field, int64_t value, int64_t ttl_s) {
+    if (op == BW_OP_SETSTR || op == BW_OP_ONCE)
+        return BW_ERR_INVALID_ARG;
+    return add_change(win, tag, partition, offset, op, key, field, value, ttl_s) ? BW_ERR_OK
+                                                                                 : BW_ERR_NOMEM;
+}
+
+bw_err_t bw_win_add_str(bw_win_t *win, const char *tag, int32_t partition, int64_t offset,
+                        const char *key, const char *field, const char *text, int64_t ttl_s) {
+    change_t *c = add_change(win, tag, partition, offset, BW_OP_SETSTR, key, field, 0, ttl_s);
+
+    if (!c || !(c->text = strdup(text)))
+        return BW_ERR_NOMEM;
+    return BW_ERR_OK;
+}
+
+bw_err_t bw_win_add_once(bw_win_t *win, const char *tag, int32_t partition, int64_t offset,
+                         const char *key, const char *field, int64_t value, const char *marker_key,
+                         const char *marker, int64_t ttl_s) {
+    change_t *c = add_change(win, tag, partition, offset, BW_OP_ONCE, key, field, value, ttl_s);
+
+    if (!c || !(c->text = strdup(marker)) || !(c->marker_key = strdup(marker_key)))
+        return BW_ERR_NOMEM;
     return BW_ERR_OK;
 }
 
@@ -413,6 +453,14 @@ static bool args_add(args_t *a, const char *fmt, ...) {
     return true;
 }
 
+/* 1-based index of a key among KEYS (a->v[first .. first+n)), or 0. */
+static int key_index(const args_t *a, size_t first, int n, const char *name) {
+    for (int i = 0; i < n - 1; i++)
+        if (!strcmp(a->v[first + (size_t)i], name))
+            return i + 2; /* KEYS[1] is the fence */
+    return 0;
+}
+
 static void args_free(args_t *a) {
     for (size_t i = 0; i < a->n; i++)
         free(a->v[i]);
@@ -424,6 +472,7 @@ typedef struct {
     const char *key, *field;
     bw_op_t op;
     int64_t value, ttl;
+    const char *text, *marker_key;
 } agg_t;
 
 typedef struct {
@@ -432,11 +481,21 @@ typedef struct {
 } part_range_t;
 
 static int op_class(bw_op_t op) {
-    return op == BW_OP_INCR ? 0 : op == BW_OP_ZADD || op == BW_OP_ZREM ? 2 : 1;
+    switch (op) {
+    case BW_OP_INCR:
+        return 0;
+    case BW_OP_ZADD:
+    case BW_OP_ZREM:
+        return 2;
+    case BW_OP_ONCE:
+        return 3;
+    default:
+        return 1;
+    }
 }
 
 static char op_code(bw_op_t op) {
-    static const char codes[] = {'i', 's', 'n', 'x', 'z', 'r'};
+    static const char codes[] = {'i', 's', 'n', 'x', 'z', 'r', 't', 'o'};
     return codes[op];
 }
 
@@ -476,14 +535,17 @@ static bool build_tag(bw_win_t *win, uint32_t tag, const size_t *idx, size_t nid
         if (c->offset > parts[pi].hi)
             parts[pi].hi = c->offset;
         bw_buf_reset(&name);
-        if (!bw_buf_printf(&name, "%s\x1f%s\x1f%d", c->key, c->field, op_class(c->op)))
+        /* a once-marker is its own slot: the first of a batch wins */
+        if (!bw_buf_printf(&name, "%s\x1f%s\x1f%d\x1f%s", c->key, c->field, op_class(c->op),
+                           c->op == BW_OP_ONCE ? c->text : ""))
             goto out;
         if (!(slot = smap_slot(&slots, name.data, name.len, false))) {
             if (!(slot = smap_slot(&slots, name.data, name.len, true)))
                 goto out;
             *slot = (int64_t)nagg;
-            agg[nagg++] = (agg_t){c->key, c->field, c->op, c->value, c->ttl};
-        } else {
+            agg[nagg++] =
+                (agg_t){c->key, c->field, c->op, c->value, c->ttl, c->text, c->marker_key};
+        } else if (c->op != BW_OP_ONCE) {
             agg_t *g = &agg[*slot];
             if (c->op == BW_OP_INCR)
                 g->value += c->value;
@@ -494,6 +556,7 @@ static bool build_tag(bw_win_t *win, uint32_t tag, const size_t *idx, size_t nid
             else {
                 g->op = c->op; /* last write wins */
                 g->value = c->value;
+                g->text = c->text;
             }
             if (c->ttl > g->ttl)
                 g->ttl = c->ttl;
@@ -504,21 +567,24 @@ static bool build_tag(bw_win_t *win, uint32_t tag, const size_t *idx, size_t nid
         goto out;
     }
     *empty = false;
-    /* KEYS: the fence, then each key once; ARGV after them */
+    /* KEYS: the fence, then each key once (changed keys and marker keys);
+     * ARGV after them */
     bw_buf_reset(&full);
     if (!bw_win_key(&full, win->tags[tag], "fence") || !args_add(a, "%s", full.data))
         goto out;
     *nkeys = 1;
     for (size_t g = 0; g < nagg; g++) {
-        bool seen = false;
-        for (size_t h = 0; h < g && !seen; h++)
-            seen = !strcmp(agg[h].key, agg[g].key);
-        if (seen)
-            continue;
-        bw_buf_reset(&full);
-        if (!bw_win_key(&full, win->tags[tag], agg[g].key) || !args_add(a, "%s", full.data))
-            goto out;
-        (*nkeys)++;
+        const char *names[2] = {agg[g].key, agg[g].op == BW_OP_ONCE ? agg[g].marker_key : NULL};
+        for (int w = 0; w < 2 && names[w]; w++) {
+            bw_buf_reset(&full);
+            if (!bw_win_key(&full, win->tags[tag], names[w]))
+                goto out;
+            if (key_index(a, 1, *nkeys, full.data) > 0)
+                continue;
+            if (!args_add(a, "%s", full.data))
+                goto out;
+            (*nkeys)++;
+        }
     }
     if (!args_add(a, "%d", nparts))
         goto out;
@@ -526,26 +592,42 @@ static bool build_tag(bw_win_t *win, uint32_t tag, const size_t *idx, size_t nid
         if (!args_add(a, "%d", (int)parts[pi].p) || !args_add(a, "%lld", (long long)parts[pi].lo) ||
             !args_add(a, "%lld", (long long)parts[pi].hi))
             goto out;
-    for (size_t g = 0; g < nagg; g++) {
-        bool seen = false;
+    /* one (nops, ttl, ops...) group per key, in KEYS order; a key that only
+     * holds once-markers has no ops of its own */
+    for (int k = 1; k < *nkeys; k++) {
+        const char *kname = a->v[k];
         size_t nops = 0;
         int64_t ttl = 0;
-        for (size_t h = 0; h < g && !seen; h++)
-            seen = !strcmp(agg[h].key, agg[g].key);
-        if (seen)
-            continue;
-        for (size_t h = g; h < nagg; h++)
-            if (!strcmp(agg[h].key, agg[g].key)) {
+        for (size_t h = 0; h < nagg; h++) {
+            bw_buf_reset(&full);
+            if (!bw_win_key(&full, win->tags[tag], agg[h].key))
+                goto out;
+            if (!strcmp(full.data, kname)) {
                 nops++;
                 ttl = agg[h].ttl > ttl ? agg[h].ttl : ttl;
             }
+        }
         if (!args_add(a, "%zu", nops) || !args_add(a, "%lld", (long long)ttl))
             goto out;
-        for (size_t h = g; h < nagg; h++)
-            if (!strcmp(agg[h].key, agg[g].key) &&
-                (!args_add(a, "%c", op_code(agg[h].op)) || !args_add(a, "%s", agg[h].field) ||
-                 !args_add(a, "%lld", (long long)agg[h].value)))
+        for (size_t h = 0; h < nagg; h++) {
+            bw_buf_reset(&full);
+            if (!bw_win_key(&full, win->tags[tag], agg[h].key))
                 goto out;
+            if (strcmp(full.data, kname))
+                continue;
+            if (!args_add(a, "%c", op_code(agg[h].op)) || !args_add(a, "%s", agg[h].field))
+                goto out;
+            if (agg[h].op == BW_OP_SETSTR ? !args_add(a, "%s", agg[h].text)
+                                          : !args_add(a, "%lld", (long long)agg[h].value))
+                goto out;
+            if (agg[h].op == BW_OP_ONCE) {
+                bw_buf_reset(&full);
+                if (!bw_win_key(&full, win->tags[tag], agg[h].marker_key) ||
+                    !args_add(a, "%d", key_index(a, 1, *nkeys, full.data)) ||
+                    !args_add(a, "%s", agg[h].text))
+                    goto out;
+            }
+        }
     }
     ok = true;
 out:

@@ -58,16 +58,16 @@ bool bw_key_escape(bw_buf_t *out, const char *in, size_t len);
 
 typedef enum {
     BW_WM_ON_TIME, /* apply */
-    BW_WM_LATE,    /* behind the watermark, within the grace period: apply, count */
+    BW_WM_LATE, /* behind the watermark, within the grace period: apply, count */
     BW_WM_TOO_LATE, /* behind the grace period: count, drop */
-    BW_WM_FUTURE,   /* further ahead than the allowed skew: refuse */
+    BW_WM_FUTURE, /* further ahead than the allowed skew: refuse */
 } bw_wm_verdict_t;
 
 typedef struct bw_wm_s {
     int64_t lateness_ms; /* watermark = largest event time - lateness */
-    int64_t grace_ms;    /* late events up to this far behind still count */
-    int64_t skew_ms;     /* events further ahead of the clock are refused */
-    int64_t idle_ms;     /* a partition quiet this long is ignored */
+    int64_t grace_ms; /* late events up to this far behind still count */
+    int64_t skew_ms; /* events further ahead of the clock are refused */
+    int64_t idle_ms; /* a partition quiet this long is ignored */
     int64_t max_event[BW_WM_MAX_PARTITIONS];
     int64_t last_seen[BW_WM_MAX_PARTITIONS]; /* processing time, ms */
 } bw_wm_t;
@@ -100,11 +100,13 @@ static inline int64_t bw_bucket(int64_t t_ms, int64_t size_ms) {
 
 typedef enum {
     BW_OP_INCR, /* HINCRBY key field value */
-    BW_OP_SET,  /* HSET key field value */
-    BW_OP_MIN,  /* HSET if the field is absent or larger (numbers) */
-    BW_OP_MAX,  /* HSET if the field is absent or smaller (numbers) */
+    BW_OP_SET, /* HSET key field value */
+    BW_OP_MIN, /* HSET if the field is absent or larger (numbers) */
+    BW_OP_MAX, /* HSET if the field is absent or smaller (numbers) */
     BW_OP_ZADD, /* ZADD key value(score) field(member) */
     BW_OP_ZREM, /* ZREM key field(member) */
+    BW_OP_SETSTR, /* HSET key field text (bw_win_add_str) */
+    BW_OP_ONCE, /* HINCRBY key field value, once per marker (bw_win_add_once) */
 } bw_op_t;
 
 typedef struct bw_win_s bw_win_t;
@@ -122,6 +124,20 @@ void bw_win_destroy(bw_win_t *win);
  */
 bw_err_t bw_win_add(bw_win_t *win, const char *tag, int32_t partition, int64_t offset, bw_op_t op,
                     const char *key, const char *field, int64_t value, int64_t ttl_s);
+
+/** @brief Queue HSET key field @p text (a string value). */
+bw_err_t bw_win_add_str(bw_win_t *win, const char *tag, int32_t partition, int64_t offset,
+                        const char *key, const char *field, const char *text, int64_t ttl_s);
+
+/**
+ * @brief Queue HINCRBY key field value, applied only if @p marker is not yet
+ *        a field of @p marker_key (same tag), which the same script then
+ *        sets: an outcome counted once per order, whatever the replays and
+ *        duplicates.
+ */
+bw_err_t bw_win_add_once(bw_win_t *win, const char *tag, int32_t partition, int64_t offset,
+                         const char *key, const char *field, int64_t value, const char *marker_key,
+                         const char *marker, int64_t ttl_s);
 
 /** @brief Send everything queued (see the protocol above). */
 bw_err_t bw_win_flush(bw_win_t *win, char *errstr, size_t errstr_size);

@@ -210,8 +210,7 @@ static void test_ops(void **state) {
     assert_int_equal(bw_redis_cmd(r, &rep, errstr, sizeof(errstr), "HGET bw:{x}:h s"), BW_ERR_OK);
     assert_string_equal(rep->str, "7");
     freeReplyObject(rep);
-    assert_int_equal(bw_redis_cmd(r, &rep, errstr, sizeof(errstr), "HGET bw:{x}:h min"),
-                     BW_ERR_OK);
+    assert_int_equal(bw_redis_cmd(r, &rep, errstr, sizeof(errstr), "HGET bw:{x}:h min"), BW_ERR_OK);
     assert_string_equal(rep->str, "4");
     freeReplyObject(rep);
     assert_int_equal(bw_redis_cmd(r, &rep, errstr, sizeof(errstr), "ZRANGE bw:{x}:z 0 -1"),
@@ -231,6 +230,41 @@ static void test_ops(void **state) {
     assert_int_equal(bw_win_flush(w, errstr, sizeof(errstr)), BW_ERR_OK);
     assert_int_equal(bw_redis_cmd(r, &rep, errstr, sizeof(errstr), "HGET bw:{x}:h s"), BW_ERR_OK);
     assert_string_equal(rep->str, "7");
+    freeReplyObject(rep);
+    bw_win_destroy(w);
+    bw_redis_destroy(r);
+}
+
+static void test_text_and_once(void **state) {
+    bw_redis_t *r = connect_db(6);
+    bw_win_t *w = bw_win_new(r, NULL, errstr, sizeof(errstr));
+    redisReply *rep;
+
+    (void)state;
+    flushdb(r);
+    assert_int_equal(bw_win_add_str(w, "s", 0, 1, "o:1", "carrier", "DHL Express", 60), BW_ERR_OK);
+    /* the same order delivered twice (a duplicate scan), and another one */
+    assert_int_equal(bw_win_add_once(w, "s", 0, 2, "w:1", "delivered", 1, "seen", "o:1", 60),
+                     BW_ERR_OK);
+    assert_int_equal(bw_win_add_once(w, "s", 0, 3, "w:1", "delivered", 1, "seen", "o:1", 60),
+                     BW_ERR_OK);
+    assert_int_equal(bw_win_add_once(w, "s", 0, 4, "w:1", "delivered", 1, "seen", "o:2", 60),
+                     BW_ERR_OK);
+    assert_int_equal(bw_win_flush(w, errstr, sizeof(errstr)), BW_ERR_OK);
+    /* and once more in a later batch, in another bucket */
+    assert_int_equal(bw_win_add_once(w, "s", 0, 5, "w:2", "delivered", 1, "seen", "o:1", 60),
+                     BW_ERR_OK);
+    assert_int_equal(bw_win_flush(w, errstr, sizeof(errstr)), BW_ERR_OK);
+    assert_int_equal(bw_redis_cmd(r, &rep, errstr, sizeof(errstr), "HGET bw:{s}:o:1 carrier"),
+                     BW_ERR_OK);
+    assert_string_equal(rep->str, "DHL Express");
+    freeReplyObject(rep);
+    assert_int_equal(bw_redis_cmd(r, &rep, errstr, sizeof(errstr), "HGET bw:{s}:w:1 delivered"),
+                     BW_ERR_OK);
+    assert_string_equal(rep->str, "2");
+    freeReplyObject(rep);
+    assert_int_equal(bw_redis_cmd(r, &rep, errstr, sizeof(errstr), "EXISTS bw:{s}:w:2"), BW_ERR_OK);
+    assert_int_equal(rep->integer, 0);
     freeReplyObject(rep);
     bw_win_destroy(w);
     bw_redis_destroy(r);
@@ -282,6 +316,7 @@ static int teardown(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ops),
+        cmocka_unit_test(test_text_and_once),
         cmocka_unit_test(test_forget_partition_reloads_fence),
         cmocka_unit_test(test_replays_with_crashes_equal_one_pass),
         cmocka_unit_test(test_two_writers_race),

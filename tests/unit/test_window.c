@@ -4,8 +4,8 @@
 #include "bw_window.h"
 
 static void test_key_escape_is_injective_and_tag_safe(void **state) {
-    const char *names[] = {"DHL", "a:b", "a%3Ab", "{evil}", "store 7", "ñandú", "", "a}b{c",
-                           "x\ny", "\xff\xfe"};
+    const char *names[] = {"DHL",   "a:b", "a%3Ab", "{evil}", "store 7",
+                           "ñandú", "",    "a}b{c", "x\ny",   "\xff\xfe"};
     bw_buf_t out[10] = {{0}};
 
     (void)state;
