@@ -54,7 +54,7 @@ bool bw_key_escape(bw_buf_t *out, const char *in, size_t len);
 
 /* ---- watermarks ---- */
 
-#define BW_WM_MAX_PARTITIONS 1024
+#define BW_WM_MAX_PARTITIONS 4096
 
 typedef enum {
     BW_WM_ON_TIME, /* apply */

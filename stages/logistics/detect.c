@@ -1,0 +1,73 @@
+#include "detect.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+double bw_binom_sf(int64_t k, int64_t n, double p) {
+    double sum = 0, lp, lq;
+
+    if (k <= 0)
+        return 1.0;
+    if (k > n)
+        return 0.0;
+    if (p <= 0)
+        return 0.0;
+    if (p >= 1)
+        return 1.0;
+    lp = log(p);
+    lq = log1p(-p);
+    /* sum the upper tail in log space: C(n,i) p^i q^(n-i) */
+    for (int64_t i = k; i <= n; i++) {
+        double lt = lgamma((double)n + 1) - lgamma((double)i + 1) - lgamma((double)(n - i) + 1) +
+                    (double)i * lp + (double)(n - i) * lq;
+        sum += exp(lt);
+        if (i > k + 50 && exp(lt) < sum * 1e-15)
+            break; /* the rest is negligible */
+    }
+    return sum > 1 ? 1 : sum;
+}
+
+bw_spike_t bw_spike_eval(const bw_spike_cfg_t *cfg, bw_window_counts_t cur,
+                         const bw_window_counts_t *hist, int n_hist) {
+    bw_spike_t r = {0};
+    double wl = 0, wd = 0;
+
+    /* Baseline: the late share of earlier windows, newest weighted most
+     * (EWMA over the counts), pooled with the prior as 50 pseudo-deliveries
+     * so that little or quiet history cannot make it tiny. */
+    for (int i = 0; i < n_hist; i++) {
+        if (hist[i].delivered < cfg->min_sample)
+            continue;
+        wl = (1 - cfg->ewma_alpha) * wl + cfg->ewma_alpha * (double)hist[i].late;
+        wd = (1 - cfg->ewma_alpha) * wd + cfg->ewma_alpha * (double)hist[i].delivered;
+    }
+    /* scale the weighted counts back to one window's worth */
+    r.baseline = (wl / cfg->ewma_alpha + cfg->prior * 50) / (wd / cfg->ewma_alpha + 50);
+    r.observed = cur.delivered ? (double)cur.late / (double)cur.delivered : 0;
+    r.threshold = fmax(r.baseline * cfg->min_ratio, r.baseline + cfg->min_excess);
+    r.p_value = bw_binom_sf(cur.late, cur.delivered, fmax(r.baseline, 1e-6));
+    r.fires = cur.delivered >= cfg->min_sample && r.observed >= r.threshold &&
+              r.p_value < cfg->alpha;
+    return r;
+}
+
+bw_health_t bw_late_ship_rate(int64_t shipped, int64_t late, int64_t min_count, double warn,
+                              double critical, double *rate) {
+    *rate = shipped ? (double)late / (double)shipped : 0;
+    if (shipped < min_count)
+        return BW_HEALTH_OK;
+    return *rate >= critical ? BW_HEALTH_CRITICAL : *rate >= warn ? BW_HEALTH_WARNING : BW_HEALTH_OK;
+}
+
+void bw_alert_id(char out[17], const char *type, const char *scope, int64_t window_start) {
+    uint64_t h = 1469598103934665603ULL;
+    char ws[24];
+    const char *parts[] = {type, "\x1f", scope, "\x1f", ws};
+
+    snprintf(ws, sizeof(ws), "%lld", (long long)window_start);
+    for (size_t k = 0; k < 5; k++)
+        for (const char *p = parts[k]; *p; p++)
+            h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}

@@ -1,0 +1,98 @@
+/* bw-logistics detectors: no signal on small samples, a signal on a real
+ * shift, no flapping on noise; the binomial tail; store shipping health. */
+#include "bw_test.h"
+
+#include <math.h>
+
+#include "detect.h"
+
+static const bw_spike_cfg_t CFG = {30, 1.5, 0.05, 0.001, 0.3, 0.08};
+
+static void test_binomial_tail(void **state) {
+    (void)state;
+    assert_true(fabs(bw_binom_sf(0, 10, 0.3) - 1.0) < 1e-12);
+    assert_true(fabs(bw_binom_sf(11, 10, 0.3)) < 1e-12);
+    /* P(X >= 8 | 10, 0.5) = 56/1024 */
+    assert_true(fabs(bw_binom_sf(8, 10, 0.5) - 56.0 / 1024) < 1e-9);
+    assert_true(bw_binom_sf(30, 100, 0.05) < 1e-9);
+    assert_true(bw_binom_sf(6, 100, 0.05) > 0.3);
+}
+
+static void test_small_sample_never_fires(void **state) {
+    bw_window_counts_t hist[5] = {{100, 5}, {100, 4}, {100, 6}, {100, 5}, {100, 5}};
+    (void)state;
+    /* 20 of 20 late, but only 20 deliveries */
+    assert_false(bw_spike_eval(&CFG, (bw_window_counts_t){20, 20}, hist, 5).fires);
+}
+
+static void test_real_shift_fires(void **state) {
+    bw_window_counts_t hist[5] = {{100, 5}, {100, 4}, {100, 6}, {100, 5}, {100, 5}};
+    bw_spike_t s;
+
+    (void)state;
+    s = bw_spike_eval(&CFG, (bw_window_counts_t){83, 25}, hist, 5);
+    assert_true(s.fires);
+    assert_true(s.baseline > 0.04 && s.baseline < 0.07);
+    assert_true(s.observed > s.threshold);
+    assert_true(s.p_value < 1e-6);
+}
+
+static void test_noise_does_not_flap(void **state) {
+    bw_window_counts_t hist[14];
+    unsigned seed = 3;
+    int fired = 0;
+
+    (void)state;
+    /* 200 windows of 100 deliveries at 5% late, judged one after another */
+    for (int k = 0; k < 14; k++)
+        hist[k] = (bw_window_counts_t){100, 5};
+    for (int w = 0; w < 200; w++) {
+        int late = 0;
+        for (int i = 0; i < 100; i++) {
+            seed = seed * 1103515245 + 12345;
+            late += ((seed >> 16) % 100) < 5;
+        }
+        bw_window_counts_t cur = {100, late};
+        fired += bw_spike_eval(&CFG, cur, hist, 14).fires;
+        memmove(hist, hist + 1, 13 * sizeof(hist[0]));
+        hist[13] = cur;
+    }
+    assert_true(fired <= 2); /* alpha 1% and the ratio test: (almost) never */
+}
+
+static void test_no_history_uses_prior(void **state) {
+    bw_spike_t s = bw_spike_eval(&CFG, (bw_window_counts_t){50, 4}, NULL, 0);
+    (void)state;
+    assert_true(fabs(s.baseline - 0.08) < 1e-12);
+    assert_false(s.fires);
+}
+
+static void test_late_shipment_rate(void **state) {
+    double r;
+    (void)state;
+    assert_int_equal(bw_late_ship_rate(1000, 20, 20, 0.03, 0.04, &r), BW_HEALTH_OK);
+    assert_int_equal(bw_late_ship_rate(1000, 35, 20, 0.03, 0.04, &r), BW_HEALTH_WARNING);
+    assert_int_equal(bw_late_ship_rate(1000, 40, 20, 0.03, 0.04, &r), BW_HEALTH_CRITICAL);
+    assert_int_equal(bw_late_ship_rate(10, 5, 20, 0.03, 0.04, &r), BW_HEALTH_OK); /* too few */
+}
+
+static void test_alert_id_is_deterministic(void **state) {
+    char a[17], b[17], c[17];
+    (void)state;
+    bw_alert_id(a, "CARRIER_DELAY_SPIKE", "{\"carrier\":\"DHL\"}", 1000);
+    bw_alert_id(b, "CARRIER_DELAY_SPIKE", "{\"carrier\":\"DHL\"}", 1000);
+    bw_alert_id(c, "CARRIER_DELAY_SPIKE", "{\"carrier\":\"DHL\"}", 2000);
+    assert_string_equal(a, b);
+    assert_string_not_equal(a, c);
+    assert_int_equal(strlen(a), 16);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_binomial_tail),     cmocka_unit_test(test_small_sample_never_fires),
+        cmocka_unit_test(test_real_shift_fires),  cmocka_unit_test(test_noise_does_not_flap),
+        cmocka_unit_test(test_no_history_uses_prior), cmocka_unit_test(test_late_shipment_rate),
+        cmocka_unit_test(test_alert_id_is_deterministic),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
