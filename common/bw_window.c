@@ -453,14 +453,6 @@ static bool args_add(args_t *a, const char *fmt, ...) {
     return true;
 }
 
-/* 1-based index of a key among KEYS (a->v[first .. first+n)), or 0. */
-static int key_index(const args_t *a, size_t first, int n, const char *name) {
-    for (int i = 0; i < n - 1; i++)
-        if (!strcmp(a->v[first + (size_t)i], name))
-            return i + 2; /* KEYS[1] is the fence */
-    return 0;
-}
-
 static void args_free(args_t *a) {
     for (size_t i = 0; i < a->n; i++)
         free(a->v[i]);
@@ -567,67 +559,106 @@ static bool build_tag(bw_win_t *win, uint32_t tag, const size_t *idx, size_t nid
         goto out;
     }
     *empty = false;
-    /* KEYS: the fence, then each key once (changed keys and marker keys);
-     * ARGV after them */
-    bw_buf_reset(&full);
-    if (!bw_win_key(&full, win->tags[tag], "fence") || !args_add(a, "%s", full.data))
-        goto out;
-    *nkeys = 1;
-    for (size_t g = 0; g < nagg; g++) {
-        const char *names[2] = {agg[g].key, agg[g].op == BW_OP_ONCE ? agg[g].marker_key : NULL};
-        for (int w = 0; w < 2 && names[w]; w++) {
-            bw_buf_reset(&full);
-            if (!bw_win_key(&full, win->tags[tag], names[w]))
-                goto out;
-            if (key_index(a, 1, *nkeys, full.data) > 0)
-                continue;
-            if (!args_add(a, "%s", full.data))
-                goto out;
-            (*nkeys)++;
-        }
-    }
-    if (!args_add(a, "%d", nparts))
-        goto out;
-    for (int pi = 0; pi < nparts; pi++)
-        if (!args_add(a, "%d", (int)parts[pi].p) || !args_add(a, "%lld", (long long)parts[pi].lo) ||
-            !args_add(a, "%lld", (long long)parts[pi].hi))
-            goto out;
-    /* one (nops, ttl, ops...) group per key, in KEYS order; a key that only
-     * holds once-markers has no ops of its own */
-    for (int k = 1; k < *nkeys; k++) {
-        const char *kname = a->v[k];
-        size_t nops = 0;
-        int64_t ttl = 0;
-        for (size_t h = 0; h < nagg; h++) {
-            bw_buf_reset(&full);
-            if (!bw_win_key(&full, win->tags[tag], agg[h].key))
-                goto out;
-            if (!strcmp(full.data, kname)) {
-                nops++;
-                ttl = agg[h].ttl > ttl ? agg[h].ttl : ttl;
+    /* KEYS: the fence, then each key once (changed keys, then marker keys
+     * as first seen); ARGV: per key its ops. Keys are numbered once through
+     * a map, so a tag with thousands of changes costs linear time. */
+    {
+        smap_t kidx = {0};
+        size_t nk = 0, *count = NULL, *first = NULL, *order = NULL;
+        int *agg_key = calloc(nagg, sizeof(int)), *mark_key = calloc(nagg, sizeof(int));
+        bool built = false;
+
+        if (!agg_key || !mark_key)
+            goto keys_out;
+        for (size_t g = 0; g < nagg; g++) {
+            const char *names[2] = {agg[g].key, agg[g].op == BW_OP_ONCE ? agg[g].marker_key : NULL};
+            for (int w = 0; w < 2 && names[w]; w++) {
+                int64_t *slot = smap_slot(&kidx, names[w], strlen(names[w]), false);
+                if (!slot) {
+                    if (!(slot = smap_slot(&kidx, names[w], strlen(names[w]), true)))
+                        goto keys_out;
+                    *slot = (int64_t)nk++;
+                }
+                (w ? mark_key : agg_key)[g] = (int)*slot;
             }
         }
-        if (!args_add(a, "%zu", nops) || !args_add(a, "%lld", (long long)ttl))
-            goto out;
-        for (size_t h = 0; h < nagg; h++) {
-            bw_buf_reset(&full);
-            if (!bw_win_key(&full, win->tags[tag], agg[h].key))
-                goto out;
-            if (strcmp(full.data, kname))
-                continue;
-            if (!args_add(a, "%c", op_code(agg[h].op)) || !args_add(a, "%s", agg[h].field))
-                goto out;
-            if (agg[h].op == BW_OP_SETSTR ? !args_add(a, "%s", agg[h].text)
-                                          : !args_add(a, "%lld", (long long)agg[h].value))
-                goto out;
-            if (agg[h].op == BW_OP_ONCE) {
+        /* KEYS[1] fence, KEYS[2 + i] = key number i */
+        bw_buf_reset(&full);
+        if (!bw_win_key(&full, win->tags[tag], "fence") || !args_add(a, "%s", full.data))
+            goto keys_out;
+        {
+            const char **byidx = calloc(nk + 1, sizeof(char *));
+            if (!byidx)
+                goto keys_out;
+            for (size_t g = 0; g < nagg; g++) {
+                byidx[agg_key[g]] = agg[g].key;
+                if (agg[g].op == BW_OP_ONCE)
+                    byidx[mark_key[g]] = agg[g].marker_key;
+            }
+            for (size_t k = 0; k < nk; k++) {
                 bw_buf_reset(&full);
-                if (!bw_win_key(&full, win->tags[tag], agg[h].marker_key) ||
-                    !args_add(a, "%d", key_index(a, 1, *nkeys, full.data)) ||
-                    !args_add(a, "%s", agg[h].text))
-                    goto out;
+                if (!bw_win_key(&full, win->tags[tag], byidx[k]) || !args_add(a, "%s", full.data)) {
+                    free(byidx);
+                    goto keys_out;
+                }
+            }
+            free(byidx);
+        }
+        *nkeys = (int)nk + 1;
+        if (!args_add(a, "%d", nparts))
+            goto keys_out;
+        for (int pi = 0; pi < nparts; pi++)
+            if (!args_add(a, "%d", (int)parts[pi].p) ||
+                !args_add(a, "%lld", (long long)parts[pi].lo) ||
+                !args_add(a, "%lld", (long long)parts[pi].hi))
+                goto keys_out;
+        /* ops grouped by key number (counting sort keeps their order) */
+        count = calloc(nk + 1, sizeof(size_t));
+        first = calloc(nk + 1, sizeof(size_t));
+        order = calloc(nagg + 1, sizeof(size_t));
+        if (!count || !first || !order)
+            goto keys_out;
+        for (size_t g = 0; g < nagg; g++)
+            count[agg_key[g]]++;
+        for (size_t k = 1; k <= nk; k++)
+            first[k] = first[k - 1] + count[k - 1];
+        {
+            size_t *fill = calloc(nk + 1, sizeof(size_t));
+            if (!fill)
+                goto keys_out;
+            memcpy(fill, first, (nk + 1) * sizeof(size_t));
+            for (size_t g = 0; g < nagg; g++)
+                order[fill[agg_key[g]]++] = g;
+            free(fill);
+        }
+        for (size_t k = 0; k < nk; k++) {
+            int64_t ttl = 0;
+            for (size_t i = first[k]; i < first[k] + count[k]; i++)
+                ttl = agg[order[i]].ttl > ttl ? agg[order[i]].ttl : ttl;
+            if (!args_add(a, "%zu", count[k]) || !args_add(a, "%lld", (long long)ttl))
+                goto keys_out;
+            for (size_t i = first[k]; i < first[k] + count[k]; i++) {
+                const agg_t *h = &agg[order[i]];
+                if (!args_add(a, "%c", op_code(h->op)) || !args_add(a, "%s", h->field))
+                    goto keys_out;
+                if (h->op == BW_OP_SETSTR ? !args_add(a, "%s", h->text)
+                                          : !args_add(a, "%lld", (long long)h->value))
+                    goto keys_out;
+                if (h->op == BW_OP_ONCE &&
+                    (!args_add(a, "%d", mark_key[order[i]] + 2) || !args_add(a, "%s", h->text)))
+                    goto keys_out;
             }
         }
+        built = true;
+    keys_out:
+        smap_clear(&kidx);
+        free(agg_key);
+        free(mark_key);
+        free(count);
+        free(first);
+        free(order);
+        if (!built)
+            goto out;
     }
     ok = true;
 out:

@@ -47,8 +47,8 @@ bw_spike_t bw_spike_eval(const bw_spike_cfg_t *cfg, bw_window_counts_t cur,
     r.observed = cur.delivered ? (double)cur.late / (double)cur.delivered : 0;
     r.threshold = fmax(r.baseline * cfg->min_ratio, r.baseline + cfg->min_excess);
     r.p_value = bw_binom_sf(cur.late, cur.delivered, fmax(r.baseline, 1e-6));
-    r.fires = cur.delivered >= cfg->min_sample && r.observed >= r.threshold &&
-              r.p_value < cfg->alpha;
+    r.fires =
+        cur.delivered >= cfg->min_sample && r.observed >= r.threshold && r.p_value < cfg->alpha;
     return r;
 }
 
@@ -57,7 +57,9 @@ bw_health_t bw_late_ship_rate(int64_t shipped, int64_t late, int64_t min_count, 
     *rate = shipped ? (double)late / (double)shipped : 0;
     if (shipped < min_count)
         return BW_HEALTH_OK;
-    return *rate >= critical ? BW_HEALTH_CRITICAL : *rate >= warn ? BW_HEALTH_WARNING : BW_HEALTH_OK;
+    return *rate >= critical ? BW_HEALTH_CRITICAL
+           : *rate >= warn   ? BW_HEALTH_WARNING
+                             : BW_HEALTH_OK;
 }
 
 void bw_alert_id(char out[17], const char *type, const char *scope, int64_t window_start) {

@@ -10,12 +10,12 @@ double bw_binom_sf(int64_t k, int64_t n, double p);
 
 /** Delay-spike settings (all configurable). */
 typedef struct {
-    int64_t min_sample;  /* deliveries in the window before it can fire */
-    double min_ratio;    /* late share at least this times the baseline */
-    double min_excess;   /* and at least this much above it */
-    double alpha;        /* binomial test level */
-    double ewma_alpha;   /* weight of the newest window in the baseline */
-    double prior;        /* baseline when there is no history */
+    int64_t min_sample; /* deliveries in the window before it can fire */
+    double min_ratio; /* late share at least this times the baseline */
+    double min_excess; /* and at least this much above it */
+    double alpha; /* binomial test level */
+    double ewma_alpha; /* weight of the newest window in the baseline */
+    double prior; /* baseline when there is no history */
 } bw_spike_cfg_t;
 
 /** One window's counts. */

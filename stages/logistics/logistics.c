@@ -7,22 +7,53 @@
 #include "bw_log.h"
 #include "bw_util.h"
 
-enum { F_O_STORE, F_O_PLATFORM, F_O_ORDER, F_O_PLACED, F_O_SHIP_BY, F_O_DELIVER_BY, F_O_STATUS,
-       F_O_TIME, F_O__CNT };
-enum { F_S_EVENT, F_S_STORE, F_S_ORDER, F_S_CARRIER, F_S_TRACKING, F_S_ORIGIN, F_S_DEST,
-       F_S_REGION, F_S_STATUS, F_S_ESTIMATE, F_S_TIME, F_S__CNT };
+enum {
+    F_O_STORE,
+    F_O_PLATFORM,
+    F_O_ORDER,
+    F_O_PLACED,
+    F_O_SHIP_BY,
+    F_O_DELIVER_BY,
+    F_O_STATUS,
+    F_O_TIME,
+    F_O__CNT
+};
+enum {
+    F_S_EVENT,
+    F_S_STORE,
+    F_S_ORDER,
+    F_S_CARRIER,
+    F_S_TRACKING,
+    F_S_ORIGIN,
+    F_S_DEST,
+    F_S_REGION,
+    F_S_STATUS,
+    F_S_ESTIMATE,
+    F_S_TIME,
+    F_S__CNT
+};
 
-static const char *order_fields[F_O__CNT] = {"store_id", "platform", "order_id", "placed_at",
-                                             "promised_ship_by", "promised_delivery_by",
-                                             "status", "occurred_at"};
-static const char *ship_fields[F_S__CNT] = {"event_id", "store_id", "order_id", "carrier",
-                                            "tracking_no", "origin_country", "dest_country",
-                                            "dest_region", "status", "estimated_delivery",
-                                            "occurred_at"};
+static const char *order_fields[F_O__CNT] = {
+    "store_id", "platform",   "order_id", "placed_at", "promised_ship_by", "promised_delivery_by",
+    "status",   "occurred_at"};
+static const char *ship_fields[F_S__CNT] = {
+    "event_id",    "store_id",           "order_id",     "carrier",
+    "tracking_no", "origin_country",     "dest_country", "dest_region",
+    "status",      "estimated_delivery", "occurred_at"};
 
 /* ShipmentStatus symbols we act on (schema order). */
-enum { SS_LABEL, SS_PICKED_UP, SS_IN_TRANSIT, SS_CUSTOMS, SS_OUT_FOR_DELIVERY, SS_DELIVERED,
-       SS_FAILED, SS_EXCEPTION, SS_LOST, SS_RETURNED };
+enum {
+    SS_LABEL,
+    SS_PICKED_UP,
+    SS_IN_TRANSIT,
+    SS_CUSTOMS,
+    SS_OUT_FOR_DELIVERY,
+    SS_DELIVERED,
+    SS_FAILED,
+    SS_EXCEPTION,
+    SS_LOST,
+    SS_RETURNED
+};
 
 /* A scan whose outcome needs the order's promises (looked up at the end). */
 typedef struct {
@@ -286,10 +317,10 @@ static touched_t *touch(logistics_t *lg, const char *tag, const char *a, const c
 
 /* ---- queueing changes ---- */
 
-#define ADD(call)                                                                                  \
-    do {                                                                                           \
-        if ((call) != BW_ERR_OK)                                                                   \
-            goto nomem;                                                                            \
+#define ADD(call)                \
+    do {                         \
+        if ((call) != BW_ERR_OK) \
+            goto nomem;          \
     } while (0)
 
 static logi_verdict_t add_order(logistics_t *lg, bw_record_t *rec, int32_t pid, int64_t off) {
@@ -302,16 +333,19 @@ static logi_verdict_t add_order(logistics_t *lg, bw_record_t *rec, int32_t pid, 
 
     get_str(rec, lg->fo[F_O_STORE], &store, &slen);
     get_str(rec, lg->fo[F_O_ORDER], &order, &olen);
-    if (!(tag = make_name("s=", store, slen, NULL, 0)) || !(okey = make_name("o:", order, olen, NULL, 0)))
+    if (!(tag = make_name("s=", store, slen, NULL, 0)) ||
+        !(okey = make_name("o:", order, olen, NULL, 0)))
         goto nomem;
     snprintf(num, sizeof(num), "%d", get_enum(rec, lg->fo[F_O_PLATFORM]));
     ADD(bw_win_add_str(lg->win, tag, pid, off, okey, "platform", num, ttl));
-    ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_MIN, okey, "placed", get_long(rec, lg->fo[F_O_PLACED]), ttl));
+    ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_MIN, okey, "placed",
+                   get_long(rec, lg->fo[F_O_PLACED]), ttl));
     if ((v = get_opt_long(rec, lg->fo[F_O_SHIP_BY])) != INT64_MIN)
         ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_SET, okey, "psb", v, ttl));
     if ((v = get_opt_long(rec, lg->fo[F_O_DELIVER_BY])) != INT64_MIN)
         ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_SET, okey, "pdb", v, ttl));
-    ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_SET, okey, "ostatus", get_enum(rec, lg->fo[F_O_STATUS]), ttl));
+    ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_SET, okey, "ostatus",
+                   get_enum(rec, lg->fo[F_O_STATUS]), ttl));
     /* the promises of this batch, for scans later in the same batch */
     if (!(ovl = malloc(strlen(tag) + strlen(okey) + 2)))
         goto nomem;
@@ -328,7 +362,11 @@ static logi_verdict_t add_order(logistics_t *lg, bw_record_t *rec, int32_t pid, 
         lg->ords = n;
         lg->capords = ncap;
     }
-    lg->ords[lg->nords] = (ord_t){tag, okey, strdup("order"), pid, off,
+    lg->ords[lg->nords] = (ord_t){tag,
+                                  okey,
+                                  strdup("order"),
+                                  pid,
+                                  off,
                                   get_opt_long(rec, lg->fo[F_O_SHIP_BY]),
                                   get_opt_long(rec, lg->fo[F_O_DELIVER_BY])};
     lg->nords++;
@@ -363,8 +401,8 @@ static logi_verdict_t add_shipment(logistics_t *lg, bw_record_t *rec, int32_t pi
     get_opt_str(rec, lg->fs[F_S_REGION], &region, &rlen);
     /* lane: origin country -> destination (country, or region when given) */
     if (!bw_buf_append(&lb, origin, orlen) || !bw_buf_append(&lb, "->", 2) ||
-        !bw_buf_append(&lb, dest, dlen) || (region && rlen && (!bw_buf_append(&lb, "-", 1) ||
-                                                               !bw_buf_append(&lb, region, rlen))))
+        !bw_buf_append(&lb, dest, dlen) ||
+        (region && rlen && (!bw_buf_append(&lb, "-", 1) || !bw_buf_append(&lb, region, rlen))))
         goto nomem;
     lane = lb.data;
     lb.data = NULL;
@@ -378,7 +416,9 @@ static logi_verdict_t add_shipment(logistics_t *lg, bw_record_t *rec, int32_t pi
     ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_MIN, okey, "first_scan", at, ttl));
     if (status == SS_EXCEPTION || status == SS_LOST || status == SS_RETURNED)
         ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_MAX, okey,
-                       status == SS_EXCEPTION ? "exception" : status == SS_LOST ? "lost" : "returned",
+                       status == SS_EXCEPTION ? "exception"
+                       : status == SS_LOST    ? "lost"
+                                              : "returned",
                        1, ttl));
     if (status == SS_DELIVERED)
         ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_MIN, okey, "delivered", at, ttl));
@@ -395,9 +435,20 @@ static logi_verdict_t add_shipment(logistics_t *lg, bw_record_t *rec, int32_t pi
             lg->cappend = ncap;
         }
         pend_t *p = &lg->pend[lg->npend];
-        *p = (pend_t){tag, okey, NULL, cltag, carrier_s, lane, strndup(event, elen),
-                      status == SS_DELIVERED ? SS_DELIVERED : SS_PICKED_UP, at,
-                      get_opt_long(rec, lg->fs[F_S_ESTIMATE]), pid, off, INT64_MIN, INT64_MIN};
+        *p = (pend_t){tag,
+                      okey,
+                      NULL,
+                      cltag,
+                      carrier_s,
+                      lane,
+                      strndup(event, elen),
+                      status == SS_DELIVERED ? SS_DELIVERED : SS_PICKED_UP,
+                      at,
+                      get_opt_long(rec, lg->fs[F_S_ESTIMATE]),
+                      pid,
+                      off,
+                      INT64_MIN,
+                      INT64_MIN};
         p->order_marker = strdup(okey + 2);
         if (!p->event_id || !p->order_marker) {
             free(p->event_id);
@@ -610,7 +661,8 @@ static bw_err_t queue_late_orders(logistics_t *lg, char *errstr, size_t errstr_s
         if (r->element[1]->type == REDIS_REPLY_STRING)
             bw_parse_i64(r->element[1]->str, &shipped);
         if (delivered != INT64_MIN && o->deliver_by != INT64_MIN &&
-            r->element[2]->type == REDIS_REPLY_STRING && r->element[3]->type == REDIS_REPLY_STRING) {
+            r->element[2]->type == REDIS_REPLY_STRING &&
+            r->element[3]->type == REDIS_REPLY_STRING) {
             const char *carrier = r->element[2]->str, *lane = r->element[3]->str;
             char *cltag = make_name("cl=", carrier, strlen(carrier), lane, strlen(lane));
             touched_t *t;
@@ -669,11 +721,11 @@ static const char *PLAYBOOK_SHIP =
     "Ship on time: confirm shipment within the handling time, raise handling time or stock levels, "
     "and fix what held late orders before the rate crosses the platform's limit.";
 
-static bw_err_t emit_signal(logistics_t *lg, const char *type, const char *severity,
-                            json_t *scope, int64_t wstart, int64_t wend, double observed,
-                            double baseline, double threshold, int64_t sample,
-                            const touched_t *t, const char *playbook, const char *detail,
-                            logistics_emit_cb emit, void *opaque) {
+static bw_err_t emit_signal(logistics_t *lg, const char *type, const char *severity, json_t *scope,
+                            int64_t wstart, int64_t wend, double observed, double baseline,
+                            double threshold, int64_t sample, const touched_t *t,
+                            const char *playbook, const char *detail, logistics_emit_cb emit,
+                            void *opaque) {
     char id[17], errstr[256];
     char *scope_text = json_dumps(scope, JSON_COMPACT | JSON_SORT_KEYS);
     json_t *ev = json_array(), *j;
@@ -687,10 +739,10 @@ static bw_err_t emit_signal(logistics_t *lg, const char *type, const char *sever
                   "s:I, s:I}",
                   "alert_id", id, "type", type, "severity", severity, "state", "FIRING", "scope",
                   scope, "window_start", (json_int_t)wstart, "window_end", (json_int_t)wend,
-                  "observed", observed, "baseline", baseline, "threshold", threshold,
-                  "sample_size", (json_int_t)sample, "evidence", ev, "playbook", playbook,
-                  "detail", detail, "first_seen", (json_int_t)t->latest, "last_seen",
-                  (json_int_t)t->latest, "occurrences", (json_int_t)1);
+                  "observed", observed, "baseline", baseline, "threshold", threshold, "sample_size",
+                  (json_int_t)sample, "evidence", ev, "playbook", playbook, "detail", detail,
+                  "first_seen", (json_int_t)t->latest, "last_seen", (json_int_t)t->latest,
+                  "occurrences", (json_int_t)1);
     if (!j)
         return BW_ERR_NOMEM;
     if ((err = bw_json_to_avro(lg->signal_s, j, &lg->sig->value, errstr, sizeof(errstr)))) {
@@ -790,8 +842,7 @@ static bw_err_t detect(logistics_t *lg, logistics_emit_cb emit, void *opaque, ch
                                       sp.observed >= 2 * sp.threshold ? "CRITICAL" : "WARNING",
                                       json_pack("{s:s, s:s}", "carrier", t->a, "lane", t->b),
                                       wstart, wstart + w, sp.observed, sp.baseline, sp.threshold,
-                                      counts[k].delivered, t, PLAYBOOK_DELAY, detail, emit,
-                                      opaque);
+                                      counts[k].delivered, t, PLAYBOOK_DELAY, detail, emit, opaque);
                 }
             }
         } else {
@@ -815,13 +866,13 @@ static bw_err_t detect(logistics_t *lg, logistics_emit_cb emit, void *opaque, ch
                 char detail[128];
                 snprintf(detail, sizeof(detail), "late shipment rate %.2f%% over %d days",
                          100 * (ten ? r10 : r30), ten ? 10 : 30);
-                err = emit_signal(lg, "LATE_SHIPMENT_RATE_AT_RISK",
-                                  h == BW_HEALTH_CRITICAL ? "CRITICAL" : "WARNING",
-                                  json_pack("{s:s}", "store_id", t->a),
-                                  wstart - (ten ? 9 : 29) * w, wstart + w, ten ? r10 : r30, 0,
-                                  h == BW_HEALTH_CRITICAL ? lg->cfg.ship_critical
-                                                          : lg->cfg.ship_warn,
-                                  ten ? s10 : s30, t, PLAYBOOK_SHIP, detail, emit, opaque);
+                err =
+                    emit_signal(lg, "LATE_SHIPMENT_RATE_AT_RISK",
+                                h == BW_HEALTH_CRITICAL ? "CRITICAL" : "WARNING",
+                                json_pack("{s:s}", "store_id", t->a), wstart - (ten ? 9 : 29) * w,
+                                wstart + w, ten ? r10 : r30, 0,
+                                h == BW_HEALTH_CRITICAL ? lg->cfg.ship_critical : lg->cfg.ship_warn,
+                                ten ? s10 : s30, t, PLAYBOOK_SHIP, detail, emit, opaque);
             }
         }
     }
@@ -837,8 +888,8 @@ out:
     return err;
 }
 
-bw_err_t logistics_end_batch(logistics_t *lg, int64_t now_ms, logistics_emit_cb emit,
-                             void *opaque, char *errstr, size_t errstr_size) {
+bw_err_t logistics_end_batch(logistics_t *lg, int64_t now_ms, logistics_emit_cb emit, void *opaque,
+                             char *errstr, size_t errstr_size) {
     bw_err_t err;
 
     (void)now_ms;

@@ -16,9 +16,9 @@
 #define LOGI_TOPIC_SHIPMENTS 1
 
 typedef struct logistics_cfg_s {
-    int64_t window_ms;    /* tumbling window of the delay counts */
-    int64_t history;      /* earlier windows in the baseline */
-    int64_t index_ttl_s;  /* order index lifetime */
+    int64_t window_ms; /* tumbling window of the delay counts */
+    int64_t history; /* earlier windows in the baseline */
+    int64_t index_ttl_s; /* order index lifetime */
     int64_t window_ttl_s; /* counter lifetime */
     int64_t lateness_ms, grace_ms, skew_ms, idle_ms;
     int64_t min_event_ms; /* earlier event times are implausible: dead-lettered */
@@ -41,7 +41,7 @@ typedef enum {
     LOGI_APPLIED,
     LOGI_LATE_APPLIED,
     LOGI_DROPPED_LATE, /* behind the grace period: counted, not applied */
-    LOGI_REJECTED,     /* dead-letter it: *reason says why */
+    LOGI_REJECTED, /* dead-letter it: *reason says why */
 } logi_verdict_t;
 
 /**
@@ -56,8 +56,8 @@ logi_verdict_t logistics_add(logistics_t *lg, int topic, bw_record_t *rec, int32
  *        once, then judge the windows the batch touched and emit signals.
  * @returns a retriable error when Redis is away (the batch runs again).
  */
-bw_err_t logistics_end_batch(logistics_t *lg, int64_t now_ms, logistics_emit_cb emit,
-                             void *opaque, char *errstr, size_t errstr_size);
+bw_err_t logistics_end_batch(logistics_t *lg, int64_t now_ms, logistics_emit_cb emit, void *opaque,
+                             char *errstr, size_t errstr_size);
 
 /** @brief Drop what the batch queued (it will run again). */
 void logistics_discard(logistics_t *lg);

@@ -179,8 +179,8 @@ int main(int argc, char **argv) {
             .ship_critical = lc.ship_critical,
             .ship_min = lc.ship_min,
         };
-        if (!(app.lg = logistics_new(&cfg, bw_stage_serde(st), redis, bw_stage_metrics(st),
-                                     errstr, sizeof(errstr)))) {
+        if (!(app.lg = logistics_new(&cfg, bw_stage_serde(st), redis, bw_stage_metrics(st), errstr,
+                                     sizeof(errstr)))) {
             bw_log(BW_LOG_ERROR, "%s", errstr);
             goto out;
         }

@@ -89,9 +89,12 @@ static void test_alert_id_is_deterministic(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_binomial_tail),     cmocka_unit_test(test_small_sample_never_fires),
-        cmocka_unit_test(test_real_shift_fires),  cmocka_unit_test(test_noise_does_not_flap),
-        cmocka_unit_test(test_no_history_uses_prior), cmocka_unit_test(test_late_shipment_rate),
+        cmocka_unit_test(test_binomial_tail),
+        cmocka_unit_test(test_small_sample_never_fires),
+        cmocka_unit_test(test_real_shift_fires),
+        cmocka_unit_test(test_noise_does_not_flap),
+        cmocka_unit_test(test_no_history_uses_prior),
+        cmocka_unit_test(test_late_shipment_rate),
         cmocka_unit_test(test_alert_id_is_deterministic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Print every key of a Redis database with its value, sorted. Left out:
+# TTLs (they depend on when a key was written) and the window engine's
+# fences (which partition's offsets a tag records depends on which of an
+# order's events, its order or its scan, completed the outcome first; the
+# data they guard is compared). Usage: redis_dump.sh PORT DB
+exec redis-cli -p "$1" -n "$2" --raw EVAL "
+local keys = redis.call('KEYS', '*')
+table.sort(keys)
+local out = {}
+for _, k in ipairs(keys) do
+ if string.sub(k, -6) ~= ':fence' then
+  local t = redis.call('TYPE', k).ok
+  local v = {}
+  if t == 'hash' then
+    local h = redis.call('HGETALL', k)
+    local pairs_ = {}
+    for i = 1, #h, 2 do pairs_[#pairs_ + 1] = h[i] .. '=' .. h[i + 1] end
+    table.sort(pairs_)
+    v = pairs_
+  elseif t == 'zset' then
+    v = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')
+  elseif t == 'string' then
+    v = {redis.call('GET', k)}
+  else
+    v = {t}
+  end
+  out[#out + 1] = k .. ' ' .. table.concat(v, ' ')
+ end
+end
+return table.concat(out, '\n')
+" 0
