@@ -104,11 +104,12 @@ int main(int argc, char **argv) {
     int batch = argc > 3 ? atoi(argv[3]) : 2000, naive_n = argc > 4 ? atoi(argv[4]) : 3000;
     int n = 0, cap = 0;
     ev_t *evs = NULL;
-    bw_serde_t *sd = bw_serde_new(BW_DEFAULT_SCHEMA_DIR, BW_SERDE_DEFAULT_MAX, errstr,
-                                  sizeof(errstr));
-    logistics_cfg_t cfg = {86400000, 14, 120 * 86400, 60 * 86400, 3600000, 172800000, 600000,
-                           60000, 946684800000LL, {30, 1.5, 0.05, 0.001, 0.3, 0.08},
-                           0.03, 0.04, 20};
+    bw_serde_t *sd =
+        bw_serde_new(BW_DEFAULT_SCHEMA_DIR, BW_SERDE_DEFAULT_MAX, errstr, sizeof(errstr));
+    logistics_cfg_t cfg = {
+        86400000,  14,     120 * 86400, 60 * 86400,     3600000,
+        172800000, 600000, 60000,       946684800000LL, {30, 1.5, 0.05, 0.001, 0.3, 0.08},
+        0.03,      0.04,   20};
     long signals = 0;
     struct rusage ru;
 
@@ -141,8 +142,8 @@ int main(int argc, char **argv) {
         double secs = run(lg, sd, evs, count, mode ? 1 : batch, &signals);
         double calls = redis_calls(reg);
         printf("%-40s %9d events %8.2f s %10.0f events/s %8.3f Redis calls/event\n",
-               mode ? "naive: a batch of one (per-event Redis)" : "batched (the stage's path)", count,
-               secs, count / secs, calls / count);
+               mode ? "naive: a batch of one (per-event Redis)" : "batched (the stage's path)",
+               count, secs, count / secs, calls / count);
         if (!mode && bw_redis_cmd(r, &rep, errstr, sizeof(errstr), "INFO memory") == BW_ERR_OK) {
             const char *u = strstr(rep->str, "used_memory:");
             long long bytes = u ? atoll(u + 12) : 0;

@@ -14,6 +14,7 @@ trap 'rm -rf "$tmp"' EXIT
 "$build/tools/bw-replay" --print-metrics-table >"$tmp/metrics-common"
 "$build/stages/classify/bw-classify" --print-config-table >"$tmp/keys-bw-classify"
 "$build/stages/classify/bw-classify" --print-metrics-table >"$tmp/metrics-bw-classify"
+"$build/stages/logistics/bw-logistics" --print-config-table >"$tmp/keys-bw-logistics"
 
 python3 - "$tmp" README.md "${1:-}" <<'PY'
 import os, re, sys
