@@ -518,6 +518,28 @@ bw_err_t bw_redis_pipe_exec(bw_redis_t *r, bw_redis_pipe_t *p, redisReply **repl
     return with_retry(r, do_pipe, &a, &marker, errstr, errstr_size);
 }
 
+bw_err_t bw_redis_pipe_run(bw_redis_t *r, bw_redis_pipe_t *p, redisReply ***replies, char *errstr,
+                           size_t errstr_size) {
+    bw_err_t err;
+
+    *replies = NULL;
+    if (p->n == 0)
+        return BW_ERR_OK;
+    if (!(*replies = calloc(p->n, sizeof(**replies))))
+        return BW_ERR_NOMEM;
+    if ((err = bw_redis_pipe_exec(r, p, *replies, errstr, errstr_size))) {
+        free(*replies);
+        *replies = NULL;
+    }
+    return err;
+}
+
+void bw_redis_replies_free(redisReply **replies, size_t n) {
+    for (size_t i = 0; replies && i < n; i++)
+        freeReplyObject(replies[i]);
+    free(replies);
+}
+
 void bw_redis_pipe_reset(bw_redis_pipe_t *p) {
     bw_buf_reset(&p->wire);
     p->n = 0;

@@ -87,6 +87,13 @@ bw_err_t bw_redis_pipe_evalsha(bw_redis_pipe_t *p, const bw_redis_script_t *scri
  */
 bw_err_t bw_redis_pipe_exec(bw_redis_t *r, bw_redis_pipe_t *p, redisReply **replies, char *errstr,
                             size_t errstr_size);
+/**
+ * @brief bw_redis_pipe_exec() into a new array of p->n replies (NULL when
+ *        the pipeline is empty); free it with bw_redis_replies_free().
+ */
+bw_err_t bw_redis_pipe_run(bw_redis_t *r, bw_redis_pipe_t *p, redisReply ***replies, char *errstr,
+                           size_t errstr_size);
+void bw_redis_replies_free(redisReply **replies, size_t n);
 void bw_redis_pipe_reset(bw_redis_pipe_t *p);
 void bw_redis_pipe_free(bw_redis_pipe_t *p);
 

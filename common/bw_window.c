@@ -382,9 +382,7 @@ static bw_err_t load_fences(bw_win_t *win, char *errstr, size_t errstr_size) {
         which[nq++] = i;
     }
     if (nq) {
-        if (!(replies = calloc(nq, sizeof(*replies))))
-            goto nomem;
-        if ((err = bw_redis_pipe_exec(win->redis, &pipe, replies, errstr, errstr_size)))
+        if ((err = bw_redis_pipe_run(win->redis, &pipe, &replies, errstr, errstr_size)))
             goto out;
         for (size_t q = 0; q < nq; q++) {
             change_t *c = &win->changes[which[q]];
@@ -401,9 +399,7 @@ static bw_err_t load_fences(bw_win_t *win, char *errstr, size_t errstr_size) {
 nomem:
     err = BW_ERR_NOMEM;
 out:
-    for (size_t q = 0; replies && q < nq; q++)
-        freeReplyObject(replies[q]);
-    free(replies);
+    bw_redis_replies_free(replies, nq);
     free(which);
     smap_clear(&asked);
     bw_redis_pipe_free(&pipe);
@@ -736,10 +732,7 @@ bw_err_t bw_win_flush(bw_win_t *win, char *errstr, size_t errstr_size) {
             if (!empty)
                 sent[nsent++] = (uint32_t)t;
         }
-        if (nsent && !(replies = calloc(nsent, sizeof(*replies))))
-            err = BW_ERR_NOMEM;
-        else if (nsent)
-            err = bw_redis_pipe_exec(win->redis, &pipe, replies, errstr, errstr_size);
+        err = bw_redis_pipe_run(win->redis, &pipe, &replies, errstr, errstr_size);
         bw_redis_pipe_free(&pipe);
         win->scripts += (int64_t)nsent;
         for (size_t k = 0; !err && k < nsent; k++) {
@@ -787,9 +780,7 @@ bw_err_t bw_win_flush(bw_win_t *win, char *errstr, size_t errstr_size) {
                 todo[t] = again = true;
             }
         }
-        for (size_t k = 0; replies && k < nsent; k++)
-            freeReplyObject(replies[k]);
-        free(replies);
+        bw_redis_replies_free(replies, nsent);
         free(sent);
         if (err || !again)
             break;

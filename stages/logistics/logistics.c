@@ -542,9 +542,7 @@ static bw_err_t lookup_promises(logistics_t *lg, char *errstr, size_t errstr_siz
         which[nq++] = i;
     }
     if (nq) {
-        if (!(replies = calloc(nq, sizeof(*replies))))
-            goto nomem;
-        if ((err = bw_redis_pipe_exec(lg->redis, &pipe, replies, errstr, errstr_size)))
+        if ((err = bw_redis_pipe_run(lg->redis, &pipe, &replies, errstr, errstr_size)))
             goto out;
         for (size_t q = 0; q < nq; q++) {
             pend_t *p = &lg->pend[which[q]];
@@ -561,9 +559,7 @@ static bw_err_t lookup_promises(logistics_t *lg, char *errstr, size_t errstr_siz
 nomem:
     err = BW_ERR_NOMEM;
 out:
-    for (size_t q = 0; replies && q < nq; q++)
-        freeReplyObject(replies[q]);
-    free(replies);
+    bw_redis_replies_free(replies, nq);
     free(which);
     bw_redis_pipe_free(&pipe);
     bw_buf_free(&key);
@@ -646,9 +642,7 @@ static bw_err_t queue_late_orders(logistics_t *lg, char *errstr, size_t errstr_s
         if (bw_redis_pipe_add(&pipe, 6, argv, NULL))
             goto nomem;
     }
-    if (!(replies = calloc(lg->nords, sizeof(*replies))))
-        goto nomem;
-    if ((err = bw_redis_pipe_exec(lg->redis, &pipe, replies, errstr, errstr_size)))
+    if ((err = bw_redis_pipe_run(lg->redis, &pipe, &replies, errstr, errstr_size)))
         goto out;
     for (size_t i = 0; i < lg->nords; i++) {
         ord_t *o = &lg->ords[i];
@@ -705,9 +699,7 @@ static bw_err_t queue_late_orders(logistics_t *lg, char *errstr, size_t errstr_s
 nomem:
     err = BW_ERR_NOMEM;
 out:
-    for (size_t i = 0; replies && i < lg->nords; i++)
-        freeReplyObject(replies[i]);
-    free(replies);
+    bw_redis_replies_free(replies, lg->nords);
     bw_redis_pipe_free(&pipe);
     bw_buf_free(&key);
     return err;
@@ -808,9 +800,7 @@ static bw_err_t detect(logistics_t *lg, logistics_emit_cb emit, void *opaque, ch
     }
     if (!nq)
         goto out;
-    if (!(replies = calloc(nq, sizeof(*replies))))
-        goto nomem;
-    if ((err = bw_redis_pipe_exec(lg->redis, &pipe, replies, errstr, errstr_size)))
+    if ((err = bw_redis_pipe_run(lg->redis, &pipe, &replies, errstr, errstr_size)))
         goto out;
     size_t q = 0;
     for (size_t i = 0; i < lg->ntouched && !err; i++) {
@@ -880,9 +870,7 @@ static bw_err_t detect(logistics_t *lg, logistics_emit_cb emit, void *opaque, ch
 nomem:
     err = BW_ERR_NOMEM;
 out:
-    for (size_t k = 0; replies && k < nq; k++)
-        freeReplyObject(replies[k]);
-    free(replies);
+    bw_redis_replies_free(replies, nq);
     bw_redis_pipe_free(&pipe);
     bw_buf_free(&key);
     return err;

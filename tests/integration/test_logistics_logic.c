@@ -20,9 +20,10 @@ static int signals;
 #define DAY 86400000LL
 #define T0 1704067200000LL /* 2024-01-01 */
 
-static const logistics_cfg_t CFG = {DAY, 14, 86400, 86400, 3600000, 2 * DAY, 600000, 60000,
-                                    946684800000LL, {30, 1.5, 0.05, 0.001, 0.3, 0.08}, 0.03, 0.04,
-                                    20};
+static const logistics_cfg_t CFG = {
+    DAY,     14,     86400, 86400,          3600000,
+    2 * DAY, 600000, 60000, 946684800000LL, {30, 1.5, 0.05, 0.001, 0.3, 0.08},
+    0.03,    0.04,   20};
 
 static bw_err_t count_signal(void *opaque, const char *key, avro_value_t *v) {
     (void)opaque;
@@ -48,9 +49,9 @@ static logi_verdict_t add(int topic, const char *json) {
 }
 
 static void end_batch(void) {
-    assert_int_equal(logistics_end_batch(lg, T0 + 30 * DAY, count_signal, NULL, errstr,
-                                         sizeof(errstr)),
-                     BW_ERR_OK);
+    assert_int_equal(
+        logistics_end_batch(lg, T0 + 30 * DAY, count_signal, NULL, errstr, sizeof(errstr)),
+        BW_ERR_OK);
 }
 
 static char *order(const char *store, const char *id, int64_t placed) {
@@ -59,11 +60,12 @@ static char *order(const char *store, const char *id, int64_t placed) {
     bw_ts_format(placed, p);
     bw_ts_format(placed + 2 * DAY, sb);
     bw_ts_format(placed + 5 * DAY, db);
-    snprintf(buf, sizeof(buf),
-             "{\"event_id\":\"oe-%s\",\"store_id\":\"%s\",\"platform\":\"AMAZON\",\"marketplace\":"
-             "\"DE\",\"order_id\":\"%s\",\"skus\":[],\"placed_at\":\"%s\",\"promised_ship_by\":\"%s\","
-             "\"promised_delivery_by\":\"%s\",\"status\":\"PLACED\",\"occurred_at\":\"%s\"}",
-             id, store, id, p, sb, db, p);
+    snprintf(
+        buf, sizeof(buf),
+        "{\"event_id\":\"oe-%s\",\"store_id\":\"%s\",\"platform\":\"AMAZON\",\"marketplace\":"
+        "\"DE\",\"order_id\":\"%s\",\"skus\":[],\"placed_at\":\"%s\",\"promised_ship_by\":\"%s\","
+        "\"promised_delivery_by\":\"%s\",\"status\":\"PLACED\",\"occurred_at\":\"%s\"}",
+        id, store, id, p, sb, db, p);
     return buf;
 }
 
@@ -152,8 +154,7 @@ static void test_absurd_timestamps(void **state) {
     (void)state;
     assert_int_equal(add(1, scan("s5", "o5", "DHL", "DELIVERED", 0)), LOGI_REJECTED);
     assert_non_null(strstr(errstr, "implausibly early"));
-    assert_int_equal(add(1, scan("s5", "o5", "DHL", "DELIVERED", 32503680000000LL)),
-                     LOGI_REJECTED);
+    assert_int_equal(add(1, scan("s5", "o5", "DHL", "DELIVERED", 32503680000000LL)), LOGI_REJECTED);
     assert_non_null(strstr(errstr, "further in the future"));
     /* far behind the grace period once the watermark has moved */
     add(1, scan("s5", "o6", "DHL", "IN_TRANSIT", T0 + 20 * DAY));
