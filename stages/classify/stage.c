@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bw_field.h"
 #include "bw_log.h"
 #include "bw_util.h"
 
@@ -127,28 +128,6 @@ bw_err_t classify_reload(void *opaque) {
     return BW_ERR_OK;
 }
 
-/* An optional field: false when null, else its branch in *branch. */
-static bool opt_branch(avro_value_t *rec, int idx, avro_value_t *branch) {
-    avro_value_t f;
-    int disc = 0;
-
-    if (avro_value_get_by_index(rec, (size_t)idx, &f, NULL) ||
-        avro_value_get_discriminant(&f, &disc) || disc == 0)
-        return false;
-    return avro_value_get_current_branch(&f, branch) == 0;
-}
-
-static void get_string(avro_value_t *v, const char **s, size_t *len) {
-    size_t size = 0;
-
-    if (avro_value_get_string(v, s, &size) || !*s) {
-        *s = "";
-        *len = 0;
-    } else {
-        *len = size ? size - 1 : 0;
-    }
-}
-
 /* Largest prefix of at most max bytes that ends on a character boundary. */
 static size_t utf8_cut(const char *s, size_t len, size_t max) {
     if (len <= max)
@@ -166,15 +145,15 @@ static bw_err_t read_review(classify_t *c, avro_value_t *review, bw_review_in_t 
 
     memset(in, 0, sizeof(*in));
     in->fulfilled_by_platform = -1;
-    if (opt_branch(review, c->f_title, &b))
-        get_string(&b, &in->title, &in->title_len);
+    if (bw_field_opt(review, c->f_title, &b))
+        bw_field_string_of(&b, &in->title, &in->title_len);
     if (avro_value_get_by_index(review, (size_t)c->f_body, &f, NULL))
         return BW_ERR_SCHEMA;
-    get_string(&f, &in->body, &in->body_len);
-    if (opt_branch(review, c->f_language, &b)) {
+    bw_field_string_of(&f, &in->body, &in->body_len);
+    if (bw_field_opt(review, c->f_language, &b)) {
         const char *s;
         size_t n;
-        get_string(&b, &s, &n);
+        bw_field_string_of(&b, &s, &n);
         snprintf(lang_buf, lang_size, "%.*s", (int)n, s);
         in->language = lang_buf;
     }
@@ -182,9 +161,9 @@ static bw_err_t read_review(classify_t *c, avro_value_t *review, bw_review_in_t 
         avro_value_get_enum(&f, &enum_val))
         return BW_ERR_SCHEMA;
     in->kind = (bw_kind_t)enum_val;
-    if (opt_branch(review, c->f_rating, &b) && !avro_value_get_int(&b, &rating))
+    if (bw_field_opt(review, c->f_rating, &b) && !avro_value_get_int(&b, &rating))
         in->rating = rating;
-    if (opt_branch(review, c->f_fulfilled, &b) && !avro_value_get_boolean(&b, &bval))
+    if (bw_field_opt(review, c->f_fulfilled, &b) && !avro_value_get_boolean(&b, &bval))
         in->fulfilled_by_platform = bval ? 1 : 0;
     if (avro_value_get_by_index(review, (size_t)c->f_occurred, &f, NULL) ||
         avro_value_get_long(&f, occurred_at))

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bw_field.h"
 #include "bw_json.h"
 #include "bw_log.h"
 #include "bw_util.h"
@@ -212,62 +213,6 @@ int64_t logistics_signals(const logistics_t *lg) {
 
 /* ---- reading records ---- */
 
-static void get_str(bw_record_t *rec, int idx, const char **s, size_t *len) {
-    avro_value_t f;
-    size_t size = 0;
-
-    *s = "";
-    *len = 0;
-    if (!avro_value_get_by_index(&rec->value, (size_t)idx, &f, NULL) &&
-        !avro_value_get_string(&f, s, &size) && *s)
-        *len = size ? size - 1 : 0;
-}
-
-/* An optional field's string: false when null. */
-static bool get_opt_str(bw_record_t *rec, int idx, const char **s, size_t *len) {
-    avro_value_t f, b;
-    int disc = 0;
-    size_t size = 0;
-
-    if (avro_value_get_by_index(&rec->value, (size_t)idx, &f, NULL) ||
-        avro_value_get_discriminant(&f, &disc) || disc == 0 ||
-        avro_value_get_current_branch(&f, &b) || avro_value_get_string(&b, s, &size))
-        return false;
-    *len = size ? size - 1 : 0;
-    return true;
-}
-
-static int64_t get_long(bw_record_t *rec, int idx) {
-    avro_value_t f;
-    int64_t v = 0;
-
-    if (!avro_value_get_by_index(&rec->value, (size_t)idx, &f, NULL))
-        avro_value_get_long(&f, &v);
-    return v;
-}
-
-/* An optional long: INT64_MIN when null. */
-static int64_t get_opt_long(bw_record_t *rec, int idx) {
-    avro_value_t f, b;
-    int disc = 0;
-    int64_t v = INT64_MIN;
-
-    if (!avro_value_get_by_index(&rec->value, (size_t)idx, &f, NULL) &&
-        !avro_value_get_discriminant(&f, &disc) && disc == 1 &&
-        !avro_value_get_current_branch(&f, &b))
-        avro_value_get_long(&b, &v);
-    return v;
-}
-
-static int get_enum(bw_record_t *rec, int idx) {
-    avro_value_t f;
-    int v = 0;
-
-    if (!avro_value_get_by_index(&rec->value, (size_t)idx, &f, NULL))
-        avro_value_get_enum(&f, &v);
-    return v;
-}
-
 /* "prefix" + escaped parts joined by '|' (escaping keeps them apart). */
 static char *make_name(const char *prefix, const char *a, size_t alen, const char *b, size_t blen) {
     bw_buf_t out = {0};
@@ -331,28 +276,29 @@ static logi_verdict_t add_order(logistics_t *lg, bw_record_t *rec, int32_t pid, 
     char num[24];
     logi_verdict_t verdict = LOGI_APPLIED;
 
-    get_str(rec, lg->fo[F_O_STORE], &store, &slen);
-    get_str(rec, lg->fo[F_O_ORDER], &order, &olen);
+    bw_field_str(&rec->value, lg->fo[F_O_STORE], &store, &slen);
+    bw_field_str(&rec->value, lg->fo[F_O_ORDER], &order, &olen);
     if (!(tag = make_name("s=", store, slen, NULL, 0)) ||
         !(okey = make_name("o:", order, olen, NULL, 0)))
         goto nomem;
-    snprintf(num, sizeof(num), "%d", get_enum(rec, lg->fo[F_O_PLATFORM]));
+    snprintf(num, sizeof(num), "%d", bw_field_enum(&rec->value, lg->fo[F_O_PLATFORM]));
     ADD(bw_win_add_str(lg->win, tag, pid, off, okey, "platform", num, ttl));
     ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_MIN, okey, "placed",
-                   get_long(rec, lg->fo[F_O_PLACED]), ttl));
-    if ((v = get_opt_long(rec, lg->fo[F_O_SHIP_BY])) != INT64_MIN)
+                   bw_field_long(&rec->value, lg->fo[F_O_PLACED]), ttl));
+    if ((v = bw_field_opt_long(&rec->value, lg->fo[F_O_SHIP_BY])) != INT64_MIN)
         ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_SET, okey, "psb", v, ttl));
-    if ((v = get_opt_long(rec, lg->fo[F_O_DELIVER_BY])) != INT64_MIN)
+    if ((v = bw_field_opt_long(&rec->value, lg->fo[F_O_DELIVER_BY])) != INT64_MIN)
         ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_SET, okey, "pdb", v, ttl));
     ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_SET, okey, "ostatus",
-                   get_enum(rec, lg->fo[F_O_STATUS]), ttl));
+                   bw_field_enum(&rec->value, lg->fo[F_O_STATUS]), ttl));
     /* the promises of this batch, for scans later in the same batch */
     if (!(ovl = malloc(strlen(tag) + strlen(okey) + 2)))
         goto nomem;
     sprintf(ovl, "%s %s", tag, okey);
-    json_object_set_new(lg->overlay, ovl,
-                        json_pack("[I,I]", (json_int_t)get_opt_long(rec, lg->fo[F_O_SHIP_BY]),
-                                  (json_int_t)get_opt_long(rec, lg->fo[F_O_DELIVER_BY])));
+    json_object_set_new(
+        lg->overlay, ovl,
+        json_pack("[I,I]", (json_int_t)bw_field_opt_long(&rec->value, lg->fo[F_O_SHIP_BY]),
+                  (json_int_t)bw_field_opt_long(&rec->value, lg->fo[F_O_DELIVER_BY])));
     /* its scans may already be in the index: decided at the end of the batch */
     if (lg->nords == lg->capords) {
         size_t ncap = lg->capords ? lg->capords * 2 : 256;
@@ -367,8 +313,8 @@ static logi_verdict_t add_order(logistics_t *lg, bw_record_t *rec, int32_t pid, 
                                   strdup("order"),
                                   pid,
                                   off,
-                                  get_opt_long(rec, lg->fo[F_O_SHIP_BY]),
-                                  get_opt_long(rec, lg->fo[F_O_DELIVER_BY])};
+                                  bw_field_opt_long(&rec->value, lg->fo[F_O_SHIP_BY]),
+                                  bw_field_opt_long(&rec->value, lg->fo[F_O_DELIVER_BY])};
     lg->nords++;
     tag = okey = NULL; /* owned by the entry */
     goto out;
@@ -386,19 +332,19 @@ static logi_verdict_t add_shipment(logistics_t *lg, bw_record_t *rec, int32_t pi
     const char *store, *order, *carrier, *origin, *dest, *region = NULL, *event, *tracking;
     size_t slen, olen, clen, orlen, dlen, rlen = 0, elen, tlen;
     char *tag = NULL, *okey = NULL, *cltag = NULL, *lane = NULL, *carrier_s = NULL;
-    int status = get_enum(rec, lg->fs[F_S_STATUS]);
+    int status = bw_field_enum(&rec->value, lg->fs[F_S_STATUS]);
     int64_t ttl = lg->cfg.index_ttl_s;
     logi_verdict_t verdict = LOGI_APPLIED;
     bw_buf_t lb = {0};
 
-    get_str(rec, lg->fs[F_S_STORE], &store, &slen);
-    get_str(rec, lg->fs[F_S_ORDER], &order, &olen);
-    get_str(rec, lg->fs[F_S_CARRIER], &carrier, &clen);
-    get_str(rec, lg->fs[F_S_ORIGIN], &origin, &orlen);
-    get_str(rec, lg->fs[F_S_DEST], &dest, &dlen);
-    get_str(rec, lg->fs[F_S_EVENT], &event, &elen);
-    get_str(rec, lg->fs[F_S_TRACKING], &tracking, &tlen);
-    get_opt_str(rec, lg->fs[F_S_REGION], &region, &rlen);
+    bw_field_str(&rec->value, lg->fs[F_S_STORE], &store, &slen);
+    bw_field_str(&rec->value, lg->fs[F_S_ORDER], &order, &olen);
+    bw_field_str(&rec->value, lg->fs[F_S_CARRIER], &carrier, &clen);
+    bw_field_str(&rec->value, lg->fs[F_S_ORIGIN], &origin, &orlen);
+    bw_field_str(&rec->value, lg->fs[F_S_DEST], &dest, &dlen);
+    bw_field_str(&rec->value, lg->fs[F_S_EVENT], &event, &elen);
+    bw_field_str(&rec->value, lg->fs[F_S_TRACKING], &tracking, &tlen);
+    bw_field_opt_str(&rec->value, lg->fs[F_S_REGION], &region, &rlen);
     /* lane: origin country -> destination (country, or region when given) */
     if (!bw_buf_append(&lb, origin, orlen) || !bw_buf_append(&lb, "->", 2) ||
         !bw_buf_append(&lb, dest, dlen) ||
@@ -444,7 +390,7 @@ static logi_verdict_t add_shipment(logistics_t *lg, bw_record_t *rec, int32_t pi
                       strndup(event, elen),
                       status == SS_DELIVERED ? SS_DELIVERED : SS_PICKED_UP,
                       at,
-                      get_opt_long(rec, lg->fs[F_S_ESTIMATE]),
+                      bw_field_opt_long(&rec->value, lg->fs[F_S_ESTIMATE]),
                       pid,
                       off,
                       INT64_MIN,
@@ -475,7 +421,8 @@ out:
 
 logi_verdict_t logistics_add(logistics_t *lg, int topic, bw_record_t *rec, int32_t pid,
                              int64_t offset, int64_t now_ms, char *reason, size_t reason_size) {
-    int64_t at = get_long(rec, topic == LOGI_TOPIC_ORDERS ? lg->fo[F_O_TIME] : lg->fs[F_S_TIME]);
+    int64_t at = bw_field_long(&rec->value,
+                               topic == LOGI_TOPIC_ORDERS ? lg->fo[F_O_TIME] : lg->fs[F_S_TIME]);
     char ts[BW_TS_BUFSZ];
     logi_verdict_t v;
 
