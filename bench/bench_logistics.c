@@ -91,7 +91,8 @@ static double run(logistics_t *lg, bw_serde_t *sd, ev_t *evs, int n, int batch, 
         logistics_add(lg, e->topic, rec, e->topic * 1024, off[e->topic]++, bw_now_ms(), errstr,
                       sizeof(errstr));
         if ((i + 1) % batch == 0 || i + 1 == n)
-            if (logistics_end_batch(lg, bw_now_ms(), no_emit, signals, errstr, sizeof(errstr))) {
+            if (logistics_end_batch(lg, bw_now_ms(), no_emit, signals, errstr, sizeof(errstr)) ||
+                logistics_delivered(lg, errstr, sizeof(errstr))) {
                 fprintf(stderr, "batch: %s\n", errstr);
                 abort();
             }
@@ -106,10 +107,28 @@ int main(int argc, char **argv) {
     ev_t *evs = NULL;
     bw_serde_t *sd =
         bw_serde_new(BW_DEFAULT_SCHEMA_DIR, BW_SERDE_DEFAULT_MAX, errstr, sizeof(errstr));
+    /* the stage's defaults (stages/logistics/main.c) */
     logistics_cfg_t cfg = {
-        86400000,  14,     120 * 86400, 60 * 86400,     3600000,
-        172800000, 600000, 60000,       946684800000LL, {30, 1.5, 0.05, 0.001, 0.3, 0.08},
-        0.03,      0.04,   20};
+        .window_ms = 86400000,
+        .history = 14,
+        .index_ttl_s = 120 * 86400,
+        .window_ttl_s = 60 * 86400,
+        .lateness_ms = 3600000,
+        .grace_ms = 172800000,
+        .skew_ms = 600000,
+        .idle_ms = 60000,
+        .min_event_ms = 946684800000LL,
+        .spike = {30, 1.5, 0.05, 0.001, 0.3, 0.08, 3},
+        .ship_warn = 0.03,
+        .ship_critical = 0.04,
+        .ship_min = 20,
+        .stall_ms = 72 * 3600000LL,
+        .stall = {5, 2, 0.001, 0.3, 0.5},
+        .tracking_ms = 48 * 3600000LL,
+        .track_warn = 0.96,
+        .track_critical = 0.95,
+        .timer_batch = 1000,
+    };
     long signals = 0;
     struct rusage ru;
 

@@ -110,6 +110,11 @@ static bw_err_t run_batch(bw_stage_t *st, rd_kafka_message_t **msgs, size_t n) {
         bw_log_rl(BW_LOG_WARN, "batch outputs not delivered (%s); it will run again", errstr);
         return err;
     }
+    if (st->ops.delivered && (err = st->ops.delivered(st->opaque, st))) {
+        bw_log_rl(BW_LOG_WARN, "batch delivered, not settled (%s); it will run again",
+                  bw_err2str(err));
+        return err;
+    }
     t_flush = bw_mono_ns();
     if ((err = bw_consumer_commit(st->consumer, msgs, n, errstr, sizeof(errstr))))
         bw_log_rl(BW_LOG_WARN, "%s (the batch may be read again)", errstr);

@@ -83,6 +83,12 @@ typedef struct bw_stage_ops_s {
      * the whole batch run again later; BW_ERR_OK otherwise.
      */
     bw_err_t (*process)(void *opaque, bw_stage_t *st, rd_kafka_message_t **msgs, size_t n);
+    /**
+     * Optional: the batch's outputs are delivered, its input not yet
+     * committed. State that must only say "sent" once it is true goes
+     * here. A retriable error has the batch run again.
+     */
+    bw_err_t (*delivered)(void *opaque, bw_stage_t *st);
     bw_proc_reload_cb reload;
     bw_rebalance_hooks_t rebalance;
 } bw_stage_ops_t;

@@ -23,6 +23,26 @@ bool bw_key_escape(bw_buf_t *out, const char *in, size_t len) {
     return true;
 }
 
+static int hexval(char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+bool bw_key_unescape(bw_buf_t *out, const char *in, size_t len) {
+    for (size_t i = 0; i < len; i++) {
+        char c = in[i];
+        if (c == '%') {
+            int hi = i + 2 < len ? hexval(in[i + 1]) : -1, lo = hi >= 0 ? hexval(in[i + 2]) : -1;
+            if (lo < 0)
+                return false;
+            c = (char)(hi << 4 | lo);
+            i += 2;
+        }
+        if (!bw_buf_append(out, &c, 1))
+            return false;
+    }
+    return bw_buf_append(out, "", 1) && (out->len--, true);
+}
+
 bool bw_win_key(bw_buf_t *out, const char *tag, const char *key) {
     return bw_buf_printf(out, "bw:{%s}:%s", tag, key);
 }
@@ -154,8 +174,11 @@ static void smap_clear(smap_t *m) {
  * KEYS[1] the tag's fence hash (field = partition, value = last applied
  * offset), KEYS[2..] the keys changed. ARGV: np, then np x (partition,
  * lowest offset, highest offset), then per key: nops, ttl, nops x (op,
- * field, value). Returns {1} when applied, {0, partition, fence} when a
- * fence is already at or past the change (nothing applied). */
+ * field, value[, extra]) where a once-marker's extra is (index of its
+ * marker key in KEYS, marker) and a max-gap's is (gap field, gap).
+ * Returns {1} when applied, {0, partition, fence} when a fence is already
+ * at or past the change (nothing applied). Unfenced changes (np = 0 for
+ * them) are simply applied. */
 static const char FLUSH_LUA[] =
     "local np = tonumber(ARGV[1])\n"
     "local a = 2\n"
@@ -164,7 +187,7 @@ static const char FLUSH_LUA[] =
     "  if f >= tonumber(ARGV[a + 1]) then return {0, ARGV[a], tostring(f)} end\n"
     "  a = a + 3\n"
     "end\n"
-    "local maxttl = 0\n"
+    "local maxttl, marked = 0, {}\n"
     "for k = 2, #KEYS do\n"
     "  local n, ttl = tonumber(ARGV[a]), tonumber(ARGV[a + 1])\n"
     "  a = a + 2\n"
@@ -174,17 +197,28 @@ static const char FLUSH_LUA[] =
     "    if op == 'i' then redis.call('HINCRBY', KEYS[k], f, v)\n"
     "    elseif op == 's' or op == 't' then redis.call('HSET', KEYS[k], f, v)\n"
     "    elseif op == 'o' then\n"
-    "      local mk, m = KEYS[tonumber(ARGV[a])], ARGV[a + 1]\n"
+    "      local mi, m = tonumber(ARGV[a]), ARGV[a + 1]\n"
     "      a = a + 2\n"
-    "      if redis.call('HSETNX', mk, m, 1) == 1 then\n"
+    "      if redis.call('HSETNX', KEYS[mi], m, 1) == 1 then\n"
     "        redis.call('HINCRBY', KEYS[k], f, v)\n"
-    "        if ttl > 0 and redis.call('TTL', mk) < ttl then redis.call('EXPIRE', mk, ttl) end\n"
+    "        if ttl > 0 and not marked[mi] then\n"
+    "          marked[mi] = true\n"
+    "          if redis.call('TTL', KEYS[mi]) < ttl then redis.call('EXPIRE', KEYS[mi], ttl) end\n"
+    "        end\n"
     "      end\n"
     "    elseif op == 'n' or op == 'x' then\n"
     "      local c = redis.call('HGET', KEYS[k], f)\n"
     "      if not c or (op == 'n' and tonumber(c) > tonumber(v)) or\n"
     "         (op == 'x' and tonumber(c) < tonumber(v)) then\n"
     "        redis.call('HSET', KEYS[k], f, v) end\n"
+    "    elseif op == 'g' then\n"
+    "      local gf, gap = ARGV[a], tonumber(ARGV[a + 1])\n"
+    "      a = a + 2\n"
+    "      local c = tonumber(redis.call('HGET', KEYS[k], f) or 'nil')\n"
+    "      if not c or c < tonumber(v) then\n"
+    "        if c and tonumber(v) - c >= gap then redis.call('HSETNX', KEYS[k], gf, c + gap) end\n"
+    "        redis.call('HSET', KEYS[k], f, v)\n"
+    "      end\n"
     "    elseif op == 'z' then redis.call('ZADD', KEYS[k], v, f)\n"
     "    elseif op == 'r' then redis.call('ZREM', KEYS[k], f) end\n"
     "  end\n"
@@ -196,7 +230,7 @@ static const char FLUSH_LUA[] =
     "  redis.call('HSET', KEYS[1], ARGV[a], ARGV[a + 2])\n"
     "  a = a + 3\n"
     "end\n"
-    "if maxttl > 0 and redis.call('TTL', KEYS[1]) < maxttl then\n"
+    "if np > 0 and maxttl > 0 and redis.call('TTL', KEYS[1]) < maxttl then\n"
     "  redis.call('EXPIRE', KEYS[1], maxttl) end\n"
     "return {1}\n";
 
@@ -207,8 +241,9 @@ typedef struct {
     bw_op_t op;
     char *key, *field;
     int64_t value, ttl;
-    char *text; /* SETSTR: the value; ONCE: the marker */
+    char *text; /* SETSTR: the value; ONCE: the marker; MAXGAP: the gap field */
     char *marker_key; /* ONCE */
+    int64_t gap; /* MAXGAP */
 } change_t;
 
 struct bw_win_s {
@@ -305,8 +340,8 @@ static change_t *add_change(bw_win_t *win, const char *tag, int32_t partition, i
         win->capchanges = ncap;
     }
     c = &win->changes[win->nchanges];
-    *c = (change_t){(uint32_t)*idx, partition, offset, op,   strdup(key),
-                    strdup(field),  value,     ttl_s,  NULL, NULL};
+    *c = (change_t){(uint32_t)*idx, partition, offset, op, strdup(key), strdup(field), value,
+                    ttl_s,          NULL,      NULL,   0};
     if (!c->key || !c->field) {
         free(c->key);
         free(c->field);
@@ -318,7 +353,7 @@ static change_t *add_change(bw_win_t *win, const char *tag, int32_t partition, i
 
 bw_err_t bw_win_add(bw_win_t *win, const char *tag, int32_t partition, int64_t offset, bw_op_t op,
                     const char *key, const char *field, int64_t value, int64_t ttl_s) {
-    if (op == BW_OP_SETSTR || op == BW_OP_ONCE)
+    if (op == BW_OP_SETSTR || op == BW_OP_ONCE || op == BW_OP_MAXGAP)
         return BW_ERR_INVALID_ARG;
     return add_change(win, tag, partition, offset, op, key, field, value, ttl_s) ? BW_ERR_OK
                                                                                  : BW_ERR_NOMEM;
@@ -343,6 +378,17 @@ bw_err_t bw_win_add_once(bw_win_t *win, const char *tag, int32_t partition, int6
     return BW_ERR_OK;
 }
 
+bw_err_t bw_win_add_maxgap(bw_win_t *win, const char *tag, int32_t partition, int64_t offset,
+                           const char *key, const char *field, int64_t value, int64_t gap,
+                           const char *gap_field, int64_t ttl_s) {
+    change_t *c = add_change(win, tag, partition, offset, BW_OP_MAXGAP, key, field, value, ttl_s);
+
+    if (!c || !(c->text = strdup(gap_field)))
+        return BW_ERR_NOMEM;
+    c->gap = gap;
+    return BW_ERR_OK;
+}
+
 static bool fence_name(bw_buf_t *b, const char *tag, int32_t partition) {
     bw_buf_reset(b);
     return bw_buf_printf(b, "%s\x1f%d", tag, (int)partition);
@@ -363,6 +409,8 @@ static bw_err_t load_fences(bw_win_t *win, char *errstr, size_t errstr_size) {
         return BW_ERR_NOMEM;
     for (size_t i = 0; i < win->nchanges; i++) {
         change_t *c = &win->changes[i];
+        if (c->partition == BW_WIN_UNFENCED)
+            continue;
         if (!fence_name(&name, win->tags[c->tag], c->partition))
             goto nomem;
         if (smap_slot(&win->fences, name.data, name.len, false) ||
@@ -461,6 +509,7 @@ typedef struct {
     bw_op_t op;
     int64_t value, ttl;
     const char *text, *marker_key;
+    int64_t gap;
 } agg_t;
 
 typedef struct {
@@ -477,13 +526,15 @@ static int op_class(bw_op_t op) {
         return 2;
     case BW_OP_ONCE:
         return 3;
+    case BW_OP_MAXGAP:
+        return 4;
     default:
         return 1;
     }
 }
 
 static char op_code(bw_op_t op) {
-    static const char codes[] = {'i', 's', 'n', 'x', 'z', 'r', 't', 'o'};
+    static const char codes[] = {'i', 's', 'n', 'x', 'z', 'r', 't', 'o', 'g'};
     return codes[op];
 }
 
@@ -506,6 +557,8 @@ static bool build_tag(bw_win_t *win, uint32_t tag, const size_t *idx, size_t nid
         change_t *c = &win->changes[idx[k]];
         int64_t *slot;
         int pi;
+        if (c->partition == BW_WIN_UNFENCED)
+            goto unfenced;
         if (c->offset <= fence_of(win, &name, tag, c->partition)) {
             win->skipped++;
             bw_metric_inc(win->m_skipped);
@@ -522,18 +575,20 @@ static bool build_tag(bw_win_t *win, uint32_t tag, const size_t *idx, size_t nid
             parts[pi].lo = c->offset;
         if (c->offset > parts[pi].hi)
             parts[pi].hi = c->offset;
+    unfenced:
         bw_buf_reset(&name);
-        /* a once-marker is its own slot: the first of a batch wins */
-        if (!bw_buf_printf(&name, "%s\x1f%s\x1f%d\x1f%s", c->key, c->field, op_class(c->op),
-                           c->op == BW_OP_ONCE ? c->text : ""))
+        /* a once-marker is its own slot (the first of a batch wins); a
+         * max-gap is never merged: each jump matters */
+        if (!bw_buf_printf(&name, "%s\x1f%s\x1f%d\x1f%s\x1f%zu", c->key, c->field, op_class(c->op),
+                           c->op == BW_OP_ONCE ? c->text : "", c->op == BW_OP_MAXGAP ? k : 0))
             goto out;
         if (!(slot = smap_slot(&slots, name.data, name.len, false))) {
             if (!(slot = smap_slot(&slots, name.data, name.len, true)))
                 goto out;
             *slot = (int64_t)nagg;
             agg[nagg++] =
-                (agg_t){c->key, c->field, c->op, c->value, c->ttl, c->text, c->marker_key};
-        } else if (c->op != BW_OP_ONCE) {
+                (agg_t){c->key, c->field, c->op, c->value, c->ttl, c->text, c->marker_key, c->gap};
+        } else if (c->op != BW_OP_ONCE && c->op != BW_OP_MAXGAP) {
             agg_t *g = &agg[*slot];
             if (c->op == BW_OP_INCR)
                 g->value += c->value;
@@ -642,6 +697,9 @@ static bool build_tag(bw_win_t *win, uint32_t tag, const size_t *idx, size_t nid
                     goto keys_out;
                 if (h->op == BW_OP_ONCE &&
                     (!args_add(a, "%d", mark_key[order[i]] + 2) || !args_add(a, "%s", h->text)))
+                    goto keys_out;
+                if (h->op == BW_OP_MAXGAP &&
+                    (!args_add(a, "%s", h->text) || !args_add(a, "%lld", (long long)h->gap)))
                     goto keys_out;
             }
         }
@@ -764,6 +822,8 @@ bw_err_t bw_win_flush(bw_win_t *win, char *errstr, size_t errstr_size) {
                 for (size_t i = start[t]; i < start[t + 1]; i++) {
                     change_t *c = &win->changes[order[i]];
                     int64_t *f;
+                    if (c->partition == BW_WIN_UNFENCED)
+                        continue;
                     fence_name(&name, win->tags[t], c->partition);
                     if ((f = smap_slot(&win->fences, name.data, name.len, true)) && c->offset > *f)
                         *f = c->offset;

@@ -52,6 +52,12 @@
  */
 bool bw_key_escape(bw_buf_t *out, const char *in, size_t len);
 
+/**
+ * @brief The inverse of bw_key_escape (appends to @p out, NUL-terminated
+ *        but not counted); false on a malformed escape or out of memory.
+ */
+bool bw_key_unescape(bw_buf_t *out, const char *in, size_t len);
+
 /* ---- watermarks ---- */
 
 #define BW_WM_MAX_PARTITIONS 4096
@@ -107,7 +113,15 @@ typedef enum {
     BW_OP_ZREM, /* ZREM key field(member) */
     BW_OP_SETSTR, /* HSET key field text (bw_win_add_str) */
     BW_OP_ONCE, /* HINCRBY key field value, once per marker (bw_win_add_once) */
+    BW_OP_MAXGAP, /* MAX, noting a jump of at least a gap (bw_win_add_maxgap) */
 } bw_op_t;
+
+/**
+ * Partition of changes that need no fence: they are idempotent by
+ * themselves (once-markers, ZREM, MAX), and come from timers rather than
+ * from a message with an offset. They are never skipped and move no fence.
+ */
+#define BW_WIN_UNFENCED (-1)
 
 typedef struct bw_win_s bw_win_t;
 
@@ -138,6 +152,17 @@ bw_err_t bw_win_add_str(bw_win_t *win, const char *tag, int32_t partition, int64
 bw_err_t bw_win_add_once(bw_win_t *win, const char *tag, int32_t partition, int64_t offset,
                          const char *key, const char *field, int64_t value, const char *marker_key,
                          const char *marker, int64_t ttl_s);
+
+/**
+ * @brief Queue "field = max(field, value)" that also notes, the first time
+ *        the field jumps forward by at least @p gap, the old value + gap in
+ *        @p gap_field (HSETNX). Not summed with other changes of the batch:
+ *        each is applied in order, so every jump between two values is seen
+ *        (a parcel's last scan, and when it first went quiet for too long).
+ */
+bw_err_t bw_win_add_maxgap(bw_win_t *win, const char *tag, int32_t partition, int64_t offset,
+                           const char *key, const char *field, int64_t value, int64_t gap,
+                           const char *gap_field, int64_t ttl_s);
 
 /** @brief Send everything queued (see the protocol above). */
 bw_err_t bw_win_flush(bw_win_t *win, char *errstr, size_t errstr_size);

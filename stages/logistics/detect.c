@@ -52,6 +52,54 @@ bw_spike_t bw_spike_eval(const bw_spike_cfg_t *cfg, bw_window_counts_t cur,
     return r;
 }
 
+double bw_poisson_sf(int64_t k, double lambda) {
+    double sum = 0, term, ll;
+
+    if (k <= 0)
+        return 1.0;
+    if (lambda <= 0)
+        return 0.0;
+    ll = log(lambda);
+    /* the upper tail in log space, from k up until the terms vanish */
+    for (int64_t i = k;; i++) {
+        term = exp((double)i * ll - lambda - lgamma((double)i + 1));
+        sum += term;
+        if ((double)i > lambda && term < sum * 1e-15)
+            break;
+        if (i - k > 100000)
+            break;
+    }
+    return sum > 1 ? 1 : sum;
+}
+
+bw_spike_t bw_count_spike_eval(const bw_count_cfg_t *cfg, int64_t count, int64_t span,
+                               const int64_t *hist, int n_hist) {
+    bw_spike_t r = {0};
+    double w = 0;
+    bool any = false;
+
+    if (span < 1)
+        span = 1;
+    for (int i = 0; i < n_hist; i++) {
+        w = any ? (1 - cfg->ewma_alpha) * w + cfg->ewma_alpha * (double)hist[i] : (double)hist[i];
+        any = true;
+    }
+    r.baseline = fmax(w, cfg->prior) * (double)span;
+    r.observed = (double)count;
+    r.threshold = fmax(r.baseline * cfg->min_ratio, (double)cfg->min_count);
+    r.p_value = bw_poisson_sf(count, r.baseline);
+    r.fires = count >= cfg->min_count && r.observed >= r.threshold && r.p_value < cfg->alpha;
+    return r;
+}
+
+bw_health_t bw_valid_tracking_rate(int64_t confirmed, int64_t valid, int64_t min_count, double warn,
+                                   double critical, double *rate) {
+    *rate = confirmed ? (double)valid / (double)confirmed : 1;
+    if (confirmed < min_count)
+        return BW_HEALTH_OK;
+    return *rate < critical ? BW_HEALTH_CRITICAL : *rate < warn ? BW_HEALTH_WARNING : BW_HEALTH_OK;
+}
+
 bw_health_t bw_late_ship_rate(int64_t shipped, int64_t late, int64_t min_count, double warn,
                               double critical, double *rate) {
     *rate = shipped ? (double)late / (double)shipped : 0;

@@ -16,6 +16,7 @@ typedef struct {
     double alpha; /* binomial test level */
     double ewma_alpha; /* weight of the newest window in the baseline */
     double prior; /* baseline when there is no history */
+    int64_t span; /* windows summed as the current one (sliding; 0 or 1: one) */
 } bw_spike_cfg_t;
 
 /** One window's counts. */
@@ -42,8 +43,34 @@ typedef struct {
 bw_spike_t bw_spike_eval(const bw_spike_cfg_t *cfg, bw_window_counts_t cur,
                          const bw_window_counts_t *hist, int n_hist);
 
+/** P(X >= k) for X ~ Poisson(lambda): the one-sided test of a count. */
+double bw_poisson_sf(int64_t k, double lambda);
+
+/** Count-spike settings (stalled parcels per carrier x lane). */
+typedef struct {
+    int64_t min_count; /* events in the span before it can fire */
+    double min_ratio; /* count at least this times the expected */
+    double alpha; /* Poisson test level */
+    double ewma_alpha; /* weight of the newest window in the baseline */
+    double prior; /* expected count per window before there is history */
+} bw_count_cfg_t;
+
+/**
+ * @brief Judge a count over @p span windows against the EWMA of @p n_hist
+ *        earlier windows' counts (oldest first), never below the prior:
+ *        fires when it reaches min_count and min_ratio x the expected count
+ *        for the span and the one-sided Poisson test is below alpha.
+ *        observed and baseline are counts for the span.
+ */
+bw_spike_t bw_count_spike_eval(const bw_count_cfg_t *cfg, int64_t count, int64_t span,
+                               const int64_t *hist, int n_hist);
+
 /** Store shipping health (Amazon): warn and critical thresholds. */
 typedef enum { BW_HEALTH_OK, BW_HEALTH_WARNING, BW_HEALTH_CRITICAL } bw_health_t;
+
+/** Valid tracking rate: warn below 96%, critical below 95% (defaults), with a minimum count. */
+bw_health_t bw_valid_tracking_rate(int64_t confirmed, int64_t valid, int64_t min_count, double warn,
+                                   double critical, double *rate);
 
 /** Late shipment rate: warn at 3%, critical at 4% (defaults), with a minimum count. */
 bw_health_t bw_late_ship_rate(int64_t shipped, int64_t late, int64_t min_count, double warn,

@@ -1,4 +1,7 @@
-#include "logistics.h"
+/* bw-logistics: reading order and shipment events into the order index,
+ * the parcels' timers and the outcome windows (timers.c fires the timers,
+ * judge.c judges the windows). */
+#include "logistics_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -8,32 +11,6 @@
 #include "bw_log.h"
 #include "bw_util.h"
 
-enum {
-    F_O_STORE,
-    F_O_PLATFORM,
-    F_O_ORDER,
-    F_O_PLACED,
-    F_O_SHIP_BY,
-    F_O_DELIVER_BY,
-    F_O_STATUS,
-    F_O_TIME,
-    F_O__CNT
-};
-enum {
-    F_S_EVENT,
-    F_S_STORE,
-    F_S_ORDER,
-    F_S_CARRIER,
-    F_S_TRACKING,
-    F_S_ORIGIN,
-    F_S_DEST,
-    F_S_REGION,
-    F_S_STATUS,
-    F_S_ESTIMATE,
-    F_S_TIME,
-    F_S__CNT
-};
-
 static const char *order_fields[F_O__CNT] = {
     "store_id", "platform",   "order_id", "placed_at", "promised_ship_by", "promised_delivery_by",
     "status",   "occurred_at"};
@@ -42,75 +19,15 @@ static const char *ship_fields[F_S__CNT] = {
     "tracking_no", "origin_country",     "dest_country", "dest_region",
     "status",      "estimated_delivery", "occurred_at"};
 
-/* ShipmentStatus symbols we act on (schema order). */
-enum {
-    SS_LABEL,
-    SS_PICKED_UP,
-    SS_IN_TRANSIT,
-    SS_CUSTOMS,
-    SS_OUT_FOR_DELIVERY,
-    SS_DELIVERED,
-    SS_FAILED,
-    SS_EXCEPTION,
-    SS_LOST,
-    SS_RETURNED
-};
-
-/* A scan whose outcome needs the order's promises (looked up at the end). */
-typedef struct {
-    char *store_tag, *order_key, *order_marker, *cl_tag, *carrier, *lane, *event_id;
-    int kind; /* SS_DELIVERED or SS_PICKED_UP */
-    int64_t at, estimate;
-    int32_t pid;
-    int64_t offset;
-    int64_t ship_by, deliver_by; /* filled by the lookup; INT64_MIN: unknown */
-} pend_t;
-
-/* An order event of the batch: its scans may have come first. */
-typedef struct {
-    char *store_tag, *order_key, *event_id;
-    int32_t pid;
-    int64_t offset, ship_by, deliver_by;
-} ord_t;
-
-/* A carrier x lane or store touched by the batch, for detection. */
-typedef struct {
-    char *tag, *a, *b; /* carrier and lane, or store */
-    bool is_store;
-    int64_t earliest, latest; /* event times seen for it in the batch */
-    char *evidence[5];
-    int nevidence;
-} touched_t;
-
-struct logistics_s {
-    logistics_cfg_t cfg;
-    bw_serde_t *sd;
-    bw_redis_t *redis;
-    bw_win_t *win;
-    bw_wm_t wm;
-    const bw_schema_t *order_s, *ship_s, *signal_s;
-    bw_record_t *sig;
-    int fo[F_O__CNT], fs[F_S__CNT];
-    pend_t *pend;
-    size_t npend, cappend;
-    ord_t *ords;
-    size_t nords, capords;
-    touched_t *touched;
-    size_t ntouched, captouched;
-    json_t *overlay; /* "store_tag order_key" -> [ship_by, deliver_by] of this batch */
-    bw_buf_t tmp;
-    int64_t signals;
-    bw_metrics_t *reg;
-    bw_metric_t *m_applied, *m_late, *m_dropped, *m_rejected, *m_no_promise;
-};
-
 static const bw_metric_decl_t M_EVENTS = {BW_METRIC_COUNTER, "logistics_events_total",
                                           "Order and shipment events, by outcome", "outcome"};
 static const bw_metric_decl_t M_NO_PROMISE = {
     BW_METRIC_COUNTER, "logistics_no_promise_total",
     "Deliveries with no promised date (not in the late share)", ""};
-static const bw_metric_decl_t M_SIGNALS = {BW_METRIC_COUNTER, "logistics_signals_total",
-                                           "Signals emitted, by type", "type"};
+static const bw_metric_decl_t M_TIMERS = {
+    BW_METRIC_COUNTER, "logistics_timers_fired_total",
+    "Parcel timers the watermark passed, by kind (due: late while undelivered; stall; track)",
+    "kind"};
 
 logistics_t *logistics_new(const logistics_cfg_t *cfg, bw_serde_t *sd, bw_redis_t *redis,
                            bw_metrics_t *reg, char *errstr, size_t errstr_size) {
@@ -145,9 +62,18 @@ logistics_t *logistics_new(const logistics_cfg_t *cfg, bw_serde_t *sd, bw_redis_
         lg->m_dropped = bw_metrics_get(reg, &M_EVENTS, "too_late_dropped");
         lg->m_rejected = bw_metrics_get(reg, &M_EVENTS, "rejected");
         lg->m_no_promise = bw_metrics_get(reg, &M_NO_PROMISE, NULL);
+        lg->m_timers_due = bw_metrics_get(reg, &M_TIMERS, TIMER_DUE);
+        lg->m_timers_stall = bw_metrics_get(reg, &M_TIMERS, TIMER_STALL);
+        lg->m_timers_track = bw_metrics_get(reg, &M_TIMERS, TIMER_TRACK);
         lg->reg = reg;
     }
     lg->cfg.history = cfg->history > 60 ? 60 : cfg->history;
+    if (lg->cfg.spike.span < 1)
+        lg->cfg.spike.span = 1;
+    if (lg->cfg.spike.span > 30)
+        lg->cfg.spike.span = 30;
+    if (lg->cfg.timer_batch < 1)
+        lg->cfg.timer_batch = 1000;
     return lg;
 schema_err:
     bw_errstr_set(errstr, errstr_size, "event schemas lack a field bw-logistics reads");
@@ -156,12 +82,20 @@ err:
     return NULL;
 }
 
-void logistics_discard(logistics_t *lg) {
+static void free_marks(logistics_t *lg) {
+    for (size_t i = 0; i < lg->nmarks; i++) {
+        free(lg->marks[i].tag);
+        free(lg->marks[i].field);
+    }
+    lg->nmarks = 0;
+}
+
+/* Drop the batch's queued work (not the marks of signals sent). */
+static void discard_batch(logistics_t *lg) {
     for (size_t i = 0; i < lg->npend; i++) {
         pend_t *p = &lg->pend[i];
         free(p->store_tag);
         free(p->order_key);
-        free(p->order_marker);
         free(p->cl_tag);
         free(p->carrier);
         free(p->lane);
@@ -171,7 +105,6 @@ void logistics_discard(logistics_t *lg) {
     for (size_t i = 0; i < lg->nords; i++) {
         free(lg->ords[i].store_tag);
         free(lg->ords[i].order_key);
-        free(lg->ords[i].event_id);
     }
     lg->nords = 0;
     for (size_t i = 0; i < lg->ntouched; i++) {
@@ -188,6 +121,11 @@ void logistics_discard(logistics_t *lg) {
         bw_win_discard(lg->win);
 }
 
+void logistics_discard(logistics_t *lg) {
+    discard_batch(lg);
+    free_marks(lg); /* a batch that runs again emits and marks again */
+}
+
 void logistics_destroy(logistics_t *lg) {
     if (!lg)
         return;
@@ -195,10 +133,10 @@ void logistics_destroy(logistics_t *lg) {
     free(lg->pend);
     free(lg->ords);
     free(lg->touched);
+    free(lg->marks);
     json_decref(lg->overlay);
     bw_record_destroy(lg->sig);
     bw_win_destroy(lg->win);
-    bw_buf_free(&lg->tmp);
     free(lg);
 }
 
@@ -211,10 +149,27 @@ int64_t logistics_signals(const logistics_t *lg) {
     return lg->signals;
 }
 
-/* ---- reading records ---- */
+int64_t logistics_timers_fired(const logistics_t *lg) {
+    return lg->timers_fired;
+}
 
-/* "prefix" + escaped parts joined by '|' (escaping keeps them apart). */
-static char *make_name(const char *prefix, const char *a, size_t alen, const char *b, size_t blen) {
+/* ---- helpers shared with timers.c and judge.c ---- */
+
+bool logi_grow(void **arr, size_t *cap, size_t n, size_t sz) {
+    size_t ncap;
+    void *p;
+
+    if (n < *cap)
+        return true;
+    ncap = *cap ? *cap * 2 : 64;
+    if (!(p = realloc(*arr, ncap * sz)))
+        return false;
+    *arr = p;
+    *cap = ncap;
+    return true;
+}
+
+char *logi_name(const char *prefix, const char *a, size_t alen, const char *b, size_t blen) {
     bw_buf_t out = {0};
 
     if (!bw_buf_append(&out, prefix, strlen(prefix)) || !bw_key_escape(&out, a, alen) ||
@@ -225,31 +180,27 @@ static char *make_name(const char *prefix, const char *a, size_t alen, const cha
     return out.data ? out.data : strdup(prefix);
 }
 
-static touched_t *touch(logistics_t *lg, const char *tag, const char *a, const char *b,
-                        bool is_store, int64_t at) {
-    for (size_t i = 0; i < lg->ntouched; i++)
-        if (!strcmp(lg->touched[i].tag, tag)) {
-            if (at > lg->touched[i].latest)
-                lg->touched[i].latest = at;
-            if (at < lg->touched[i].earliest)
-                lg->touched[i].earliest = at;
-            return &lg->touched[i];
+touched_t *logi_touch(logistics_t *lg, const char *tag, const char *a, const char *b,
+                      touch_kind_t kind, int64_t bucket) {
+    touched_t *t;
+
+    for (size_t i = 0; i < lg->ntouched; i++) {
+        t = &lg->touched[i];
+        if (t->kind == kind && !strcmp(t->tag, tag)) {
+            t->lo = bucket < t->lo ? bucket : t->lo;
+            t->hi = bucket > t->hi ? bucket : t->hi;
+            return t;
         }
-    if (lg->ntouched == lg->captouched) {
-        size_t ncap = lg->captouched ? lg->captouched * 2 : 32;
-        touched_t *n = realloc(lg->touched, ncap * sizeof(*n));
-        if (!n)
-            return NULL;
-        lg->touched = n;
-        lg->captouched = ncap;
     }
-    touched_t *t = &lg->touched[lg->ntouched];
+    if (!logi_grow((void **)&lg->touched, &lg->captouched, lg->ntouched, sizeof(*t)))
+        return NULL;
+    t = &lg->touched[lg->ntouched];
     memset(t, 0, sizeof(*t));
     t->tag = strdup(tag);
     t->a = strdup(a);
     t->b = b ? strdup(b) : NULL;
-    t->is_store = is_store;
-    t->latest = t->earliest = at;
+    t->kind = kind;
+    t->lo = t->hi = bucket;
     if (!t->tag || !t->a || (b && !t->b)) {
         free(t->tag);
         free(t->a);
@@ -260,6 +211,43 @@ static touched_t *touch(logistics_t *lg, const char *tag, const char *a, const c
     return t;
 }
 
+bool logi_evidence(touched_t *t, const char *id) {
+    if (t->nevidence == 5)
+        return true;
+    return (t->evidence[t->nevidence++] = strdup(id)) != NULL || (t->nevidence--, false);
+}
+
+bw_err_t logi_count_once(logistics_t *lg, const char *tag, int32_t pid, int64_t offset,
+                         const char *prefix, int64_t bucket, const char *field, const char *mprefix,
+                         const char *order_marker) {
+    char key[48];
+    bw_buf_t marker = {0};
+    bw_err_t err;
+
+    snprintf(key, sizeof(key), "%s%lld", prefix, (long long)bucket);
+    if (!bw_buf_printf(&marker, "%s:%s", mprefix, order_marker))
+        return BW_ERR_NOMEM;
+    err = bw_win_add_once(lg->win, tag, pid, offset, key, field, 1, "outcomes", marker.data,
+                          lg->cfg.window_ttl_s);
+    bw_buf_free(&marker);
+    return err;
+}
+
+bw_err_t logi_timer_set(logistics_t *lg, const char *timer, int32_t pid, int64_t offset,
+                        const char *store_tag, const char *order_key, int64_t deadline) {
+    char tag[24];
+    bw_buf_t member = {0};
+    bw_err_t err;
+
+    snprintf(tag, sizeof(tag), "t=%d", (int)pid);
+    if (!bw_buf_printf(&member, "%s %s", store_tag, order_key))
+        return BW_ERR_NOMEM;
+    err = bw_win_add(lg->win, tag, pid, offset, deadline == INT64_MIN ? BW_OP_ZREM : BW_OP_ZADD,
+                     timer, member.data, deadline == INT64_MIN ? 0 : deadline, lg->cfg.index_ttl_s);
+    bw_buf_free(&member);
+    return err;
+}
+
 /* ---- queueing changes ---- */
 
 #define ADD(call)                \
@@ -268,73 +256,100 @@ static touched_t *touch(logistics_t *lg, const char *tag, const char *a, const c
             goto nomem;          \
     } while (0)
 
-static logi_verdict_t add_order(logistics_t *lg, bw_record_t *rec, int32_t pid, int64_t off) {
+static logi_verdict_t add_order(logistics_t *lg, bw_record_t *rec, int32_t pid, int64_t off,
+                                int64_t at) {
     const char *store, *order;
     size_t slen, olen;
-    char *tag = NULL, *okey = NULL, *ovl = NULL;
-    int64_t ttl = lg->cfg.index_ttl_s, v;
+    char *tag = NULL, *okey = NULL;
+    int64_t ttl = lg->cfg.index_ttl_s;
+    int64_t ship_by = bw_field_opt_long(&rec->value, lg->fo[F_O_SHIP_BY]);
+    int64_t deliver_by = bw_field_opt_long(&rec->value, lg->fo[F_O_DELIVER_BY]);
+    int status = bw_field_enum(&rec->value, lg->fo[F_O_STATUS]);
     char num[24];
-    logi_verdict_t verdict = LOGI_APPLIED;
+    bw_buf_t ovl = {0};
 
     bw_field_str(&rec->value, lg->fo[F_O_STORE], &store, &slen);
     bw_field_str(&rec->value, lg->fo[F_O_ORDER], &order, &olen);
-    if (!(tag = make_name("s=", store, slen, NULL, 0)) ||
-        !(okey = make_name("o:", order, olen, NULL, 0)))
+    if (!(tag = logi_name("s=", store, slen, NULL, 0)) ||
+        !(okey = logi_name("o:", order, olen, NULL, 0)))
         goto nomem;
     snprintf(num, sizeof(num), "%d", bw_field_enum(&rec->value, lg->fo[F_O_PLATFORM]));
     ADD(bw_win_add_str(lg->win, tag, pid, off, okey, "platform", num, ttl));
     ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_MIN, okey, "placed",
                    bw_field_long(&rec->value, lg->fo[F_O_PLACED]), ttl));
-    if ((v = bw_field_opt_long(&rec->value, lg->fo[F_O_SHIP_BY])) != INT64_MIN)
-        ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_SET, okey, "psb", v, ttl));
-    if ((v = bw_field_opt_long(&rec->value, lg->fo[F_O_DELIVER_BY])) != INT64_MIN)
-        ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_SET, okey, "pdb", v, ttl));
-    ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_SET, okey, "ostatus",
-                   bw_field_enum(&rec->value, lg->fo[F_O_STATUS]), ttl));
-    /* the promises of this batch, for scans later in the same batch */
-    if (!(ovl = malloc(strlen(tag) + strlen(okey) + 2)))
-        goto nomem;
-    sprintf(ovl, "%s %s", tag, okey);
-    json_object_set_new(
-        lg->overlay, ovl,
-        json_pack("[I,I]", (json_int_t)bw_field_opt_long(&rec->value, lg->fo[F_O_SHIP_BY]),
-                  (json_int_t)bw_field_opt_long(&rec->value, lg->fo[F_O_DELIVER_BY])));
-    /* its scans may already be in the index: decided at the end of the batch */
-    if (lg->nords == lg->capords) {
-        size_t ncap = lg->capords ? lg->capords * 2 : 256;
-        ord_t *n = realloc(lg->ords, ncap * sizeof(*n));
-        if (!n)
-            goto nomem;
-        lg->ords = n;
-        lg->capords = ncap;
+    if (ship_by != INT64_MIN)
+        ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_SET, okey, "psb", ship_by, ttl));
+    if (deliver_by != INT64_MIN)
+        ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_SET, okey, "pdb", deliver_by, ttl));
+    ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_SET, okey, "ostatus", status, ttl));
+    if (status == OS_SHIPPED) {
+        /* ship confirmation: is there a carrier scan within the tracking time? */
+        ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_MIN, okey, "confirmed", at, ttl));
+        ADD(logi_timer_set(lg, TIMER_TRACK, pid, off, tag, okey, at + lg->cfg.tracking_ms));
     }
-    lg->ords[lg->nords] = (ord_t){tag,
-                                  okey,
-                                  strdup("order"),
-                                  pid,
-                                  off,
-                                  bw_field_opt_long(&rec->value, lg->fo[F_O_SHIP_BY]),
-                                  bw_field_opt_long(&rec->value, lg->fo[F_O_DELIVER_BY])};
-    lg->nords++;
-    tag = okey = NULL; /* owned by the entry */
-    goto out;
+    /* the promises of this batch, for scans later in the same batch */
+    if (!bw_buf_printf(&ovl, "%s %s", tag, okey) ||
+        json_object_set_new(lg->overlay, ovl.data,
+                            json_pack("[I,I]", (json_int_t)ship_by, (json_int_t)deliver_by)))
+        goto nomem;
+    /* its scans may already be in the index: decided at the end of the batch */
+    if (!logi_grow((void **)&lg->ords, &lg->capords, lg->nords, sizeof(*lg->ords)))
+        goto nomem;
+    lg->ords[lg->nords++] = (ord_t){tag, okey, pid, off, ship_by, deliver_by};
+    bw_buf_free(&ovl);
+    return LOGI_APPLIED;
 nomem:
-    verdict = LOGI_REJECTED;
-out:
     free(tag);
     free(okey);
-    free(ovl);
-    return verdict;
+    bw_buf_free(&ovl);
+    return LOGI_REJECTED;
+}
+
+/* The index fields a scan sets, and its timers. */
+static bw_err_t add_scan_index(logistics_t *lg, const char *tag, const char *okey,
+                               const char *carrier, const char *lane, int status, int32_t pid,
+                               int64_t off, int64_t at) {
+    int64_t ttl = lg->cfg.index_ttl_s;
+    bool terminal = status == SS_DELIVERED || status == SS_LOST || status == SS_RETURNED;
+    bw_err_t err;
+
+    if ((err = bw_win_add_str(lg->win, tag, pid, off, okey, "carrier", carrier, ttl)) ||
+        (err = bw_win_add_str(lg->win, tag, pid, off, okey, "lane", lane, ttl)))
+        return err;
+    if (status == SS_LABEL) /* the seller printed a label: not a carrier scan */
+        return BW_ERR_OK;
+    /* a jump of the last scan by the stall time or more is a stall, noted
+     * with when it began: the same in any replay, whatever the batching */
+    if ((err = bw_win_add_maxgap(lg->win, tag, pid, off, okey, "last_scan", at, lg->cfg.stall_ms,
+                                 "stall_at", ttl)) ||
+        (err = bw_win_add(lg->win, tag, pid, off, BW_OP_MIN, okey, "first_scan", at, ttl)))
+        return err;
+    if (status == SS_EXCEPTION || status == SS_LOST || status == SS_RETURNED)
+        if ((err = bw_win_add(lg->win, tag, pid, off, BW_OP_MAX, okey,
+                              status == SS_EXCEPTION ? "exception"
+                              : status == SS_LOST    ? "lost"
+                                                     : "returned",
+                              1, ttl)))
+            return err;
+    if (status == SS_DELIVERED &&
+        (err = bw_win_add(lg->win, tag, pid, off, BW_OP_MIN, okey, "delivered", at, ttl)))
+        return err;
+    if ((status == SS_PICKED_UP || status == SS_IN_TRANSIT) &&
+        (err = bw_win_add(lg->win, tag, pid, off, BW_OP_MIN, okey, "shipped", at, ttl)))
+        return err;
+    /* in transit: stalled unless scanned again within the stall time; a
+     * terminal scan ends the watch at once (the timer then settles a
+     * stall the scan's gap revealed) */
+    return logi_timer_set(lg, TIMER_STALL, pid, off, tag, okey,
+                          terminal ? at : at + lg->cfg.stall_ms);
 }
 
 static logi_verdict_t add_shipment(logistics_t *lg, bw_record_t *rec, int32_t pid, int64_t off,
                                    int64_t at) {
-    const char *store, *order, *carrier, *origin, *dest, *region = NULL, *event, *tracking;
-    size_t slen, olen, clen, orlen, dlen, rlen = 0, elen, tlen;
-    char *tag = NULL, *okey = NULL, *cltag = NULL, *lane = NULL, *carrier_s = NULL;
+    const char *store, *order, *carrier, *origin, *dest, *region = NULL, *event;
+    size_t slen, olen, clen, orlen, dlen, rlen = 0, elen;
     int status = bw_field_enum(&rec->value, lg->fs[F_S_STATUS]);
-    int64_t ttl = lg->cfg.index_ttl_s;
-    logi_verdict_t verdict = LOGI_APPLIED;
+    pend_t p = {0};
     bw_buf_t lb = {0};
 
     bw_field_str(&rec->value, lg->fs[F_S_STORE], &store, &slen);
@@ -343,80 +358,52 @@ static logi_verdict_t add_shipment(logistics_t *lg, bw_record_t *rec, int32_t pi
     bw_field_str(&rec->value, lg->fs[F_S_ORIGIN], &origin, &orlen);
     bw_field_str(&rec->value, lg->fs[F_S_DEST], &dest, &dlen);
     bw_field_str(&rec->value, lg->fs[F_S_EVENT], &event, &elen);
-    bw_field_str(&rec->value, lg->fs[F_S_TRACKING], &tracking, &tlen);
     bw_field_opt_str(&rec->value, lg->fs[F_S_REGION], &region, &rlen);
     /* lane: origin country -> destination (country, or region when given) */
     if (!bw_buf_append(&lb, origin, orlen) || !bw_buf_append(&lb, "->", 2) ||
         !bw_buf_append(&lb, dest, dlen) ||
         (region && rlen && (!bw_buf_append(&lb, "-", 1) || !bw_buf_append(&lb, region, rlen))))
         goto nomem;
-    lane = lb.data;
+    p.lane = lb.data;
     lb.data = NULL;
-    if (!(carrier_s = strndup(carrier, clen)) || !(tag = make_name("s=", store, slen, NULL, 0)) ||
-        !(okey = make_name("o:", order, olen, NULL, 0)) ||
-        !(cltag = make_name("cl=", carrier, clen, lane, strlen(lane))))
+    if (!(p.carrier = strndup(carrier, clen)) ||
+        !(p.store_tag = logi_name("s=", store, slen, NULL, 0)) ||
+        !(p.order_key = logi_name("o:", order, olen, NULL, 0)) ||
+        !(p.cl_tag = logi_name("cl=", carrier, clen, p.lane, strlen(p.lane))) ||
+        !(p.event_id = strndup(event, elen)))
         goto nomem;
-    ADD(bw_win_add_str(lg->win, tag, pid, off, okey, "carrier", carrier_s, ttl));
-    ADD(bw_win_add_str(lg->win, tag, pid, off, okey, "lane", lane, ttl));
-    ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_MAX, okey, "last_scan", at, ttl));
-    ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_MIN, okey, "first_scan", at, ttl));
-    if (status == SS_EXCEPTION || status == SS_LOST || status == SS_RETURNED)
-        ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_MAX, okey,
-                       status == SS_EXCEPTION ? "exception"
-                       : status == SS_LOST    ? "lost"
-                                              : "returned",
-                       1, ttl));
-    if (status == SS_DELIVERED)
-        ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_MIN, okey, "delivered", at, ttl));
-    if (status == SS_PICKED_UP || status == SS_IN_TRANSIT)
-        ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_MIN, okey, "shipped", at, ttl));
-    if (status == SS_DELIVERED || status == SS_PICKED_UP || status == SS_IN_TRANSIT) {
-        /* the outcome needs the promises: decided at the end of the batch */
-        if (lg->npend == lg->cappend) {
-            size_t ncap = lg->cappend ? lg->cappend * 2 : 256;
-            pend_t *n = realloc(lg->pend, ncap * sizeof(*n));
-            if (!n)
-                goto nomem;
-            lg->pend = n;
-            lg->cappend = ncap;
-        }
-        pend_t *p = &lg->pend[lg->npend];
-        *p = (pend_t){tag,
-                      okey,
-                      NULL,
-                      cltag,
-                      carrier_s,
-                      lane,
-                      strndup(event, elen),
-                      status == SS_DELIVERED ? SS_DELIVERED : SS_PICKED_UP,
-                      at,
-                      bw_field_opt_long(&rec->value, lg->fs[F_S_ESTIMATE]),
-                      pid,
-                      off,
-                      INT64_MIN,
-                      INT64_MIN};
-        p->order_marker = strdup(okey + 2);
-        if (!p->event_id || !p->order_marker) {
-            free(p->event_id);
-            free(p->order_marker);
-            goto nomem;
-        }
-        lg->npend++;
-        tag = okey = cltag = carrier_s = lane = NULL; /* owned by the pending entry */
-    }
-    goto out;
+    if (add_scan_index(lg, p.store_tag, p.order_key, p.carrier, p.lane, status, pid, off, at))
+        goto nomem;
+    if (status != SS_DELIVERED && status != SS_PICKED_UP && status != SS_IN_TRANSIT)
+        goto done;
+    /* the outcome needs the promises: decided at the end of the batch */
+    if (!logi_grow((void **)&lg->pend, &lg->cappend, lg->npend, sizeof(p)))
+        goto nomem;
+    p.kind = status == SS_DELIVERED ? SS_DELIVERED : SS_PICKED_UP;
+    p.at = at;
+    p.estimate = bw_field_opt_long(&rec->value, lg->fs[F_S_ESTIMATE]);
+    p.pid = pid;
+    p.offset = off;
+    p.ship_by = p.deliver_by = INT64_MIN;
+    lg->pend[lg->npend++] = p;
+    return LOGI_APPLIED;
+done:
+    free(p.store_tag);
+    free(p.order_key);
+    free(p.cl_tag);
+    free(p.carrier);
+    free(p.lane);
+    free(p.event_id);
+    return LOGI_APPLIED;
 nomem:
-    verdict = LOGI_REJECTED;
-out:
-    free(tag);
-    free(okey);
-    free(cltag);
-    free(lane);
-    free(carrier_s);
+    free(p.store_tag);
+    free(p.order_key);
+    free(p.cl_tag);
+    free(p.carrier);
+    free(p.lane);
+    free(p.event_id);
     bw_buf_free(&lb);
-    (void)tracking;
-    (void)tlen;
-    return verdict;
+    return LOGI_REJECTED;
 }
 
 logi_verdict_t logistics_add(logistics_t *lg, int topic, bw_record_t *rec, int32_t pid,
@@ -448,7 +435,7 @@ logi_verdict_t logistics_add(logistics_t *lg, int topic, bw_record_t *rec, int32
     default:
         v = LOGI_APPLIED;
     }
-    if ((topic == LOGI_TOPIC_ORDERS ? add_order(lg, rec, pid, offset)
+    if ((topic == LOGI_TOPIC_ORDERS ? add_order(lg, rec, pid, offset, at)
                                     : add_shipment(lg, rec, pid, offset, at)) == LOGI_REJECTED) {
         bw_errstr_set(reason, reason_size, "out of memory");
         return LOGI_REJECTED;
@@ -513,60 +500,82 @@ out:
     return err;
 }
 
-/* Queue the outcome of each scan: delivered (late or not) per carrier x
- * lane, shipped (late or not) per store; once per order. */
+bw_err_t logi_count_delivery(logistics_t *lg, const char *cl_tag, const char *carrier,
+                             const char *lane, const char *order_key, int32_t pid, int64_t off,
+                             int64_t delivered, int64_t promise, const char *evidence) {
+    int64_t b = bw_bucket(promise, lg->cfg.window_ms);
+    touched_t *t;
+    bw_err_t err;
+
+    if ((err = logi_count_once(lg, cl_tag, pid, off, "w:", b, "due", "d", order_key + 2)))
+        return err;
+    if (!(t = logi_touch(lg, cl_tag, carrier, lane, TK_LANE, b)))
+        return BW_ERR_NOMEM;
+    if (delivered <= promise)
+        return BW_ERR_OK;
+    if ((err = logi_count_once(lg, cl_tag, pid, off, "w:", b, "late", "l", order_key + 2)))
+        return err;
+    return logi_evidence(t, evidence) ? BW_ERR_OK : BW_ERR_NOMEM;
+}
+
+/* A shipment against the promised ship-by, in the store's window of the
+ * day it shipped; once per order. */
+static bw_err_t count_shipment(logistics_t *lg, const char *store_tag, const char *order_key,
+                               int32_t pid, int64_t off, int64_t shipped, int64_t ship_by,
+                               const char *evidence) {
+    int64_t b = bw_bucket(shipped, lg->cfg.window_ms);
+    touched_t *t;
+    bw_err_t err;
+
+    if ((err = logi_count_once(lg, store_tag, pid, off, "ship:", b, "shipped", "s", order_key + 2)))
+        return err;
+    if (!(t = logi_touch(lg, store_tag, store_tag + 2, NULL, TK_SHIP, b)))
+        return BW_ERR_NOMEM;
+    if (shipped <= ship_by)
+        return BW_ERR_OK;
+    if ((err = logi_count_once(lg, store_tag, pid, off, "ship:", b, "late_shipped", "ls",
+                               order_key + 2)))
+        return err;
+    return logi_evidence(t, evidence) ? BW_ERR_OK : BW_ERR_NOMEM;
+}
+
+/* Queue the outcome of each scan whose promises are known. */
 static bw_err_t queue_outcomes(logistics_t *lg) {
-    char bucket[48], marker[512];
-    int64_t ttl = lg->cfg.window_ttl_s;
+    bw_err_t err;
 
     for (size_t i = 0; i < lg->npend; i++) {
         pend_t *p = &lg->pend[i];
-        int64_t b = bw_bucket(p->at, lg->cfg.window_ms);
-        touched_t *t;
+        int64_t promise = p->deliver_by != INT64_MIN ? p->deliver_by : p->estimate;
         if (p->kind == SS_DELIVERED) {
-            int64_t promise = p->deliver_by != INT64_MIN ? p->deliver_by : p->estimate;
             /* no promise yet (the order event has not come): the index keeps
              * the delivery, and the order event decides when it arrives */
             if (promise == INT64_MIN) {
                 bw_metric_inc(lg->m_no_promise);
                 continue;
             }
-            snprintf(bucket, sizeof(bucket), "w:%lld", (long long)b);
-            snprintf(marker, sizeof(marker), "d:%s", p->order_marker);
-            if (bw_win_add_once(lg->win, p->cl_tag, p->pid, p->offset, bucket, "delivered", 1,
-                                "outcomes", marker, ttl))
-                return BW_ERR_NOMEM;
-            if (!(t = touch(lg, p->cl_tag, p->carrier, p->lane, false, p->at)))
-                return BW_ERR_NOMEM;
-            if (p->at > promise) {
-                snprintf(marker, sizeof(marker), "l:%s", p->order_marker);
-                if (bw_win_add_once(lg->win, p->cl_tag, p->pid, p->offset, bucket, "late", 1,
-                                    "outcomes", marker, ttl))
-                    return BW_ERR_NOMEM;
-                if (t->nevidence < 5 && !(t->evidence[t->nevidence++] = strdup(p->event_id)))
-                    return BW_ERR_NOMEM;
-            }
+            err = logi_count_delivery(lg, p->cl_tag, p->carrier, p->lane, p->order_key, p->pid,
+                                      p->offset, p->at, promise, p->event_id);
         } else {
+            /* picked up: late if still undelivered when the promise passes */
+            if (promise != INT64_MIN && (err = logi_timer_set(lg, TIMER_DUE, p->pid, p->offset,
+                                                              p->store_tag, p->order_key, promise)))
+                return err;
             if (p->ship_by == INT64_MIN)
                 continue; /* decided by the order event */
-            snprintf(bucket, sizeof(bucket), "ship:%lld", (long long)b);
-            snprintf(marker, sizeof(marker), "s:%s", p->order_marker);
-            if (bw_win_add_once(lg->win, p->store_tag, p->pid, p->offset, bucket, "shipped", 1,
-                                "outcomes", marker, ttl))
-                return BW_ERR_NOMEM;
-            if (!(t = touch(lg, p->store_tag, p->store_tag + 2, NULL, true, p->at)))
-                return BW_ERR_NOMEM;
-            if (p->ship_by != INT64_MIN && p->at > p->ship_by) {
-                snprintf(marker, sizeof(marker), "ls:%s", p->order_marker);
-                if (bw_win_add_once(lg->win, p->store_tag, p->pid, p->offset, bucket,
-                                    "late_shipped", 1, "outcomes", marker, ttl))
-                    return BW_ERR_NOMEM;
-                if (t->nevidence < 5 && !(t->evidence[t->nevidence++] = strdup(p->event_id)))
-                    return BW_ERR_NOMEM;
-            }
+            err = count_shipment(lg, p->store_tag, p->order_key, p->pid, p->offset, p->at,
+                                 p->ship_by, p->event_id);
         }
+        if (err)
+            return err;
     }
     return BW_ERR_OK;
+}
+
+static int64_t reply_i64(const redisReply *r) {
+    int64_t v = INT64_MIN;
+    if (r->type == REDIS_REPLY_STRING && !bw_parse_i64(r->str, &v))
+        v = INT64_MIN;
+    return v;
 }
 
 /* Order events whose scans came in earlier batches: the index has the
@@ -576,8 +585,6 @@ static bw_err_t queue_late_orders(logistics_t *lg, char *errstr, size_t errstr_s
     redisReply **replies = NULL;
     bw_buf_t key = {0};
     bw_err_t err = BW_ERR_OK;
-    char bucket[48], marker[512];
-    int64_t ttl = lg->cfg.window_ttl_s;
 
     if (!lg->nords)
         return BW_ERR_OK;
@@ -591,56 +598,31 @@ static bw_err_t queue_late_orders(logistics_t *lg, char *errstr, size_t errstr_s
     }
     if ((err = bw_redis_pipe_run(lg->redis, &pipe, &replies, errstr, errstr_size)))
         goto out;
-    for (size_t i = 0; i < lg->nords; i++) {
+    for (size_t i = 0; i < lg->nords && !err; i++) {
         ord_t *o = &lg->ords[i];
         redisReply *r = replies[i];
-        int64_t delivered = INT64_MIN, shipped = INT64_MIN;
+        int64_t delivered, shipped;
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 4)
             continue;
-        if (r->element[0]->type == REDIS_REPLY_STRING)
-            bw_parse_i64(r->element[0]->str, &delivered);
-        if (r->element[1]->type == REDIS_REPLY_STRING)
-            bw_parse_i64(r->element[1]->str, &shipped);
-        if (delivered != INT64_MIN && o->deliver_by != INT64_MIN &&
-            r->element[2]->type == REDIS_REPLY_STRING &&
+        delivered = reply_i64(r->element[0]);
+        shipped = reply_i64(r->element[1]);
+        if (o->deliver_by != INT64_MIN && r->element[2]->type == REDIS_REPLY_STRING &&
             r->element[3]->type == REDIS_REPLY_STRING) {
             const char *carrier = r->element[2]->str, *lane = r->element[3]->str;
-            char *cltag = make_name("cl=", carrier, strlen(carrier), lane, strlen(lane));
-            touched_t *t;
+            char *cltag = logi_name("cl=", carrier, strlen(carrier), lane, strlen(lane));
             if (!cltag)
                 goto nomem;
-            snprintf(bucket, sizeof(bucket), "w:%lld",
-                     (long long)bw_bucket(delivered, lg->cfg.window_ms));
-            snprintf(marker, sizeof(marker), "d:%s", o->order_key + 2);
-            err = bw_win_add_once(lg->win, cltag, o->pid, o->offset, bucket, "delivered", 1,
-                                  "outcomes", marker, ttl);
-            if (!err && delivered > o->deliver_by) {
-                snprintf(marker, sizeof(marker), "l:%s", o->order_key + 2);
-                err = bw_win_add_once(lg->win, cltag, o->pid, o->offset, bucket, "late", 1,
-                                      "outcomes", marker, ttl);
-            }
-            t = err ? NULL : touch(lg, cltag, carrier, lane, false, delivered);
+            if (delivered != INT64_MIN)
+                err = logi_count_delivery(lg, cltag, carrier, lane, o->order_key, o->pid, o->offset,
+                                          delivered, o->deliver_by, o->order_key + 2);
+            else if (shipped != INT64_MIN)
+                err = logi_timer_set(lg, TIMER_DUE, o->pid, o->offset, o->store_tag, o->order_key,
+                                     o->deliver_by);
             free(cltag);
-            if (err || !t)
-                goto nomem;
         }
-        if (shipped != INT64_MIN && o->ship_by != INT64_MIN) {
-            touched_t *t;
-            snprintf(bucket, sizeof(bucket), "ship:%lld",
-                     (long long)bw_bucket(shipped, lg->cfg.window_ms));
-            snprintf(marker, sizeof(marker), "s:%s", o->order_key + 2);
-            if (bw_win_add_once(lg->win, o->store_tag, o->pid, o->offset, bucket, "shipped", 1,
-                                "outcomes", marker, ttl))
-                goto nomem;
-            if (shipped > o->ship_by) {
-                snprintf(marker, sizeof(marker), "ls:%s", o->order_key + 2);
-                if (bw_win_add_once(lg->win, o->store_tag, o->pid, o->offset, bucket,
-                                    "late_shipped", 1, "outcomes", marker, ttl))
-                    goto nomem;
-            }
-            if (!(t = touch(lg, o->store_tag, o->store_tag + 2, NULL, true, shipped)))
-                goto nomem;
-        }
+        if (!err && shipped != INT64_MIN && o->ship_by != INT64_MIN)
+            err = count_shipment(lg, o->store_tag, o->order_key, o->pid, o->offset, shipped,
+                                 o->ship_by, o->order_key + 2);
     }
     goto out;
 nomem:
@@ -652,192 +634,35 @@ out:
     return err;
 }
 
-static const char *PLAYBOOK_DELAY =
-    "Give affected buyers tracking and a new date before they ask; press the carrier for the "
-    "cause; compensate where it is late; move new orders on this lane to another carrier until it "
-    "recovers.";
-static const char *PLAYBOOK_SHIP =
-    "Ship on time: confirm shipment within the handling time, raise handling time or stock levels, "
-    "and fix what held late orders before the rate crosses the platform's limit.";
-
-static bw_err_t emit_signal(logistics_t *lg, const char *type, const char *severity, json_t *scope,
-                            int64_t wstart, int64_t wend, double observed, double baseline,
-                            double threshold, int64_t sample, const touched_t *t,
-                            const char *playbook, const char *detail, logistics_emit_cb emit,
-                            void *opaque) {
-    char id[17], errstr[256];
-    char *scope_text = json_dumps(scope, JSON_COMPACT | JSON_SORT_KEYS);
-    json_t *ev = json_array(), *j;
-    bw_err_t err;
-
-    for (int k = 0; k < t->nevidence; k++)
-        json_array_append_new(ev, json_string(t->evidence[k]));
-    bw_alert_id(id, type, scope_text ? scope_text : "", wstart);
-    free(scope_text);
-    j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:I, s:I, s:f, s:f, s:f, s:I, s:o, s:s, s:s, s:I, "
-                  "s:I, s:I}",
-                  "alert_id", id, "type", type, "severity", severity, "state", "FIRING", "scope",
-                  scope, "window_start", (json_int_t)wstart, "window_end", (json_int_t)wend,
-                  "observed", observed, "baseline", baseline, "threshold", threshold, "sample_size",
-                  (json_int_t)sample, "evidence", ev, "playbook", playbook, "detail", detail,
-                  "first_seen", (json_int_t)t->latest, "last_seen", (json_int_t)t->latest,
-                  "occurrences", (json_int_t)1);
-    if (!j)
-        return BW_ERR_NOMEM;
-    if ((err = bw_json_to_avro(lg->signal_s, j, &lg->sig->value, errstr, sizeof(errstr)))) {
-        bw_log(BW_LOG_ERROR, "signal not built: %s", errstr);
-        json_decref(j);
-        return err;
-    }
-    json_decref(j);
-    lg->signals++;
-    if (lg->reg)
-        bw_metric_inc(bw_metrics_get(lg->reg, &M_SIGNALS, type));
-    return emit(opaque, id, &lg->sig->value);
-}
-
-/* Windows judged per carrier x lane per batch. A batch can touch windows
- * far apart: an order read after its scans adds its delivery to an old
- * window. With 7 the Olist replay left most windows judged on a fifth of
- * their deliveries (bench/bench_olist_logistics.sh). */
-#define MAX_JUDGED 60
-
-/* How many buckets a touched entry needs, and the first of them. */
-static int span(const logistics_t *lg, const touched_t *t, int64_t *first) {
-    int64_t w = lg->cfg.window_ms, hi = bw_bucket(t->latest, w);
-    int64_t lo = bw_bucket(t->earliest, w);
-    int judged;
-
-    if (t->is_store) { /* the 30 days up to the latest shipment */
-        *first = hi - 29 * w;
-        return 30;
-    }
-    judged = (int)((hi - lo) / w) + 1;
-    if (judged > MAX_JUDGED)
-        judged = MAX_JUDGED; /* the latest ones */
-    *first = hi - (int64_t)(judged - 1 + lg->cfg.history) * w;
-    return judged + (int)lg->cfg.history;
-}
-
-/* Read the windows of what the batch touched, and judge every window it
- * added to (each is judged again whenever it grows, so the last judgement
- * of a window sees it complete). */
-static bw_err_t detect(logistics_t *lg, logistics_emit_cb emit, void *opaque, char *errstr,
-                       size_t errstr_size) {
-    int hist = (int)lg->cfg.history, nb;
-    bw_redis_pipe_t pipe = {0};
-    redisReply **replies = NULL;
-    size_t nq = 0;
-    bw_buf_t key = {0};
-    bw_err_t err = BW_ERR_OK;
-    char bucket[48];
-    int64_t first, w = lg->cfg.window_ms;
-
-    for (size_t i = 0; i < lg->ntouched; i++) {
-        touched_t *t = &lg->touched[i];
-        nb = span(lg, t, &first);
-        for (int k = 0; k < nb; k++) {
-            snprintf(bucket, sizeof(bucket), "%s:%lld", t->is_store ? "ship" : "w",
-                     (long long)(first + (int64_t)k * w));
-            bw_buf_reset(&key);
-            if (!bw_win_key(&key, t->tag, bucket))
-                goto nomem;
-            const char *argv[] = {"HMGET", key.data, t->is_store ? "shipped" : "delivered",
-                                  t->is_store ? "late_shipped" : "late"};
-            if (bw_redis_pipe_add(&pipe, 4, argv, NULL))
-                goto nomem;
-            nq++;
-        }
-    }
-    if (!nq)
-        goto out;
-    if ((err = bw_redis_pipe_run(lg->redis, &pipe, &replies, errstr, errstr_size)))
-        goto out;
-    size_t q = 0;
-    for (size_t i = 0; i < lg->ntouched && !err; i++) {
-        touched_t *t = &lg->touched[i];
-        bw_window_counts_t counts[MAX_JUDGED + 61]; /* oldest first */
-        nb = span(lg, t, &first);
-        for (int k = 0; k < nb; k++, q++) {
-            redisReply *r = replies[q];
-            counts[k].delivered = counts[k].late = 0;
-            if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
-                if (r->element[0]->type == REDIS_REPLY_STRING)
-                    bw_parse_i64(r->element[0]->str, &counts[k].delivered);
-                if (r->element[1]->type == REDIS_REPLY_STRING)
-                    bw_parse_i64(r->element[1]->str, &counts[k].late);
-            }
-        }
-        if (!t->is_store) {
-            for (int k = hist; k < nb && !err; k++) {
-                int64_t wstart = first + (int64_t)k * w;
-                bw_spike_t sp = bw_spike_eval(&lg->cfg.spike, counts[k], counts + k - hist, hist);
-                bw_log(BW_LOG_DEBUG, "%s %s: window %lld: %lld/%lld late, baseline %.3f, p %.3g%s",
-                       t->a, t->b, (long long)wstart, (long long)counts[k].late,
-                       (long long)counts[k].delivered, sp.baseline, sp.p_value,
-                       sp.fires ? ": fires" : "");
-                if (sp.fires) {
-                    char detail[128];
-                    snprintf(detail, sizeof(detail), "binomial p = %.2g", sp.p_value);
-                    err = emit_signal(lg, "CARRIER_DELAY_SPIKE",
-                                      sp.observed >= 2 * sp.threshold ? "CRITICAL" : "WARNING",
-                                      json_pack("{s:s, s:s}", "carrier", t->a, "lane", t->b),
-                                      wstart, wstart + w, sp.observed, sp.baseline, sp.threshold,
-                                      counts[k].delivered, t, PLAYBOOK_DELAY, detail, emit, opaque);
-                }
-            }
-        } else {
-            int64_t s10 = 0, l10 = 0, s30 = 0, l30 = 0, wstart = first + 29 * w;
-            double r10, r30;
-            for (int k = 0; k < nb; k++) {
-                s30 += counts[k].delivered;
-                l30 += counts[k].late;
-                if (k >= nb - 10) {
-                    s10 += counts[k].delivered;
-                    l10 += counts[k].late;
-                }
-            }
-            bw_health_t h10 = bw_late_ship_rate(s10, l10, lg->cfg.ship_min, lg->cfg.ship_warn,
-                                                lg->cfg.ship_critical, &r10);
-            bw_health_t h30 = bw_late_ship_rate(s30, l30, lg->cfg.ship_min, lg->cfg.ship_warn,
-                                                lg->cfg.ship_critical, &r30);
-            bw_health_t h = h10 > h30 ? h10 : h30;
-            if (h != BW_HEALTH_OK) {
-                bool ten = h10 >= h30;
-                char detail[128];
-                snprintf(detail, sizeof(detail), "late shipment rate %.2f%% over %d days",
-                         100 * (ten ? r10 : r30), ten ? 10 : 30);
-                err =
-                    emit_signal(lg, "LATE_SHIPMENT_RATE_AT_RISK",
-                                h == BW_HEALTH_CRITICAL ? "CRITICAL" : "WARNING",
-                                json_pack("{s:s}", "store_id", t->a), wstart - (ten ? 9 : 29) * w,
-                                wstart + w, ten ? r10 : r30, 0,
-                                h == BW_HEALTH_CRITICAL ? lg->cfg.ship_critical : lg->cfg.ship_warn,
-                                ten ? s10 : s30, t, PLAYBOOK_SHIP, detail, emit, opaque);
-            }
-        }
-    }
-    goto out;
-nomem:
-    err = BW_ERR_NOMEM;
-out:
-    bw_redis_replies_free(replies, nq);
-    bw_redis_pipe_free(&pipe);
-    bw_buf_free(&key);
-    return err;
-}
-
 bw_err_t logistics_end_batch(logistics_t *lg, int64_t now_ms, logistics_emit_cb emit, void *opaque,
                              char *errstr, size_t errstr_size) {
     bw_err_t err;
 
-    (void)now_ms;
     if ((err = lookup_promises(lg, errstr, errstr_size)) || (err = queue_outcomes(lg)) ||
         (err = queue_late_orders(lg, errstr, errstr_size)) ||
-        (err = bw_win_flush(lg->win, errstr, errstr_size)))
+        (err = bw_win_flush(lg->win, errstr, errstr_size)) ||
+        (err = logi_fire_timers(lg, now_ms, errstr, errstr_size)))
         goto out;
-    err = detect(lg, emit, opaque, errstr, errstr_size);
+    err = logi_judge(lg, emit, opaque, errstr, errstr_size);
 out:
-    logistics_discard(lg);
+    /* on success the marks wait for logistics_delivered() */
+    if (err)
+        logistics_discard(lg);
+    else
+        discard_batch(lg);
+    return err;
+}
+
+bw_err_t logistics_delivered(logistics_t *lg, char *errstr, size_t errstr_size) {
+    bw_err_t err = BW_ERR_OK;
+
+    for (size_t i = 0; i < lg->nmarks && !err; i++)
+        err = bw_win_add(lg->win, lg->marks[i].tag, BW_WIN_UNFENCED, 0, BW_OP_MAX, "fired",
+                         lg->marks[i].field, lg->marks[i].level, lg->cfg.window_ttl_s);
+    if (!err)
+        err = bw_win_flush(lg->win, errstr, errstr_size);
+    if (err)
+        bw_win_discard(lg->win);
+    free_marks(lg); /* on failure the batch runs again and marks again */
     return err;
 }

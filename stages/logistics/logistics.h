@@ -25,6 +25,11 @@ typedef struct logistics_cfg_s {
     bw_spike_cfg_t spike;
     double ship_warn, ship_critical;
     int64_t ship_min;
+    int64_t stall_ms; /* no scan this long while in transit: stalled */
+    bw_count_cfg_t stall;
+    int64_t tracking_ms; /* a carrier scan within this of ship confirmation: valid tracking */
+    double track_warn, track_critical; /* valid tracking rate below these */
+    int64_t timer_batch; /* timers read per partition and kind per round */
 } logistics_cfg_t;
 
 /** Called with each Signal record to send (owned by the caller of process). */
@@ -53,11 +58,20 @@ logi_verdict_t logistics_add(logistics_t *lg, int topic, bw_record_t *rec, int32
 
 /**
  * @brief End of a batch: look up promises, write everything effectively
- *        once, then judge the windows the batch touched and emit signals.
+ *        once, fire the timers the watermark passed (late while
+ *        undelivered, stalled, tracking), then judge the windows the batch
+ *        touched and emit signals: a window's signal is emitted once, and
+ *        again only at a higher severity.
  * @returns a retriable error when Redis is away (the batch runs again).
  */
 bw_err_t logistics_end_batch(logistics_t *lg, int64_t now_ms, logistics_emit_cb emit, void *opaque,
                              char *errstr, size_t errstr_size);
+
+/**
+ * @brief The batch's signals are delivered: remember in Redis that they
+ *        were sent (before that, a crash re-sends them with the same ids).
+ */
+bw_err_t logistics_delivered(logistics_t *lg, char *errstr, size_t errstr_size);
 
 /** @brief Drop what the batch queued (it will run again). */
 void logistics_discard(logistics_t *lg);
@@ -67,5 +81,7 @@ void logistics_forget(logistics_t *lg, int32_t pid);
 
 /** @brief Counters for tests and the bench. */
 int64_t logistics_signals(const logistics_t *lg);
+/** @brief Timers fired since creation. */
+int64_t logistics_timers_fired(const logistics_t *lg);
 
 #endif

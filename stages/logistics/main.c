@@ -1,8 +1,9 @@
 /*
- * bw-logistics: bw.orders + bw.shipments -> order index and windows in
- * Redis -> Signals on bw.signals (CARRIER_DELAY_SPIKE,
- * LATE_SHIPMENT_RATE_AT_RISK). Every Redis write goes through the window
- * engine's fenced flush, so replays never double count.
+ * bw-logistics: bw.orders + bw.shipments -> order index, parcel timers
+ * and windows in Redis -> Signals on bw.signals (CARRIER_DELAY_SPIKE,
+ * SHIPMENT_STALLED, LATE_SHIPMENT_RATE_AT_RISK, VALID_TRACKING_AT_RISK).
+ * Every Redis write goes through the window engine's fenced flush, so
+ * replays never double count.
  */
 #include <stddef.h>
 #include <stdlib.h>
@@ -22,6 +23,8 @@ typedef struct {
     double min_ratio, min_excess, alpha, ewma, prior;
     double ship_warn, ship_critical;
     int64_t ship_min;
+    int64_t span, stall_hours, stall_min, tracking_hours, timer_batch;
+    double stall_ratio, stall_alpha, stall_prior, track_warn, track_critical;
 } logi_conf_t;
 
 #define K(f) offsetof(logi_conf_t, f)
@@ -59,6 +62,8 @@ static const bw_conf_def_t logi_defs[] = {
      "Level of the one-sided binomial test"},
     {"spike.ewma", BW_CONF_DBL, K(ewma), "0.3", 0.01, 1, NULL,
      "Weight of the newest window in the baseline"},
+    {"spike.span", BW_CONF_INT, K(span), "3", 1, 30, NULL,
+     "Windows summed as the current one (a sliding sum: one bad day alone does not fire)"},
     {"spike.prior", BW_CONF_DBL, K(prior), "0.08", 0.0001, 0.9, NULL,
      "Baseline late share before there is history"},
     {"ship.warn", BW_CONF_DBL, K(ship_warn), "0.03", 0, 1, NULL,
@@ -66,7 +71,25 @@ static const bw_conf_def_t logi_defs[] = {
     {"ship.critical", BW_CONF_DBL, K(ship_critical), "0.04", 0, 1, NULL,
      "Late shipment rate that is critical"},
     {"ship.min", BW_CONF_INT, K(ship_min), "20", 1, 1000000, NULL,
-     "Shipments before the late shipment rate is judged"},
+     "Shipments before the late shipment rate and valid tracking rate are judged"},
+    {"stall.hours", BW_CONF_INT, K(stall_hours), "72", 1, 24 * 60, NULL,
+     "A parcel in transit with no scan for this long is stalled"},
+    {"stall.min", BW_CONF_INT, K(stall_min), "5", 1, 1000000, NULL,
+     "Stalled parcels in the span before SHIPMENT_STALLED can fire"},
+    {"stall.ratio", BW_CONF_DBL, K(stall_ratio), "2", 1, 100, NULL,
+     "Stalled parcels must reach this times the expected count"},
+    {"stall.alpha", BW_CONF_DBL, K(stall_alpha), "0.001", 1e-12, 0.5, NULL,
+     "Level of the one-sided Poisson test of stalled parcels"},
+    {"stall.prior", BW_CONF_DBL, K(stall_prior), "0.5", 0.01, 1000, NULL,
+     "Expected stalled parcels per window before there is history (a floor)"},
+    {"tracking.hours", BW_CONF_INT, K(tracking_hours), "48", 1, 24 * 30, NULL,
+     "A carrier scan within this of ship confirmation makes the tracking valid"},
+    {"track.warn", BW_CONF_DBL, K(track_warn), "0.96", 0, 1, NULL,
+     "Valid tracking rate (30 days) below this warns"},
+    {"track.critical", BW_CONF_DBL, K(track_critical), "0.95", 0, 1, NULL,
+     "Valid tracking rate below this is critical"},
+    {"timer.batch", BW_CONF_INT, K(timer_batch), "1000", 1, 100000, NULL,
+     "Parcel timers settled per partition and kind per read (up to 8 reads a batch)"},
 };
 #undef K
 
@@ -125,6 +148,17 @@ fail:
     return err;
 }
 
+static bw_err_t delivered(void *opaque, bw_stage_t *st) {
+    app_t *app = opaque;
+    char errstr[512];
+    bw_err_t err;
+
+    (void)st;
+    if ((err = logistics_delivered(app->lg, errstr, sizeof(errstr))))
+        bw_log_rl(BW_LOG_WARN, "signals sent, not yet remembered: %s", errstr);
+    return err ? BW_ERR_REDIS_DOWN : BW_ERR_OK;
+}
+
 static bw_err_t on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts) {
     app_t *app = opaque;
 
@@ -156,7 +190,8 @@ int main(int argc, char **argv) {
     bw_redis_set_retry(redis, -1, 5000, &bw_proc_stop);
     {
         const char *topics[] = {lc.orders_topic, lc.shipments_topic};
-        bw_stage_ops_t ops = {.process = process, .rebalance = {&app, NULL, on_revoke}};
+        bw_stage_ops_t ops = {
+            .process = process, .delivered = delivered, .rebalance = {&app, NULL, on_revoke}};
         if (!(st = bw_stage_new("logistics", &conf, &common, &lc.stage, topics, 2, &ops, &app,
                                 errstr, sizeof(errstr)))) {
             bw_log(BW_LOG_ERROR, "%s", errstr);
@@ -174,10 +209,17 @@ int main(int argc, char **argv) {
             .skew_ms = lc.skew_ms,
             .idle_ms = lc.idle_ms,
             .min_event_ms = 946684800000LL, /* 2000-01-01: before that, a clock error */
-            .spike = {lc.min_sample, lc.min_ratio, lc.min_excess, lc.alpha, lc.ewma, lc.prior},
+            .spike = {lc.min_sample, lc.min_ratio, lc.min_excess, lc.alpha, lc.ewma, lc.prior,
+                      lc.span},
             .ship_warn = lc.ship_warn,
             .ship_critical = lc.ship_critical,
             .ship_min = lc.ship_min,
+            .stall_ms = lc.stall_hours * 3600000,
+            .stall = {lc.stall_min, lc.stall_ratio, lc.stall_alpha, lc.ewma, lc.stall_prior},
+            .tracking_ms = lc.tracking_hours * 3600000,
+            .track_warn = lc.track_warn,
+            .track_critical = lc.track_critical,
+            .timer_batch = lc.timer_batch,
         };
         if (!(app.lg = logistics_new(&cfg, bw_stage_serde(st), redis, bw_stage_metrics(st), errstr,
                                      sizeof(errstr)))) {

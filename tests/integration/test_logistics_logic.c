@@ -21,9 +21,26 @@ static int signals;
 #define T0 1704067200000LL /* 2024-01-01 */
 
 static const logistics_cfg_t CFG = {
-    DAY,     14,     86400, 86400,          3600000,
-    2 * DAY, 600000, 60000, 946684800000LL, {30, 1.5, 0.05, 0.001, 0.3, 0.08},
-    0.03,    0.04,   20};
+    .window_ms = DAY,
+    .history = 14,
+    .index_ttl_s = 86400,
+    .window_ttl_s = 86400,
+    .lateness_ms = 3600000,
+    .grace_ms = 2 * DAY,
+    .skew_ms = 600000,
+    .idle_ms = 60000,
+    .min_event_ms = 946684800000LL,
+    .spike = {30, 1.5, 0.05, 0.001, 0.3, 0.08, 3},
+    .ship_warn = 0.03,
+    .ship_critical = 0.04,
+    .ship_min = 20,
+    .stall_ms = 3 * DAY,
+    .stall = {5, 2, 0.001, 0.3, 0.5},
+    .tracking_ms = 2 * DAY,
+    .track_warn = 0.96,
+    .track_critical = 0.95,
+    .timer_batch = 1000,
+};
 
 static bw_err_t count_signal(void *opaque, const char *key, avro_value_t *v) {
     (void)opaque;
@@ -52,21 +69,29 @@ static void end_batch(void) {
     assert_int_equal(
         logistics_end_batch(lg, T0 + 30 * DAY, count_signal, NULL, errstr, sizeof(errstr)),
         BW_ERR_OK);
+    assert_int_equal(logistics_delivered(lg, errstr, sizeof(errstr)), BW_ERR_OK);
 }
 
-static char *order(const char *store, const char *id, int64_t placed) {
+static char *order_at(const char *store, const char *id, int64_t placed, const char *status,
+                      int64_t at) {
     static char buf[8192];
-    char p[BW_TS_BUFSZ], sb[BW_TS_BUFSZ], db[BW_TS_BUFSZ];
+    char p[BW_TS_BUFSZ], sb[BW_TS_BUFSZ], db[BW_TS_BUFSZ], t[BW_TS_BUFSZ];
     bw_ts_format(placed, p);
+    bw_ts_format(at, t);
     bw_ts_format(placed + 2 * DAY, sb);
     bw_ts_format(placed + 5 * DAY, db);
     snprintf(
         buf, sizeof(buf),
         "{\"event_id\":\"oe-%s\",\"store_id\":\"%s\",\"platform\":\"AMAZON\",\"marketplace\":"
         "\"DE\",\"order_id\":\"%s\",\"skus\":[],\"placed_at\":\"%s\",\"promised_ship_by\":\"%s\","
-        "\"promised_delivery_by\":\"%s\",\"status\":\"PLACED\",\"occurred_at\":\"%s\"}",
-        id, store, id, p, sb, db, p);
+        "\"promised_delivery_by\":\"%s\",\"status\":\"%s\",\"occurred_at\":\"%s\"}",
+        id, store, id, p, sb, db, status, t);
     return buf;
+}
+
+/* An order placed at @p placed: ship by +2 days, deliver by +5 days. */
+static char *order(const char *store, const char *id, int64_t placed) {
+    return order_at(store, id, placed, "PLACED", placed);
 }
 
 static char *scan(const char *store, const char *id, const char *carrier, const char *status,
@@ -102,11 +127,11 @@ static void test_shipment_before_order_counts_once_it_arrives(void **state) {
     (void)state;
     assert_int_equal(add(1, scan("s1", "o1", "DHL", "DELIVERED", T0 + 7 * DAY)), LOGI_APPLIED);
     end_batch(); /* no promise known yet: not counted */
-    assert_int_equal(hget("bw:{cl=DHL|CN-%3EDE}:w:1704672000000", "delivered"), -1);
+    assert_int_equal(hget("bw:{cl=DHL|CN-%3EDE}:w:1704499200000", "due"), -1);
     assert_int_equal(add(0, order("s1", "o1", T0)), LOGI_APPLIED);
-    end_batch(); /* the order completes it: delivered day 7 > promise day 5: late */
-    assert_int_equal(hget("bw:{cl=DHL|CN-%3EDE}:w:1704672000000", "delivered"), 1);
-    assert_int_equal(hget("bw:{cl=DHL|CN-%3EDE}:w:1704672000000", "late"), 1);
+    end_batch(); /* the order completes it: delivered day 7 > promise day 5: late, on day 5 */
+    assert_int_equal(hget("bw:{cl=DHL|CN-%3EDE}:w:1704499200000", "due"), 1);
+    assert_int_equal(hget("bw:{cl=DHL|CN-%3EDE}:w:1704499200000", "late"), 1);
 }
 
 static void test_duplicate_scans_count_once(void **state) {
@@ -118,8 +143,8 @@ static void test_duplicate_scans_count_once(void **state) {
     end_batch();
     add(1, scan("s2", "o2", "UPS", "DELIVERED", T0 + 3 * DAY));
     end_batch();
-    assert_int_equal(hget("bw:{cl=UPS|CN-%3EDE}:w:1704326400000", "delivered"), 1);
-    assert_int_equal(hget("bw:{cl=UPS|CN-%3EDE}:w:1704326400000", "late"), -1);
+    assert_int_equal(hget("bw:{cl=UPS|CN-%3EDE}:w:1704499200000", "due"), 1);
+    assert_int_equal(hget("bw:{cl=UPS|CN-%3EDE}:w:1704499200000", "late"), -1);
 }
 
 static void test_unknown_order_and_delivered_before_pickup(void **state) {
@@ -128,7 +153,7 @@ static void test_unknown_order_and_delivered_before_pickup(void **state) {
     add(1, scan("s3", "ghost", "GLS", "DELIVERED", T0 + 2 * DAY));
     end_batch();
     assert_int_equal(hget("bw:{s=s3}:o:ghost", "delivered"), T0 + 2 * DAY);
-    assert_int_equal(hget("bw:{cl=GLS|CN-%3EDE}:w:1704240000000", "delivered"), -1);
+    assert_int_equal(hget("bw:{cl=GLS|CN-%3EDE}:w:1704240000000", "due"), -1);
     /* delivered scan first, pickup later (out of order): shipped keeps the earliest scan */
     add(0, order("s3", "o3", T0));
     add(1, scan("s3", "o3", "GLS", "DELIVERED", T0 + 3 * DAY));
@@ -147,7 +172,7 @@ static void test_missing_promises(void **state) {
     add(1, scan("s4", "o4", "FedEx", "DELIVERED", T0 + 9 * DAY));
     end_batch();
     assert_int_equal(hget("bw:{s=s4}:o:o4", "pdb"), -1);
-    assert_int_equal(hget("bw:{cl=FedEx|CN-%3EDE}:w:1704844800000", "delivered"), -1);
+    assert_int_equal(hget("bw:{cl=FedEx|CN-%3EDE}:w:1704844800000", "due"), -1);
 }
 
 static void test_absurd_timestamps(void **state) {
@@ -187,6 +212,102 @@ static void test_hostile_names_stay_apart(void **state) {
     }
 }
 
+/* Events of an unrelated order on both partitions move the watermark
+ * (the stage's is the least of its partitions'). */
+static void advance_to(int64_t at) {
+    add(0, order_at("clock", "tick", at, "PLACED", at));
+    add(1, scan("clock", "tick", "TICK", "LABEL_CREATED", at));
+}
+
+static void test_late_while_undelivered(void **state) {
+    const char *w5 = "bw:{cl=DPD|CN-%3EDE}:w:1704499200000"; /* promise day 5 */
+    (void)state;
+    add(0, order("s6", "o6", T0));
+    add(1, scan("s6", "o6", "DPD", "PICKED_UP", T0 + DAY));
+    end_batch();
+    assert_int_equal(hget(w5, "due"), -1); /* the promise has not passed */
+    advance_to(T0 + 5 * DAY + 2 * 3600000);
+    end_batch(); /* the watermark passed day 5 with the parcel undelivered */
+    assert_int_equal(hget(w5, "due"), 1);
+    assert_int_equal(hget(w5, "late"), 1);
+    assert_true(logistics_timers_fired(lg) >= 1);
+    add(1, scan("s6", "o6", "DPD", "DELIVERED", T0 + 8 * DAY));
+    end_batch(); /* its delivery three days later counts no second time */
+    assert_int_equal(hget(w5, "due"), 1);
+    assert_int_equal(hget(w5, "late"), 1);
+}
+
+static void test_stalled_parcels(void **state) {
+    const char *w4 = "bw:{cl=PNL|CN-%3EDE}:w:1704412800000"; /* day 1 + 3 days quiet = day 4 */
+    (void)state;
+    add(0, order("s7", "a", T0));
+    add(0, order("s7", "b", T0));
+    add(1, scan("s7", "a", "PNL", "PICKED_UP", T0 + DAY));
+    /* b: quiet from day 1 to day 5 within one batch, then delivered */
+    add(1, scan("s7", "b", "PNL", "PICKED_UP", T0 + DAY));
+    add(1, scan("s7", "b", "PNL", "IN_TRANSIT", T0 + 5 * DAY));
+    add(1, scan("s7", "b", "PNL", "DELIVERED", T0 + 5 * DAY + 3600000));
+    end_batch();
+    assert_int_equal(hget("bw:{s=s7}:o:b", "stall_at"), T0 + 4 * DAY);
+    advance_to(T0 + 4 * DAY + 2 * 3600000);
+    end_batch(); /* a has had no scan for three days: stalled */
+    assert_int_equal(hget(w4, "stalled"), 1);
+    add(1, scan("s7", "a", "PNL", "IN_TRANSIT", T0 + 6 * DAY));
+    advance_to(T0 + 10 * DAY);
+    end_batch(); /* b's gap is settled when its watch ends; a moved again: no second count */
+    assert_int_equal(hget(w4, "stalled"), 2);
+    assert_int_equal(hget("bw:{s=s7}:o:a", "stall_at"), T0 + 4 * DAY);
+}
+
+static void test_valid_tracking(void **state) {
+    char id[16];
+    int before = signals;
+    (void)state;
+    /* 25 shipments confirmed on day 2: 21 scanned within 48 h, 1 scanned
+     * on day 5 (too late), 3 never: 84% valid */
+    for (int i = 0; i < 25; i++) {
+        snprintf(id, sizeof(id), "v%d", i);
+        add(0, order_at("s8", id, T0, "SHIPPED", T0 + 2 * DAY));
+        if (i < 21)
+            add(1, scan("s8", id, "DHL", "PICKED_UP", T0 + 2 * DAY + 3600000));
+        else if (i == 21)
+            add(1, scan("s8", id, "DHL", "PICKED_UP", T0 + 5 * DAY));
+    }
+    end_batch();
+    assert_int_equal(hget("bw:{s=s8}:track:1704240000000", "confirmed"), -1);
+    advance_to(T0 + 5 * DAY);
+    end_batch();
+    assert_int_equal(hget("bw:{s=s8}:track:1704240000000", "confirmed"), 25);
+    assert_int_equal(hget("bw:{s=s8}:track:1704240000000", "valid"), 21);
+    assert_int_equal(hget("bw:{s=s8}:fired", "VALID_TRACKING_AT_RISK:1704240000000"), 2);
+    assert_true(signals > before);
+}
+
+static void test_signal_once_per_window(void **state) {
+    char id[16];
+    int before;
+    (void)state;
+    /* 40 parcels due day 5, all delivered on day 7: a spike on day 5 */
+    for (int i = 0; i < 40; i++) {
+        snprintf(id, sizeof(id), "k%d", i);
+        add(0, order("s9", id, T0));
+        add(1, scan("s9", id, "ZTO", "DELIVERED", T0 + 7 * DAY));
+    }
+    before = signals;
+    end_batch();
+    assert_int_equal(signals - before, 1); /* the window the batch changed: day 5 */
+    assert_int_equal(hget("bw:{cl=ZTO|CN-%3EDE}:fired", "CARRIER_DELAY_SPIKE:1704499200000"), 2);
+    /* the same window grows: judged again, not sent again at the same severity */
+    for (int i = 40; i < 45; i++) {
+        snprintf(id, sizeof(id), "k%d", i);
+        add(0, order("s9", id, T0));
+        add(1, scan("s9", id, "ZTO", "DELIVERED", T0 + 7 * DAY));
+    }
+    before = signals;
+    end_batch();
+    assert_int_equal(signals - before, 0);
+}
+
 static int setup(void **state) {
     (void)state;
     snprintf(dir, sizeof(dir), "/tmp/bw_itest_logi_XXXXXX");
@@ -202,10 +323,15 @@ static int setup(void **state) {
     return 0;
 }
 
-/* Each test starts a fresh process (watermarks start over); Redis, and so
- * the fences, carry on, as they would across restarts. */
+/* Each test starts a fresh process (watermarks start over) on an empty
+ * Redis; the offsets carry on. */
 static int fresh(void **state) {
+    redisReply *r;
     (void)state;
+    /* timers of earlier tests would fire in this one */
+    if (bw_redis_cmd(redis, &r, errstr, sizeof(errstr), "FLUSHDB"))
+        return -1;
+    freeReplyObject(r);
     logistics_destroy(lg);
     lg = logistics_new(&CFG, sd, redis, NULL, errstr, sizeof(errstr));
     return lg ? 0 : -1;
@@ -231,6 +357,10 @@ int main(void) {
         cmocka_unit_test_setup(test_missing_promises, fresh),
         cmocka_unit_test_setup(test_absurd_timestamps, fresh),
         cmocka_unit_test_setup(test_hostile_names_stay_apart, fresh),
+        cmocka_unit_test_setup(test_late_while_undelivered, fresh),
+        cmocka_unit_test_setup(test_stalled_parcels, fresh),
+        cmocka_unit_test_setup(test_valid_tracking, fresh),
+        cmocka_unit_test_setup(test_signal_once_per_window, fresh),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

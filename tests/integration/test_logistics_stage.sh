@@ -37,10 +37,10 @@ sig = [json.loads(l) for l in open(sys.argv[1])]
 truth = json.load(open(sys.argv[2]))
 spikes = [s for s in sig if s["type"] == "CARRIER_DELAY_SPIKE"]
 t = truth["spike"]
-def day(s):
+def day(s):  # the day judged: the last of the signal's span
     from datetime import datetime
-    ms = int(datetime.strptime(s["window_start"], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp() * 1000)
-    return (ms - t["base"]) // t["day_ms"]
+    ms = int(datetime.strptime(s["window_end"], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp() * 1000)
+    return (ms - t["base"]) // t["day_ms"] - 1
 hit = sorted({day(s) for s in spikes if s["scope"]["carrier"] == t["carrier"] and s["scope"]["lane"] == t["lane"] and day(s) >= 0})
 calm = [s for s in spikes if s["scope"]["carrier"] == truth["calm"]["carrier"] and day(s) >= 0]
 print("delay spike windows (days):", hit, "calm-lane spikes:", len(calm))

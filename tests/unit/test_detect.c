@@ -6,7 +6,8 @@
 
 #include "detect.h"
 
-static const bw_spike_cfg_t CFG = {30, 1.5, 0.05, 0.001, 0.3, 0.08};
+static const bw_spike_cfg_t CFG = {30, 1.5, 0.05, 0.001, 0.3, 0.08, 1};
+static const bw_count_cfg_t STALL = {5, 2, 0.001, 0.3, 0.5};
 
 static void test_binomial_tail(void **state) {
     (void)state;
@@ -76,6 +77,62 @@ static void test_late_shipment_rate(void **state) {
     assert_int_equal(bw_late_ship_rate(10, 5, 20, 0.03, 0.04, &r), BW_HEALTH_OK); /* too few */
 }
 
+static void test_poisson_tail(void **state) {
+    (void)state;
+    assert_true(fabs(bw_poisson_sf(0, 3) - 1.0) < 1e-12);
+    /* P(X >= 1) = 1 - e^-lambda */
+    assert_true(fabs(bw_poisson_sf(1, 2) - (1 - exp(-2))) < 1e-9);
+    /* P(X >= 3 | 1) = 1 - e^-1 (1 + 1 + 1/2) */
+    assert_true(fabs(bw_poisson_sf(3, 1) - (1 - exp(-1) * 2.5)) < 1e-9);
+    assert_true(bw_poisson_sf(30, 2) < 1e-15);
+    assert_true(bw_poisson_sf(5, 0) == 0.0);
+}
+
+static void test_stalled_count_spike(void **state) {
+    int64_t quiet[14] = {1, 0, 2, 1, 1, 0, 1, 2, 1, 0, 1, 1, 2, 1};
+    int64_t busy[14] = {40, 38, 45, 41, 39, 42, 40, 44, 37, 41, 43, 40, 39, 42};
+    bw_spike_t s;
+
+    (void)state;
+    /* 4 stalled parcels: under the minimum, however quiet the lane was */
+    assert_false(bw_count_spike_eval(&STALL, 4, 1, quiet, 14).fires);
+    /* 25 in three days on a lane that stalls about one a day: fires */
+    s = bw_count_spike_eval(&STALL, 25, 3, quiet, 14);
+    assert_true(s.fires);
+    assert_true(s.baseline > 2 && s.baseline < 5); /* about 1 a day x 3 days */
+    /* 130 in three days on a lane that stalls 40 a day: its normal */
+    assert_false(bw_count_spike_eval(&STALL, 130, 3, busy, 14).fires);
+    /* no history: the prior (0.5 a window) is the floor */
+    s = bw_count_spike_eval(&STALL, 6, 1, NULL, 0);
+    assert_true(fabs(s.baseline - 0.5) < 1e-12);
+    assert_true(s.fires);
+}
+
+static void test_span_smooths_one_bad_day(void **state) {
+    bw_window_counts_t hist[14];
+    bw_spike_cfg_t span3 = CFG;
+
+    (void)state;
+    for (int k = 0; k < 14; k++)
+        hist[k] = (bw_window_counts_t){100, 4};
+    span3.span = 3;
+    /* one day at 13% among two at 4%: alone it fires, in a three-day sum it does not */
+    assert_true(bw_spike_eval(&CFG, (bw_window_counts_t){100, 13}, hist, 14).fires);
+    assert_false(bw_spike_eval(&span3, (bw_window_counts_t){300, 21}, hist, 14).fires);
+    /* three bad days do */
+    assert_true(bw_spike_eval(&span3, (bw_window_counts_t){300, 39}, hist, 14).fires);
+}
+
+static void test_valid_tracking_rate(void **state) {
+    double r;
+    (void)state;
+    assert_int_equal(bw_valid_tracking_rate(1000, 970, 20, 0.96, 0.95, &r), BW_HEALTH_OK);
+    assert_int_equal(bw_valid_tracking_rate(1000, 955, 20, 0.96, 0.95, &r), BW_HEALTH_WARNING);
+    assert_int_equal(bw_valid_tracking_rate(1000, 940, 20, 0.96, 0.95, &r), BW_HEALTH_CRITICAL);
+    assert_true(fabs(r - 0.94) < 1e-12);
+    assert_int_equal(bw_valid_tracking_rate(10, 0, 20, 0.96, 0.95, &r), BW_HEALTH_OK);
+}
+
 static void test_alert_id_is_deterministic(void **state) {
     char a[17], b[17], c[17];
     (void)state;
@@ -96,6 +153,10 @@ int main(void) {
         cmocka_unit_test(test_no_history_uses_prior),
         cmocka_unit_test(test_late_shipment_rate),
         cmocka_unit_test(test_alert_id_is_deterministic),
+        cmocka_unit_test(test_poisson_tail),
+        cmocka_unit_test(test_stalled_count_spike),
+        cmocka_unit_test(test_span_smooths_one_bad_day),
+        cmocka_unit_test(test_valid_tracking_rate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,356 @@
+/* bw-logistics's judgement: the windows a batch changed are read back from
+ * Redis and judged; each window's signal is sent once, and again only at a
+ * higher severity (the "fired" hash of the tag remembers, once the batch's
+ * outputs are delivered: logistics_delivered()).
+ *   carrier x lane: CARRIER_DELAY_SPIKE (late share of the parcels due in
+ *     the last `span` days against an EWMA of earlier days, binomial test)
+ *     and SHIPMENT_STALLED (parcels that went quiet, Poisson test);
+ *   store: LATE_SHIPMENT_RATE_AT_RISK (10 and 30 days) and
+ *     VALID_TRACKING_AT_RISK (30 days). */
+#include "logistics_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "bw_json.h"
+#include "bw_log.h"
+#include "bw_util.h"
+
+/* Windows judged per carrier x lane per batch: a batch can touch windows
+ * far apart (an order read after its scans adds to an old window), and
+ * each window is judged again whenever it grows. */
+#define MAX_JUDGED 60
+/* Windows a store's rates look at. */
+#define STORE_DAYS 30
+#define MAX_READ (MAX_JUDGED + 30 + 60)
+
+static const bw_metric_decl_t M_SIGNALS = {BW_METRIC_COUNTER, "logistics_signals_total",
+                                           "Signals emitted, by type", "type"};
+
+static const char *PLAYBOOK_DELAY =
+    "Give affected buyers tracking and a new date before they ask; press the carrier for the "
+    "cause; compensate where it is late; move new orders on this lane to another carrier until it "
+    "recovers.";
+static const char *PLAYBOOK_STALL =
+    "Ask the carrier where the quiet parcels are and open traces; tell the buyers before they ask; "
+    "reship or refund what is lost; hold new orders on this lane if it keeps up.";
+static const char *PLAYBOOK_SHIP =
+    "Ship on time: confirm shipment within the handling time, raise handling time or stock levels, "
+    "and fix what held late orders before the rate crosses the platform's limit.";
+static const char *PLAYBOOK_TRACK =
+    "Confirm shipments only with a tracking number the carrier scans: hand parcels over before "
+    "confirming, use carriers the platform integrates, and check labels that never got a scan.";
+
+/* The fields a window holds for each kind, and the signals judged. */
+static const char *const KIND_FIELDS[3][3] = {
+    {"due", "late", "stalled"}, {"shipped", "late_shipped", NULL}, {"confirmed", "valid", NULL}};
+static const char *const KIND_PREFIX[3] = {"w:", "ship:", "track:"};
+
+typedef struct {
+    int64_t first; /* the first bucket read */
+    int nb; /* buckets read */
+    int lo; /* index of the first bucket judged */
+} plan_t;
+
+static plan_t plan_of(const logistics_t *lg, const touched_t *t) {
+    int64_t w = lg->cfg.window_ms, lo;
+    plan_t p;
+
+    if (t->kind != TK_LANE) { /* the 30 days up to the latest change */
+        p.first = t->hi - (STORE_DAYS - 1) * w;
+        p.nb = STORE_DAYS;
+        p.lo = STORE_DAYS - 1;
+        return p;
+    }
+    lo = t->lo < t->hi - (MAX_JUDGED - 1) * w ? t->hi - (MAX_JUDGED - 1) * w : t->lo;
+    p.first = lo - (lg->cfg.spike.span - 1 + lg->cfg.history) * w;
+    p.nb = (int)((t->hi - p.first) / w) + 1;
+    p.lo = (int)((lo - p.first) / w);
+    return p;
+}
+
+typedef struct {
+    int64_t c[3];
+} win_t;
+
+typedef struct {
+    logistics_t *lg;
+    const touched_t *t;
+    plan_t p;
+    win_t *win;
+    redisReply *fired; /* HMGET of the fired fields, in judging order */
+    size_t nfired;
+    logistics_emit_cb emit;
+    void *opaque;
+} judging_t;
+
+static const char *fired_name(char *buf, size_t size, const char *type, int64_t bucket) {
+    snprintf(buf, size, "%s:%lld", type, (long long)bucket);
+    return buf;
+}
+
+/* The fired fields of a touched entry, in the order judge_* ask for them. */
+static bool add_fired_read(bw_redis_pipe_t *pipe, const logistics_t *lg, const touched_t *t,
+                           plan_t p) {
+    const char **argv = calloc(2 + 2 * (size_t)p.nb, sizeof(char *));
+    char(*names)[64] = calloc(2 * (size_t)p.nb, 64);
+    bw_buf_t key = {0};
+    int argc = 2;
+    bool ok = false;
+
+    if (!argv || !names || !bw_win_key(&key, t->tag, "fired"))
+        goto out;
+    argv[0] = "HMGET";
+    argv[1] = key.data;
+    for (int k = p.lo; k < p.nb; k++) {
+        int64_t b = p.first + (int64_t)k * lg->cfg.window_ms;
+        if (t->kind == TK_LANE) {
+            argv[argc] = fired_name(names[argc - 2], 64, "CARRIER_DELAY_SPIKE", b);
+            argc++;
+            argv[argc] = fired_name(names[argc - 2], 64, "SHIPMENT_STALLED", b);
+            argc++;
+        } else {
+            argv[argc] = fired_name(names[argc - 2], 64,
+                                    t->kind == TK_SHIP ? "LATE_SHIPMENT_RATE_AT_RISK"
+                                                       : "VALID_TRACKING_AT_RISK",
+                                    b);
+            argc++;
+        }
+    }
+    ok = !bw_redis_pipe_add(pipe, argc, argv, NULL);
+out:
+    free(argv);
+    free(names);
+    bw_buf_free(&key);
+    return ok;
+}
+
+static bw_err_t emit_signal(judging_t *j, const char *type, int level, json_t *scope,
+                            int64_t wstart, int64_t wend, double observed, double baseline,
+                            double threshold, int64_t sample, const char *playbook,
+                            const char *detail, int64_t bucket) {
+    logistics_t *lg = j->lg;
+    char id[17], errstr[256], fname[64];
+    char *scope_text = json_dumps(scope, JSON_COMPACT | JSON_SORT_KEYS);
+    json_t *ev = json_array(), *js;
+    mark_t *m;
+    bw_err_t err;
+
+    for (int k = 0; k < j->t->nevidence; k++)
+        json_array_append_new(ev, json_string(j->t->evidence[k]));
+    bw_alert_id(id, type, scope_text ? scope_text : "", wstart);
+    free(scope_text);
+    js = json_pack("{s:s, s:s, s:s, s:s, s:o, s:I, s:I, s:f, s:f, s:f, s:I, s:o, s:s, s:s, s:I, "
+                   "s:I, s:I}",
+                   "alert_id", id, "type", type, "severity", level > 1 ? "CRITICAL" : "WARNING",
+                   "state", "FIRING", "scope", scope, "window_start", (json_int_t)wstart,
+                   "window_end", (json_int_t)wend, "observed", observed, "baseline", baseline,
+                   "threshold", threshold, "sample_size", (json_int_t)sample, "evidence", ev,
+                   "playbook", playbook, "detail", detail, "first_seen", (json_int_t)wstart,
+                   "last_seen", (json_int_t)wend, "occurrences", (json_int_t)1);
+    if (!js)
+        return BW_ERR_NOMEM;
+    if ((err = bw_json_to_avro(lg->signal_s, js, &lg->sig->value, errstr, sizeof(errstr)))) {
+        bw_log(BW_LOG_ERROR, "signal not built: %s", errstr);
+        json_decref(js);
+        return err;
+    }
+    json_decref(js);
+    if ((err = j->emit(j->opaque, id, &lg->sig->value)))
+        return err;
+    lg->signals++;
+    if (lg->reg)
+        bw_metric_inc(bw_metrics_get(lg->reg, &M_SIGNALS, type));
+    if (!logi_grow((void **)&lg->marks, &lg->capmarks, lg->nmarks, sizeof(*m)))
+        return BW_ERR_NOMEM;
+    m = &lg->marks[lg->nmarks];
+    m->level = level;
+    m->tag = strdup(j->t->tag);
+    m->field = strdup(fired_name(fname, sizeof(fname), type, bucket));
+    if (!m->tag || !m->field) {
+        free(m->tag);
+        free(m->field);
+        return BW_ERR_NOMEM;
+    }
+    lg->nmarks++;
+    return BW_ERR_OK;
+}
+
+/* The level already sent for the @p i-th fired field (0: none). */
+static int fired_level(const judging_t *j, size_t i) {
+    int64_t v;
+
+    if (!j->fired || j->fired->type != REDIS_REPLY_ARRAY || i >= j->fired->elements ||
+        j->fired->element[i]->type != REDIS_REPLY_STRING ||
+        !bw_parse_i64(j->fired->element[i]->str, &v))
+        return 0;
+    return (int)v;
+}
+
+static bw_err_t judge_lane(judging_t *j) {
+    logistics_t *lg = j->lg;
+    int64_t w = lg->cfg.window_ms, S = lg->cfg.spike.span;
+    int H = (int)lg->cfg.history;
+    bw_window_counts_t hist[60];
+    int64_t stall_hist[60];
+    size_t fi = 0;
+    bw_err_t err = BW_ERR_OK;
+
+    for (int k = j->p.lo; k < j->p.nb && !err; k++, fi += 2) {
+        int64_t b = j->p.first + (int64_t)k * w, wstart = b - (S - 1) * w;
+        int first_cur = k - (int)S + 1, nh = 0;
+        bw_window_counts_t cur = {0, 0};
+        int64_t stalled = 0;
+        char detail[160];
+        json_t *scope;
+        for (int i = first_cur; i <= k; i++) {
+            cur.delivered += j->win[i].c[0];
+            cur.late += j->win[i].c[1];
+            stalled += j->win[i].c[2];
+        }
+        for (int i = first_cur - H; i < first_cur; i++, nh++) {
+            hist[nh] = (bw_window_counts_t){j->win[i].c[0], j->win[i].c[1]};
+            stall_hist[nh] = j->win[i].c[2];
+        }
+        bw_spike_t sp = bw_spike_eval(&lg->cfg.spike, cur, hist, nh);
+        bw_log(BW_LOG_DEBUG, "%s %s: window %lld: %lld/%lld late, baseline %.3f, p %.3g%s", j->t->a,
+               j->t->b, (long long)b, (long long)cur.late, (long long)cur.delivered, sp.baseline,
+               sp.p_value, sp.fires ? ": fires" : "");
+        if (sp.fires) {
+            int level = sp.observed >= 2 * sp.threshold ? 2 : 1;
+            if (level > fired_level(j, fi)) {
+                snprintf(detail, sizeof(detail), "%lld of %lld parcels due late; binomial p = %.2g",
+                         (long long)cur.late, (long long)cur.delivered, sp.p_value);
+                scope = json_pack("{s:s, s:s}", "carrier", j->t->a, "lane", j->t->b);
+                err = emit_signal(j, "CARRIER_DELAY_SPIKE", level, scope, wstart, b + w,
+                                  sp.observed, sp.baseline, sp.threshold, cur.delivered,
+                                  PLAYBOOK_DELAY, detail, b);
+            }
+        }
+        bw_spike_t st = bw_count_spike_eval(&lg->cfg.stall, stalled, S, stall_hist, nh);
+        if (!err && st.fires) {
+            int level = st.observed >= 2 * st.threshold ? 2 : 1;
+            if (level > fired_level(j, fi + 1)) {
+                snprintf(detail, sizeof(detail),
+                         "%lld parcels without a scan for %lld h; Poisson p = %.2g",
+                         (long long)stalled, (long long)(lg->cfg.stall_ms / 3600000), st.p_value);
+                scope = json_pack("{s:s, s:s}", "carrier", j->t->a, "lane", j->t->b);
+                err = emit_signal(j, "SHIPMENT_STALLED", level, scope, wstart, b + w, st.observed,
+                                  st.baseline, st.threshold, stalled, PLAYBOOK_STALL, detail, b);
+            }
+        }
+    }
+    return err;
+}
+
+static bw_err_t judge_store(judging_t *j) {
+    logistics_t *lg = j->lg;
+    int64_t w = lg->cfg.window_ms, b = j->p.first + (int64_t)(j->p.nb - 1) * w;
+    int64_t n10 = 0, x10 = 0, n30 = 0, x30 = 0;
+    bw_buf_t store = {0};
+    char detail[160];
+    double rate, r10, r30;
+    bw_health_t h;
+    bw_err_t err = BW_ERR_OK;
+    int days;
+
+    for (int k = 0; k < j->p.nb; k++) {
+        n30 += j->win[k].c[0];
+        x30 += j->win[k].c[1];
+        if (k >= j->p.nb - 10) {
+            n10 += j->win[k].c[0];
+            x10 += j->win[k].c[1];
+        }
+    }
+    if (j->t->kind == TK_SHIP) {
+        bw_health_t h10 = bw_late_ship_rate(n10, x10, lg->cfg.ship_min, lg->cfg.ship_warn,
+                                            lg->cfg.ship_critical, &r10);
+        bw_health_t h30 = bw_late_ship_rate(n30, x30, lg->cfg.ship_min, lg->cfg.ship_warn,
+                                            lg->cfg.ship_critical, &r30);
+        bool ten = h10 >= h30;
+        h = ten ? h10 : h30;
+        rate = ten ? r10 : r30;
+        days = ten ? 10 : 30;
+        snprintf(detail, sizeof(detail), "late shipment rate %.2f%% over %d days (%lld of %lld)",
+                 100 * rate, days, (long long)(ten ? x10 : x30), (long long)(ten ? n10 : n30));
+    } else {
+        h = bw_valid_tracking_rate(n30, x30, lg->cfg.ship_min, lg->cfg.track_warn,
+                                   lg->cfg.track_critical, &rate);
+        days = 30;
+        snprintf(detail, sizeof(detail),
+                 "valid tracking rate %.2f%% over 30 days (%lld of %lld shipments)", 100 * rate,
+                 (long long)x30, (long long)n30);
+    }
+    if (h == BW_HEALTH_OK || (int)h <= fired_level(j, 0))
+        return BW_ERR_OK;
+    if (!bw_key_unescape(&store, j->t->tag + 2, strlen(j->t->tag + 2)))
+        return BW_ERR_NOMEM;
+    if (j->t->kind == TK_SHIP)
+        err = emit_signal(j, "LATE_SHIPMENT_RATE_AT_RISK", (int)h,
+                          json_pack("{s:s}", "store_id", store.data), b - (days - 1) * w, b + w,
+                          rate, 0, h == BW_HEALTH_CRITICAL ? lg->cfg.ship_critical : lg->cfg.ship_warn,
+                          days == 10 ? n10 : n30, PLAYBOOK_SHIP, detail, b);
+    else
+        err = emit_signal(j, "VALID_TRACKING_AT_RISK", (int)h,
+                          json_pack("{s:s}", "store_id", store.data), b - (days - 1) * w, b + w,
+                          rate, 1,
+                          h == BW_HEALTH_CRITICAL ? lg->cfg.track_critical : lg->cfg.track_warn,
+                          n30, PLAYBOOK_TRACK, detail, b);
+    bw_buf_free(&store);
+    return err;
+}
+
+bw_err_t logi_judge(logistics_t *lg, logistics_emit_cb emit, void *opaque, char *errstr,
+                    size_t errstr_size) {
+    bw_redis_pipe_t pipe = {0};
+    redisReply **replies = NULL;
+    bw_buf_t key = {0};
+    bw_err_t err = BW_ERR_OK;
+    char bucket[48];
+    size_t q = 0;
+    win_t win[MAX_READ];
+
+    for (size_t i = 0; i < lg->ntouched; i++) {
+        touched_t *t = &lg->touched[i];
+        plan_t p = plan_of(lg, t);
+        const char *const *fields = KIND_FIELDS[t->kind];
+        int nf = fields[2] ? 3 : 2;
+        for (int k = 0; k < p.nb; k++) {
+            snprintf(bucket, sizeof(bucket), "%s%lld", KIND_PREFIX[t->kind],
+                     (long long)(p.first + (int64_t)k * lg->cfg.window_ms));
+            bw_buf_reset(&key);
+            if (!bw_win_key(&key, t->tag, bucket))
+                goto nomem;
+            const char *argv[] = {"HMGET", key.data, fields[0], fields[1], fields[2]};
+            if (bw_redis_pipe_add(&pipe, 2 + nf, argv, NULL))
+                goto nomem;
+        }
+        if (!add_fired_read(&pipe, lg, t, p))
+            goto nomem;
+    }
+    if (pipe.n == 0)
+        goto out;
+    if ((err = bw_redis_pipe_run(lg->redis, &pipe, &replies, errstr, errstr_size)))
+        goto out;
+    for (size_t i = 0; i < lg->ntouched && !err; i++) {
+        touched_t *t = &lg->touched[i];
+        judging_t j = {lg, t, plan_of(lg, t), win, NULL, 0, emit, opaque};
+        for (int k = 0; k < j.p.nb; k++, q++) {
+            redisReply *r = replies[q];
+            memset(&win[k], 0, sizeof(win[k]));
+            for (size_t f = 0; r->type == REDIS_REPLY_ARRAY && f < r->elements && f < 3; f++)
+                if (r->element[f]->type == REDIS_REPLY_STRING)
+                    bw_parse_i64(r->element[f]->str, &win[k].c[f]);
+        }
+        j.fired = replies[q++];
+        err = t->kind == TK_LANE ? judge_lane(&j) : judge_store(&j);
+    }
+    goto out;
+nomem:
+    err = BW_ERR_NOMEM;
+out:
+    bw_redis_replies_free(replies, pipe.n);
+    bw_redis_pipe_free(&pipe);
+    bw_buf_free(&key);
+    return err;
+}

@@ -1,0 +1,164 @@
+/* What the parts of bw-logistics share: the stage's state, the record
+ * fields it reads, and the list of windows a batch touched. Internal:
+ * tests and main.c use logistics.h. */
+#ifndef BW_LOGISTICS_INT_H
+#define BW_LOGISTICS_INT_H
+
+#include <jansson.h>
+
+#include "logistics.h"
+
+enum {
+    F_O_STORE,
+    F_O_PLATFORM,
+    F_O_ORDER,
+    F_O_PLACED,
+    F_O_SHIP_BY,
+    F_O_DELIVER_BY,
+    F_O_STATUS,
+    F_O_TIME,
+    F_O__CNT
+};
+enum {
+    F_S_EVENT,
+    F_S_STORE,
+    F_S_ORDER,
+    F_S_CARRIER,
+    F_S_TRACKING,
+    F_S_ORIGIN,
+    F_S_DEST,
+    F_S_REGION,
+    F_S_STATUS,
+    F_S_ESTIMATE,
+    F_S_TIME,
+    F_S__CNT
+};
+
+/* ShipmentStatus symbols (schema order). */
+enum {
+    SS_LABEL,
+    SS_PICKED_UP,
+    SS_IN_TRANSIT,
+    SS_CUSTOMS,
+    SS_OUT_FOR_DELIVERY,
+    SS_DELIVERED,
+    SS_FAILED,
+    SS_EXCEPTION,
+    SS_LOST,
+    SS_RETURNED
+};
+
+/* OrderStatus symbols we act on (schema order). */
+enum { OS_PLACED, OS_SHIPPED };
+
+/* Keys of the timers of a partition ("bw:{t=<pid>}:<name>"): members are
+ * "<store tag> <order key>" (both escaped, so the space is a separator),
+ * scores the deadlines. */
+#define TIMER_DUE "due" /* promised delivery: late if undelivered by then */
+#define TIMER_STALL "stall" /* last scan + stall time: stalled if no scan by then */
+#define TIMER_TRACK "track" /* ship confirmation + tracking time: valid tracking? */
+
+/* A scan whose outcome needs the order's promises (looked up at the end). */
+typedef struct {
+    char *store_tag, *order_key, *cl_tag, *carrier, *lane, *event_id;
+    int kind; /* SS_DELIVERED or SS_PICKED_UP */
+    int64_t at, estimate;
+    int32_t pid;
+    int64_t offset;
+    int64_t ship_by, deliver_by; /* filled by the lookup; INT64_MIN: unknown */
+} pend_t;
+
+/* An order event of the batch: its scans may have come first. */
+typedef struct {
+    char *store_tag, *order_key;
+    int32_t pid;
+    int64_t offset, ship_by, deliver_by;
+} ord_t;
+
+/* What a batch's windows are judged for. */
+typedef enum {
+    TK_LANE, /* carrier x lane: delay spike, stalled parcels */
+    TK_SHIP, /* store: late shipment rate */
+    TK_TRACK, /* store: valid tracking rate */
+} touch_kind_t;
+
+/* A carrier x lane or store whose windows the batch changed. */
+typedef struct {
+    char *tag, *a, *b; /* carrier and lane, or store (unescaped) */
+    touch_kind_t kind;
+    int64_t lo, hi; /* the buckets changed */
+    char *evidence[5];
+    int nevidence;
+} touched_t;
+
+/* A signal sent: remembered in Redis once its batch is delivered. */
+typedef struct {
+    char *tag, *field;
+    int level;
+} mark_t;
+
+struct logistics_s {
+    logistics_cfg_t cfg;
+    bw_serde_t *sd;
+    bw_redis_t *redis;
+    bw_win_t *win;
+    bw_wm_t wm;
+    const bw_schema_t *order_s, *ship_s, *signal_s;
+    bw_record_t *sig;
+    int fo[F_O__CNT], fs[F_S__CNT];
+    pend_t *pend;
+    size_t npend, cappend;
+    ord_t *ords;
+    size_t nords, capords;
+    touched_t *touched;
+    size_t ntouched, captouched;
+    mark_t *marks;
+    size_t nmarks, capmarks;
+    json_t *overlay; /* "store_tag order_key" -> [ship_by, deliver_by] of this batch */
+    int64_t signals, timers_fired;
+    bw_metrics_t *reg;
+    bw_metric_t *m_applied, *m_late, *m_dropped, *m_rejected, *m_no_promise;
+    bw_metric_t *m_timers_due, *m_timers_stall, *m_timers_track;
+};
+
+/* Grow *arr (of *cap elements of size sz) to hold n + 1. */
+bool logi_grow(void **arr, size_t *cap, size_t n, size_t sz);
+
+/* "prefix" + escaped parts joined by '|' (escaping keeps them apart). */
+char *logi_name(const char *prefix, const char *a, size_t alen, const char *b, size_t blen);
+
+/* Note that the batch changed bucket @p bucket of @p tag (for detection). */
+touched_t *logi_touch(logistics_t *lg, const char *tag, const char *a, const char *b,
+                      touch_kind_t kind, int64_t bucket);
+
+/* Add an evidence id (up to five) to a touched entry. */
+bool logi_evidence(touched_t *t, const char *id);
+
+/* Count an outcome of one order once: field += 1 in window "<prefix><bucket>"
+ * of @p tag, guarded by the marker "<mprefix>:<order>". */
+bw_err_t logi_count_once(logistics_t *lg, const char *tag, int32_t pid, int64_t offset,
+                         const char *prefix, int64_t bucket, const char *field,
+                         const char *mprefix, const char *order_marker);
+
+/* A delivery against its promise, in the carrier x lane window of the
+ * promised day: due, and late when after it (INT64_MAX: undelivered when
+ * the promise passed). Counting by the promised day, not the delivery day,
+ * makes the count the same whether the delivery or the due timer decides
+ * it first, whatever the batching. The store and lane names in @p carrier
+ * and @p lane are for the signal's scope. */
+bw_err_t logi_count_delivery(logistics_t *lg, const char *cl_tag, const char *carrier,
+                             const char *lane, const char *order_key, int32_t pid, int64_t off,
+                             int64_t delivered, int64_t promise, const char *evidence);
+
+/* Queue ZADD (or ZREM when @p deadline is INT64_MIN) of an order's timer. */
+bw_err_t logi_timer_set(logistics_t *lg, const char *timer, int32_t pid, int64_t offset,
+                        const char *store_tag, const char *order_key, int64_t deadline);
+
+/* timers.c: fire the timers the watermark has passed (after the flush). */
+bw_err_t logi_fire_timers(logistics_t *lg, int64_t now_ms, char *errstr, size_t errstr_size);
+
+/* judge.c: judge the windows the batch touched and emit signals. */
+bw_err_t logi_judge(logistics_t *lg, logistics_emit_cb emit, void *opaque, char *errstr,
+                    size_t errstr_size);
+
+#endif
