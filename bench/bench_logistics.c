@@ -71,6 +71,31 @@ static bw_err_t no_emit(void *opaque, const char *key, avro_value_t *v) {
     return BW_ERR_OK;
 }
 
+/* CPU seconds this process has used. */
+static double cpu_self(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+/* CPU seconds redis-server has used (INFO cpu), or -1. */
+static double cpu_redis(bw_redis_t *r) {
+    redisReply *rep;
+    char errstr[256];
+    double user = -1, sys = 0;
+
+    if (bw_redis_cmd(r, &rep, errstr, sizeof(errstr), "INFO cpu") != BW_ERR_OK)
+        return -1;
+    const char *u = strstr(rep->str, "used_cpu_user:"), *y = strstr(rep->str, "used_cpu_sys:");
+    if (u && y) {
+        user = atof(u + 14);
+        sys = atof(y + 13);
+    }
+    freeReplyObject(rep);
+    return user < 0 ? -1 : user + sys;
+}
+
 static double redis_calls(bw_metrics_t *reg) {
     return bw_metric_value(bw_metrics_get(reg, &bw_common_metrics[BW_M_REDIS_CALLS], "ok"));
 }
@@ -158,11 +183,16 @@ int main(int argc, char **argv) {
         freeReplyObject(rep);
         logistics_t *lg = logistics_new(&cfg, sd, r, reg, errstr, sizeof(errstr));
         int count = mode ? (naive_n < n ? naive_n : n) : n;
+        double c0 = cpu_self(), r0 = cpu_redis(r);
         double secs = run(lg, sd, evs, count, mode ? 1 : batch, &signals);
+        double cpu = cpu_self() - c0, rcpu = cpu_redis(r) - r0;
         double calls = redis_calls(reg);
         printf("%-40s %9d events %8.2f s %10.0f events/s %8.3f Redis calls/event\n",
                mode ? "naive: a batch of one (per-event Redis)" : "batched (the stage's path)",
                count, secs, count / secs, calls / count);
+        printf("  CPU per event: stage %.2f us (%.0f events/s per stage core), redis-server %.2f "
+               "us\n",
+               cpu / count * 1e6, count / cpu, r0 < 0 ? -1.0 : rcpu / count * 1e6);
         if (!mode && bw_redis_cmd(r, &rep, errstr, sizeof(errstr), "INFO memory") == BW_ERR_OK) {
             const char *u = strstr(rep->str, "used_memory:");
             long long bytes = u ? atoll(u + 12) : 0;

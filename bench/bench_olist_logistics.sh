@@ -27,7 +27,8 @@ port=$(free_port)
     --http.listen "127.0.0.1:$port" --kafka.session.timeout.ms 6000 --log.level ${BW_LOG:-warn} \
     --stall.hours 240 \
     2>"$WORK/logistics.log" &
-PIDS+=($!)
+stage=$!
+PIDS+=($stage)
 t0=$(date +%s.%N)
 "$BW_BUILD/tools/bw-replay" --brokers "$BROKERS" --topic bw.orders --progress never \
     "$WORK/orders.jsonl" 2>"$WORK/replay.log"
@@ -37,7 +38,9 @@ total=$(( $(wc -l <"$WORK/orders.jsonl") + $(wc -l <"$WORK/shipments.jsonl") ))
 got=0 last=-1 still=0
 while [ "$got" -lt "$total" ] && [ "$still" -lt 60 ]; do
     sleep 0.5
-    got=$(curl -sf "http://127.0.0.1:$port/metrics" | awk '/^bw_messages_consumed_total/{s+=$2} END{print s+0}')
+    got=$(echo "stage peak RSS: $(awk '/VmHWM/{printf "%.1f MiB", $2/1024}' /proc/$stage/status)"
+echo "Redis: $(redis-cli -p "$REDIS_PORT" info memory | awk -F: '/^used_memory:/{printf "%.0f MiB used", $2/1048576}') for $(wc -l <"$WORK/orders.jsonl") orders"
+curl -sf "http://127.0.0.1:$port/metrics" | awk '/^bw_messages_consumed_total/{s+=$2} END{print s+0}')
     if [ "$got" = "$last" ]; then still=$((still + 1)); else still=0 last=$got; fi
 done
 t1=$(date +%s.%N)
@@ -46,6 +49,8 @@ t1=$(date +%s.%N)
 sleep 2
 "$BW_BUILD/tools/bw-tail" --brokers "$BROKERS" bw.signals --timeout.ms 5000 --log.level warn \
     >"$WORK/signals.jsonl"
+echo "stage peak RSS: $(awk '/VmHWM/{printf "%.1f MiB", $2/1024}' /proc/$stage/status)"
+echo "Redis: $(redis-cli -p "$REDIS_PORT" info memory | awk -F: '/^used_memory:/{printf "%.0f MiB used", $2/1048576}') for $(wc -l <"$WORK/orders.jsonl") orders"
 curl -sf "http://127.0.0.1:$port/metrics" |
     grep -E '^bw_(logistics_|deadletter|window_)' | sed 's/^/  stage: /' || true
 if [ -n "${BW_KEEP:-}" ]; then cp "$WORK/logistics.log" "$BW_KEEP/"; fi

@@ -178,7 +178,7 @@ bw_consumer_t *bw_consumer_new(const char *brokers, const bw_conf_t *conf, const
                               "enable.auto.offset.store",
                               "false",
                               "enable.partition.eof",
-                              "false",
+                              hooks && hooks->on_eof ? "true" : "false",
                               NULL};
     bw_consumer_t *c = calloc(1, sizeof(*c));
     rd_kafka_topic_partition_list_t *subs = NULL;
@@ -265,6 +265,8 @@ size_t bw_consumer_poll(bw_consumer_t *c, rd_kafka_message_t **msgs, size_t max,
     for (ssize_t i = 0; i < got; i++) {
         rd_kafka_message_t *m = msgs[i];
         if (m->err) {
+            if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && c->hooks.on_eof)
+                c->hooks.on_eof(c->hooks.opaque, rd_kafka_topic_name(m->rkt), m->partition);
             bw_log_rl(m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF ? BW_LOG_DEBUG : BW_LOG_WARN,
                       "consume: %s", rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);

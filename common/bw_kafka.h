@@ -49,6 +49,8 @@ typedef struct bw_rebalance_hooks_s {
     bw_err_t (*on_assign)(void *opaque, const rd_kafka_topic_partition_list_t *parts);
     /** Flush per-partition state; offsets are committed right after. */
     bw_err_t (*on_revoke)(void *opaque, const rd_kafka_topic_partition_list_t *parts);
+    /** Optional: a partition has nothing more to read for now (its end). */
+    void (*on_eof)(void *opaque, const char *topic, int32_t partition);
 } bw_rebalance_hooks_t;
 
 bw_consumer_t *bw_consumer_new(const char *brokers, const bw_conf_t *conf, const char *group,

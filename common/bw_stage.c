@@ -116,12 +116,13 @@ static bw_err_t run_batch(bw_stage_t *st, rd_kafka_message_t **msgs, size_t n) {
         return err;
     }
     t_flush = bw_mono_ns();
-    if ((err = bw_consumer_commit(st->consumer, msgs, n, errstr, sizeof(errstr))))
+    if (n > 0 && (err = bw_consumer_commit(st->consumer, msgs, n, errstr, sizeof(errstr))))
         bw_log_rl(BW_LOG_WARN, "%s (the batch may be read again)", errstr);
     bw_log(BW_LOG_DEBUG, "batch of %zu: process %.2f ms, flush %.2f ms, commit %.2f ms", n,
            (double)(t_proc - t0) / 1e6, (double)(t_flush - t_proc) / 1e6,
            (double)(bw_mono_ns() - t_flush) / 1e6);
-    bw_metric_observe(st->m_batch_seconds, (double)(bw_mono_ns() - t0) / 1e9);
+    if (n > 0) /* a tick is not a batch */
+        bw_metric_observe(st->m_batch_seconds, (double)(bw_mono_ns() - t0) / 1e9);
     return BW_ERR_OK;
 }
 
@@ -130,6 +131,7 @@ int bw_stage_run(bw_stage_t *st) {
     rd_kafka_message_t **msgs = calloc(max, sizeof(*msgs));
     char errstr[512];
     int rc = 0;
+    int64_t last_tick = 0;
 
     if (!msgs)
         return 1;
@@ -148,6 +150,11 @@ int bw_stage_run(bw_stage_t *st) {
         bw_metric_set(st->m_ready, ready);
         if (n == 0) {
             bw_producer_poll(st->producer);
+            if (st->ops.tick && ready && bw_mono_ms() - last_tick >= 1000) {
+                last_tick = bw_mono_ms();
+                if (run_batch(st, msgs, 0))
+                    bw_metric_inc(st->m_retries);
+            }
             continue;
         }
         if (run_batch(st, msgs, n)) {

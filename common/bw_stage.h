@@ -91,6 +91,12 @@ typedef struct bw_stage_ops_s {
     bw_err_t (*delivered)(void *opaque, bw_stage_t *st);
     bw_proc_reload_cb reload;
     bw_rebalance_hooks_t rebalance;
+    /**
+     * When true, process() is also called with no messages about once a
+     * second while the input is idle (event-time timers that must fire
+     * after the input stops); its outputs are flushed as for a batch.
+     */
+    bool tick;
 } bw_stage_ops_t;
 
 /**

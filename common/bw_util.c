@@ -285,18 +285,97 @@ bool bw_buf_append(bw_buf_t *b, const void *p, size_t n) {
 
 bool bw_buf_printf(bw_buf_t *b, const char *fmt, ...) {
     va_list ap;
+    size_t room = b->cap - b->len;
     int n;
 
+    /* one pass when it fits (the usual case for a reused buffer) */
     va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
+    n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap);
     va_end(ap);
-    if (n < 0 || !bw_buf_reserve(b, (size_t)n))
+    if (n < 0)
         return false;
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
+    if ((size_t)n >= room) {
+        if (!bw_buf_reserve(b, (size_t)n))
+            return false;
+        va_start(ap, fmt);
+        vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+    }
     b->len += (size_t)n;
     return true;
+}
+
+bool bw_buf_append_i64(bw_buf_t *b, int64_t v) {
+    char tmp[24], *p = tmp + sizeof(tmp);
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    return bw_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+/* ---- arena ---- */
+
+struct bw_arena_block_s {
+    struct bw_arena_block_s *next;
+    size_t used, cap;
+    char data[];
+};
+
+void *bw_arena_alloc(bw_arena_t *a, size_t n) {
+    struct bw_arena_block_s *b = a->head;
+    void *p;
+
+    n = (n + 7) & ~(size_t)7;
+    if (!b || b->cap - b->used < n) {
+        size_t cap = n > 60000 ? n : 60000;
+        if (!(b = malloc(sizeof(*b) + cap)))
+            return NULL;
+        b->next = a->head;
+        b->used = 0;
+        b->cap = cap;
+        a->head = b;
+    }
+    p = b->data + b->used;
+    b->used += n;
+    return p;
+}
+
+char *bw_arena_strdup(bw_arena_t *a, const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = bw_arena_alloc(a, n);
+
+    return p ? memcpy(p, s, n) : NULL;
+}
+
+void bw_arena_reset(bw_arena_t *a) {
+    struct bw_arena_block_s *keep = NULL;
+
+    /* keep one block for the next batch, free the rest */
+    while (a->head) {
+        struct bw_arena_block_s *b = a->head;
+        a->head = b->next;
+        if (!keep && b->cap == 60000) {
+            keep = b;
+            keep->used = 0;
+            keep->next = NULL;
+        } else {
+            free(b);
+        }
+    }
+    a->head = keep;
+}
+
+void bw_arena_free(bw_arena_t *a) {
+    while (a->head) {
+        struct bw_arena_block_s *b = a->head;
+        a->head = b->next;
+        free(b);
+    }
 }
 
 void bw_buf_reset(bw_buf_t *b) {

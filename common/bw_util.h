@@ -57,8 +57,24 @@ typedef struct bw_buf_s {
 bool bw_buf_reserve(bw_buf_t *b, size_t extra);
 bool bw_buf_append(bw_buf_t *b, const void *p, size_t n);
 bool bw_buf_printf(bw_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** @brief Append a decimal integer (no printf). */
+bool bw_buf_append_i64(bw_buf_t *b, int64_t v);
 void bw_buf_reset(bw_buf_t *b);
 void bw_buf_free(bw_buf_t *b);
+
+/**
+ * @brief A bump allocator for what lives exactly as long as a batch: many
+ *        small strings, freed together by bw_arena_reset().
+ */
+typedef struct bw_arena_s {
+    struct bw_arena_block_s *head;
+} bw_arena_t;
+
+void *bw_arena_alloc(bw_arena_t *a, size_t n);
+char *bw_arena_strdup(bw_arena_t *a, const char *s);
+/** @brief Free everything allocated (keeps one block for reuse). */
+void bw_arena_reset(bw_arena_t *a);
+void bw_arena_free(bw_arena_t *a);
 
 /** @brief strncpy that always terminates; returns false if truncated. */
 bool bw_strlcpy(char *dst, const char *src, size_t size);

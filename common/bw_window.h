@@ -93,6 +93,25 @@ int64_t bw_wm_partition(const bw_wm_t *wm, int32_t partition);
 /** @brief The least watermark of the partitions active within idle_ms. */
 int64_t bw_wm_global(const bw_wm_t *wm, int64_t now_ms);
 
+/**
+ * @brief A partition was assigned: until its first event (or idle_ms), it
+ *        holds the stage's watermark back, as it may hold the oldest events.
+ */
+void bw_wm_assign(bw_wm_t *wm, int32_t partition, int64_t now_ms);
+
+/**
+ * @brief A partition was assigned with the largest event time its state
+ *        was written with (persisted by the stage): it starts from there, so
+ *        a restarted stage's timers neither jump ahead nor fall back.
+ */
+void bw_wm_restore(bw_wm_t *wm, int32_t partition, int64_t max_event, int64_t now_ms);
+
+/** @brief A partition reached its end: if it never had an event, it stops holding. */
+void bw_wm_eof(bw_wm_t *wm, int32_t partition);
+
+/** @brief Largest event time seen on a partition (INT64_MIN: none). */
+int64_t bw_wm_max_event(const bw_wm_t *wm, int32_t partition);
+
 /** @brief Forget a partition (revoked). */
 void bw_wm_forget(bw_wm_t *wm, int32_t partition);
 

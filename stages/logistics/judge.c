@@ -110,10 +110,9 @@ static bool add_fired_read(bw_redis_pipe_t *pipe, const logistics_t *lg, const t
             argv[argc] = fired_name(names[argc - 2], 64, "SHIPMENT_STALLED", b);
             argc++;
         } else {
-            argv[argc] = fired_name(names[argc - 2], 64,
-                                    t->kind == TK_SHIP ? "LATE_SHIPMENT_RATE_AT_RISK"
-                                                       : "VALID_TRACKING_AT_RISK",
-                                    b);
+            argv[argc] = fired_name(
+                names[argc - 2], 64,
+                t->kind == TK_SHIP ? "LATE_SHIPMENT_RATE_AT_RISK" : "VALID_TRACKING_AT_RISK", b);
             argc++;
         }
     }
@@ -286,16 +285,17 @@ static bw_err_t judge_store(judging_t *j) {
     if (!bw_key_unescape(&store, j->t->tag + 2, strlen(j->t->tag + 2)))
         return BW_ERR_NOMEM;
     if (j->t->kind == TK_SHIP)
-        err = emit_signal(j, "LATE_SHIPMENT_RATE_AT_RISK", (int)h,
-                          json_pack("{s:s}", "store_id", store.data), b - (days - 1) * w, b + w,
-                          rate, 0, h == BW_HEALTH_CRITICAL ? lg->cfg.ship_critical : lg->cfg.ship_warn,
-                          days == 10 ? n10 : n30, PLAYBOOK_SHIP, detail, b);
+        err =
+            emit_signal(j, "LATE_SHIPMENT_RATE_AT_RISK", (int)h,
+                        json_pack("{s:s}", "store_id", store.data), b - (days - 1) * w, b + w, rate,
+                        0, h == BW_HEALTH_CRITICAL ? lg->cfg.ship_critical : lg->cfg.ship_warn,
+                        days == 10 ? n10 : n30, PLAYBOOK_SHIP, detail, b);
     else
-        err = emit_signal(j, "VALID_TRACKING_AT_RISK", (int)h,
-                          json_pack("{s:s}", "store_id", store.data), b - (days - 1) * w, b + w,
-                          rate, 1,
-                          h == BW_HEALTH_CRITICAL ? lg->cfg.track_critical : lg->cfg.track_warn,
-                          n30, PLAYBOOK_TRACK, detail, b);
+        err =
+            emit_signal(j, "VALID_TRACKING_AT_RISK", (int)h,
+                        json_pack("{s:s}", "store_id", store.data), b - (days - 1) * w, b + w, rate,
+                        1, h == BW_HEALTH_CRITICAL ? lg->cfg.track_critical : lg->cfg.track_warn,
+                        n30, PLAYBOOK_TRACK, detail, b);
     bw_buf_free(&store);
     return err;
 }

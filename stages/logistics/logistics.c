@@ -24,6 +24,9 @@ static const bw_metric_decl_t M_EVENTS = {BW_METRIC_COUNTER, "logistics_events_t
 static const bw_metric_decl_t M_NO_PROMISE = {
     BW_METRIC_COUNTER, "logistics_no_promise_total",
     "Deliveries with no promised date (not in the late share)", ""};
+static const bw_metric_decl_t M_WATERMARK = {
+    BW_METRIC_GAUGE, "logistics_watermark_seconds",
+    "Event-time watermark the timers fire at (least of the active partitions), Unix seconds", ""};
 static const bw_metric_decl_t M_TIMERS = {
     BW_METRIC_COUNTER, "logistics_timers_fired_total",
     "Parcel timers the watermark passed, by kind (due: late while undelivered; stall; track)",
@@ -53,6 +56,12 @@ logistics_t *logistics_new(const logistics_cfg_t *cfg, bw_serde_t *sd, bw_redis_
     for (int i = 0; i < F_S__CNT; i++)
         if ((lg->fs[i] = bw_snode_field_index(lg->ship_s->root, ship_fields[i])) < 0)
             goto schema_err;
+    lg->batch_pids = calloc(BW_WM_MAX_PARTITIONS, sizeof(*lg->batch_pids));
+    lg->batch_off = malloc(BW_WM_MAX_PARTITIONS * sizeof(*lg->batch_off));
+    if (!lg->batch_pids || !lg->batch_off)
+        goto nomem;
+    for (int p = 0; p < BW_WM_MAX_PARTITIONS; p++)
+        lg->batch_off[p] = -1;
     if (!(lg->sig = bw_record_new(lg->signal_s)) || !(lg->overlay = json_object()) ||
         !(lg->win = bw_win_new(redis, reg, errstr, errstr_size)))
         goto err;
@@ -65,6 +74,7 @@ logistics_t *logistics_new(const logistics_cfg_t *cfg, bw_serde_t *sd, bw_redis_
         lg->m_timers_due = bw_metrics_get(reg, &M_TIMERS, TIMER_DUE);
         lg->m_timers_stall = bw_metrics_get(reg, &M_TIMERS, TIMER_STALL);
         lg->m_timers_track = bw_metrics_get(reg, &M_TIMERS, TIMER_TRACK);
+        lg->m_watermark = bw_metrics_get(reg, &M_WATERMARK, NULL);
         lg->reg = reg;
     }
     lg->cfg.history = cfg->history > 60 ? 60 : cfg->history;
@@ -77,6 +87,9 @@ logistics_t *logistics_new(const logistics_cfg_t *cfg, bw_serde_t *sd, bw_redis_
     return lg;
 schema_err:
     bw_errstr_set(errstr, errstr_size, "event schemas lack a field bw-logistics reads");
+    goto err;
+nomem:
+    bw_errstr_set(errstr, errstr_size, "out of memory");
 err:
     logistics_destroy(lg);
     return NULL;
@@ -116,6 +129,9 @@ static void discard_batch(logistics_t *lg) {
             free(t->evidence[k]);
     }
     lg->ntouched = 0;
+    for (size_t i = 0; i < lg->nbatch_pids; i++)
+        lg->batch_off[lg->batch_pids[i]] = -1;
+    lg->nbatch_pids = 0;
     json_object_clear(lg->overlay);
     if (lg->win)
         bw_win_discard(lg->win);
@@ -134,10 +150,36 @@ void logistics_destroy(logistics_t *lg) {
     free(lg->ords);
     free(lg->touched);
     free(lg->marks);
+    free(lg->batch_pids);
+    free(lg->batch_off);
     json_decref(lg->overlay);
     bw_record_destroy(lg->sig);
     bw_win_destroy(lg->win);
     free(lg);
+}
+
+void logistics_assigned(logistics_t *lg, int32_t pid, int64_t now_ms) {
+    redisReply *r;
+    char key[48], errstr[256];
+    int64_t max_event;
+
+    /* start from the event time the partition's state was written with */
+    snprintf(key, sizeof(key), "bw:{t=%d}:wm", (int)pid);
+    if (bw_redis_cmd(lg->redis, &r, errstr, sizeof(errstr), "HGET %s max_event", key)) {
+        bw_log(BW_LOG_WARN, "partition %d: watermark not loaded (%s); it waits for events",
+               (int)pid, errstr);
+        bw_wm_assign(&lg->wm, pid, now_ms);
+        return;
+    }
+    if (r->type == REDIS_REPLY_STRING && bw_parse_i64(r->str, &max_event))
+        bw_wm_restore(&lg->wm, pid, max_event, now_ms);
+    else
+        bw_wm_assign(&lg->wm, pid, now_ms);
+    freeReplyObject(r);
+}
+
+void logistics_eof(logistics_t *lg, int32_t pid) {
+    bw_wm_eof(&lg->wm, pid);
 }
 
 void logistics_forget(logistics_t *lg, int32_t pid) {
@@ -338,10 +380,9 @@ static bw_err_t add_scan_index(logistics_t *lg, const char *tag, const char *oke
         (err = bw_win_add(lg->win, tag, pid, off, BW_OP_MIN, okey, "shipped", at, ttl)))
         return err;
     /* in transit: stalled unless scanned again within the stall time; a
-     * terminal scan ends the watch at once (the timer then settles a
-     * stall the scan's gap revealed) */
+     * terminal scan ends the watch */
     return logi_timer_set(lg, TIMER_STALL, pid, off, tag, okey,
-                          terminal ? at : at + lg->cfg.stall_ms);
+                          terminal ? INT64_MIN : at + lg->cfg.stall_ms);
 }
 
 static logi_verdict_t add_shipment(logistics_t *lg, bw_record_t *rec, int32_t pid, int64_t off,
@@ -374,12 +415,14 @@ static logi_verdict_t add_shipment(logistics_t *lg, bw_record_t *rec, int32_t pi
         goto nomem;
     if (add_scan_index(lg, p.store_tag, p.order_key, p.carrier, p.lane, status, pid, off, at))
         goto nomem;
-    if (status != SS_DELIVERED && status != SS_PICKED_UP && status != SS_IN_TRANSIT)
+    if (status == SS_LABEL)
         goto done;
     /* the outcome needs the promises: decided at the end of the batch */
     if (!logi_grow((void **)&lg->pend, &lg->cappend, lg->npend, sizeof(p)))
         goto nomem;
-    p.kind = status == SS_DELIVERED ? SS_DELIVERED : SS_PICKED_UP;
+    p.kind = status == SS_DELIVERED                              ? SS_DELIVERED
+             : status == SS_PICKED_UP || status == SS_IN_TRANSIT ? SS_PICKED_UP
+                                                                 : SS_EXCEPTION;
     p.at = at;
     p.estimate = bw_field_opt_long(&rec->value, lg->fs[F_S_ESTIMATE]);
     p.pid = pid;
@@ -435,6 +478,12 @@ logi_verdict_t logistics_add(logistics_t *lg, int topic, bw_record_t *rec, int32
     default:
         v = LOGI_APPLIED;
     }
+    if (pid >= 0 && pid < BW_WM_MAX_PARTITIONS) {
+        if (lg->batch_off[pid] < 0)
+            lg->batch_pids[lg->nbatch_pids++] = pid;
+        if (offset > lg->batch_off[pid])
+            lg->batch_off[pid] = offset;
+    }
     if ((topic == LOGI_TOPIC_ORDERS ? add_order(lg, rec, pid, offset, at)
                                     : add_shipment(lg, rec, pid, offset, at)) == LOGI_REJECTED) {
         bw_errstr_set(reason, reason_size, "out of memory");
@@ -446,55 +495,52 @@ logi_verdict_t logistics_add(logistics_t *lg, int topic, bw_record_t *rec, int32
 
 /* ---- end of batch ---- */
 
-/* Promises of the scans' orders: this batch's order events, else Redis. */
-static bw_err_t lookup_promises(logistics_t *lg, char *errstr, size_t errstr_size) {
+/* What the scans' outcomes need from the index: the promises (this
+ * batch's order events win over Redis) and the parcel's last scan and
+ * stall before this batch. */
+static bw_err_t lookup_orders(logistics_t *lg, char *errstr, size_t errstr_size) {
     bw_redis_pipe_t pipe = {0};
     redisReply **replies = NULL;
-    size_t *which = calloc(lg->npend + 1, sizeof(size_t)), nq = 0;
     bw_buf_t key = {0};
     bw_err_t err = BW_ERR_OK;
 
-    if (!which)
-        return BW_ERR_NOMEM;
     for (size_t i = 0; i < lg->npend; i++) {
         pend_t *p = &lg->pend[i];
+        bw_buf_reset(&key);
+        if (!bw_win_key(&key, p->store_tag, p->order_key))
+            goto nomem;
+        const char *argv[] = {"HMGET", key.data, "psb", "pdb", "last_scan", "stall_at"};
+        if (bw_redis_pipe_add(&pipe, 6, argv, NULL))
+            goto nomem;
+    }
+    if (!lg->npend)
+        goto out;
+    if ((err = bw_redis_pipe_run(lg->redis, &pipe, &replies, errstr, errstr_size)))
+        goto out;
+    for (size_t i = 0; i < lg->npend; i++) {
+        pend_t *p = &lg->pend[i];
+        redisReply *r = replies[i];
         json_t *o;
+        p->last_scan = p->stall_at = INT64_MIN;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 4) {
+            p->ship_by = logi_reply_i64(r->element[0]);
+            p->deliver_by = logi_reply_i64(r->element[1]);
+            p->last_scan = logi_reply_i64(r->element[2]);
+            p->stall_at = logi_reply_i64(r->element[3]);
+        }
         bw_buf_reset(&key);
         if (!bw_buf_printf(&key, "%s %s", p->store_tag, p->order_key))
             goto nomem;
         if ((o = json_object_get(lg->overlay, key.data))) {
             p->ship_by = json_integer_value(json_array_get(o, 0));
             p->deliver_by = json_integer_value(json_array_get(o, 1));
-            continue;
-        }
-        bw_buf_reset(&key);
-        if (!bw_win_key(&key, p->store_tag, p->order_key))
-            goto nomem;
-        const char *argv[] = {"HMGET", key.data, "psb", "pdb"};
-        if (bw_redis_pipe_add(&pipe, 4, argv, NULL))
-            goto nomem;
-        which[nq++] = i;
-    }
-    if (nq) {
-        if ((err = bw_redis_pipe_run(lg->redis, &pipe, &replies, errstr, errstr_size)))
-            goto out;
-        for (size_t q = 0; q < nq; q++) {
-            pend_t *p = &lg->pend[which[q]];
-            redisReply *r = replies[q];
-            if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
-                continue;
-            if (r->element[0]->type == REDIS_REPLY_STRING)
-                bw_parse_i64(r->element[0]->str, &p->ship_by);
-            if (r->element[1]->type == REDIS_REPLY_STRING)
-                bw_parse_i64(r->element[1]->str, &p->deliver_by);
         }
     }
     goto out;
 nomem:
     err = BW_ERR_NOMEM;
 out:
-    bw_redis_replies_free(replies, nq);
-    free(which);
+    bw_redis_replies_free(replies, lg->npend);
     bw_redis_pipe_free(&pipe);
     bw_buf_free(&key);
     return err;
@@ -539,13 +585,76 @@ static bw_err_t count_shipment(logistics_t *lg, const char *store_tag, const cha
     return logi_evidence(t, evidence) ? BW_ERR_OK : BW_ERR_NOMEM;
 }
 
-/* Queue the outcome of each scan whose promises are known. */
-static bw_err_t queue_outcomes(logistics_t *lg) {
+int64_t logi_reply_i64(const redisReply *r) {
+    int64_t v = INT64_MIN;
+    if (r->type == REDIS_REPLY_STRING && !bw_parse_i64(r->str, &v))
+        v = INT64_MIN;
+    return v;
+}
+
+bw_err_t logi_count_stall(logistics_t *lg, const char *cl_tag, const char *carrier,
+                          const char *lane, const char *order_key, int32_t pid, int64_t off,
+                          int64_t since, const char *evidence) {
+    int64_t b = bw_bucket(since, lg->cfg.window_ms);
+    touched_t *t;
     bw_err_t err;
 
-    for (size_t i = 0; i < lg->npend; i++) {
+    if ((err = logi_count_once(lg, cl_tag, pid, off, "w:", b, "stalled", "st", order_key + 2)))
+        return err;
+    if (!(t = logi_touch(lg, cl_tag, carrier, lane, TK_LANE, b)))
+        return BW_ERR_NOMEM;
+    return logi_evidence(t, evidence) ? BW_ERR_OK : BW_ERR_NOMEM;
+}
+
+/* A gap of the stall time or more between two scans is a stall, counted
+ * as soon as the later scan comes, in the window of the day the parcel
+ * went quiet: the first gap, whichever batch or replay sees it (the index
+ * keeps it as stall_at). The scans of an order in the batch are taken in
+ * order, from the last scan the index had. */
+static bw_err_t queue_gap_stall(logistics_t *lg, pend_t *p, json_t *seen) {
+    bw_buf_t key = {0};
+    json_t *st;
+    int64_t last, stall_at;
+
+    if (!bw_buf_printf(&key, "%s %s", p->store_tag, p->order_key))
+        return BW_ERR_NOMEM;
+    if (!(st = json_object_get(seen, key.data))) {
+        st = json_pack("[I,I]", (json_int_t)p->last_scan, (json_int_t)p->stall_at);
+        if (!st || json_object_set_new(seen, key.data, st)) {
+            bw_buf_free(&key);
+            return BW_ERR_NOMEM;
+        }
+    }
+    bw_buf_free(&key);
+    last = json_integer_value(json_array_get(st, 0));
+    stall_at = json_integer_value(json_array_get(st, 1));
+    if (stall_at == INT64_MIN && last != INT64_MIN && p->at - last >= lg->cfg.stall_ms)
+        stall_at = last + lg->cfg.stall_ms;
+    if (p->at > last)
+        last = p->at;
+    json_array_set_new(st, 0, json_integer(last));
+    json_array_set_new(st, 1, json_integer(stall_at));
+    if (stall_at == INT64_MIN)
+        return BW_ERR_OK;
+    return logi_count_stall(lg, p->cl_tag, p->carrier, p->lane, p->order_key, p->pid, p->offset,
+                            stall_at, p->event_id);
+}
+
+/* Queue the outcome of each scan: stalls, and deliveries and pickups
+ * whose promises are known. */
+static bw_err_t queue_outcomes(logistics_t *lg) {
+    json_t *seen = json_object();
+    bw_err_t err = BW_ERR_OK;
+
+    if (!seen)
+        return BW_ERR_NOMEM;
+    for (size_t i = 0; i < lg->npend && !err; i++) {
         pend_t *p = &lg->pend[i];
         int64_t promise = p->deliver_by != INT64_MIN ? p->deliver_by : p->estimate;
+        if ((err = queue_gap_stall(lg, p, seen)))
+            break;
+        if (p->kind == SS_EXCEPTION)
+            continue;
         if (p->kind == SS_DELIVERED) {
             /* no promise yet (the order event has not come): the index keeps
              * the delivery, and the order event decides when it arrives */
@@ -559,23 +668,15 @@ static bw_err_t queue_outcomes(logistics_t *lg) {
             /* picked up: late if still undelivered when the promise passes */
             if (promise != INT64_MIN && (err = logi_timer_set(lg, TIMER_DUE, p->pid, p->offset,
                                                               p->store_tag, p->order_key, promise)))
-                return err;
+                break;
             if (p->ship_by == INT64_MIN)
                 continue; /* decided by the order event */
             err = count_shipment(lg, p->store_tag, p->order_key, p->pid, p->offset, p->at,
                                  p->ship_by, p->event_id);
         }
-        if (err)
-            return err;
     }
-    return BW_ERR_OK;
-}
-
-static int64_t reply_i64(const redisReply *r) {
-    int64_t v = INT64_MIN;
-    if (r->type == REDIS_REPLY_STRING && !bw_parse_i64(r->str, &v))
-        v = INT64_MIN;
-    return v;
+    json_decref(seen);
+    return err;
 }
 
 /* Order events whose scans came in earlier batches: the index has the
@@ -604,8 +705,8 @@ static bw_err_t queue_late_orders(logistics_t *lg, char *errstr, size_t errstr_s
         int64_t delivered, shipped;
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 4)
             continue;
-        delivered = reply_i64(r->element[0]);
-        shipped = reply_i64(r->element[1]);
+        delivered = logi_reply_i64(r->element[0]);
+        shipped = logi_reply_i64(r->element[1]);
         if (o->deliver_by != INT64_MIN && r->element[2]->type == REDIS_REPLY_STRING &&
             r->element[3]->type == REDIS_REPLY_STRING) {
             const char *carrier = r->element[2]->str, *lane = r->element[3]->str;
@@ -634,12 +735,31 @@ out:
     return err;
 }
 
+/* Each partition's largest event time, written with its state (fenced):
+ * a restart resumes its watermark from there (logistics_assigned). */
+static bw_err_t queue_watermarks(logistics_t *lg) {
+    char tag[24];
+    bw_err_t err;
+
+    for (size_t i = 0; i < lg->nbatch_pids; i++) {
+        int32_t pid = lg->batch_pids[i];
+        int64_t max_event = bw_wm_max_event(&lg->wm, pid);
+        if (max_event == INT64_MIN)
+            continue;
+        snprintf(tag, sizeof(tag), "t=%d", (int)pid);
+        if ((err = bw_win_add(lg->win, tag, pid, lg->batch_off[pid], BW_OP_MAX, "wm", "max_event",
+                              max_event, lg->cfg.index_ttl_s)))
+            return err;
+    }
+    return BW_ERR_OK;
+}
+
 bw_err_t logistics_end_batch(logistics_t *lg, int64_t now_ms, logistics_emit_cb emit, void *opaque,
                              char *errstr, size_t errstr_size) {
     bw_err_t err;
 
-    if ((err = lookup_promises(lg, errstr, errstr_size)) || (err = queue_outcomes(lg)) ||
-        (err = queue_late_orders(lg, errstr, errstr_size)) ||
+    if ((err = lookup_orders(lg, errstr, errstr_size)) || (err = queue_outcomes(lg)) ||
+        (err = queue_late_orders(lg, errstr, errstr_size)) || (err = queue_watermarks(lg)) ||
         (err = bw_win_flush(lg->win, errstr, errstr_size)) ||
         (err = logi_fire_timers(lg, now_ms, errstr, errstr_size)))
         goto out;

@@ -76,6 +76,16 @@ bw_err_t logistics_delivered(logistics_t *lg, char *errstr, size_t errstr_size);
 /** @brief Drop what the batch queued (it will run again). */
 void logistics_discard(logistics_t *lg);
 
+/**
+ * @brief A partition was assigned: its watermark resumes from the event
+ *        time its state was last written with; a partition with no state
+ *        holds the watermark back until heard from (or idle, or empty).
+ */
+void logistics_assigned(logistics_t *lg, int32_t pid, int64_t now_ms);
+
+/** @brief A partition reached its end (an empty one stops holding the watermark). */
+void logistics_eof(logistics_t *lg, int32_t pid);
+
 /** @brief A partition was revoked: forget its fences and watermark. */
 void logistics_forget(logistics_t *lg, int32_t pid);
 

@@ -58,14 +58,15 @@ enum { OS_PLACED, OS_SHIPPED };
 #define TIMER_STALL "stall" /* last scan + stall time: stalled if no scan by then */
 #define TIMER_TRACK "track" /* ship confirmation + tracking time: valid tracking? */
 
-/* A scan whose outcome needs the order's promises (looked up at the end). */
+/* A carrier scan, decided at the end of the batch with the order's index. */
 typedef struct {
     char *store_tag, *order_key, *cl_tag, *carrier, *lane, *event_id;
-    int kind; /* SS_DELIVERED or SS_PICKED_UP */
+    int kind; /* SS_DELIVERED, SS_PICKED_UP (or in transit), SS_EXCEPTION (any other scan) */
     int64_t at, estimate;
     int32_t pid;
     int64_t offset;
     int64_t ship_by, deliver_by; /* filled by the lookup; INT64_MIN: unknown */
+    int64_t last_scan, stall_at; /* the index's, before this batch */
 } pend_t;
 
 /* An order event of the batch: its scans may have come first. */
@@ -115,10 +116,13 @@ struct logistics_s {
     mark_t *marks;
     size_t nmarks, capmarks;
     json_t *overlay; /* "store_tag order_key" -> [ship_by, deliver_by] of this batch */
+    int32_t *batch_pids; /* partitions of this batch, with their last offset */
+    int64_t *batch_off; /* per pid (BW_WM_MAX_PARTITIONS): -1 when not in the batch */
+    size_t nbatch_pids;
     int64_t signals, timers_fired;
     bw_metrics_t *reg;
     bw_metric_t *m_applied, *m_late, *m_dropped, *m_rejected, *m_no_promise;
-    bw_metric_t *m_timers_due, *m_timers_stall, *m_timers_track;
+    bw_metric_t *m_timers_due, *m_timers_stall, *m_timers_track, *m_watermark;
 };
 
 /* Grow *arr (of *cap elements of size sz) to hold n + 1. */
@@ -137,8 +141,8 @@ bool logi_evidence(touched_t *t, const char *id);
 /* Count an outcome of one order once: field += 1 in window "<prefix><bucket>"
  * of @p tag, guarded by the marker "<mprefix>:<order>". */
 bw_err_t logi_count_once(logistics_t *lg, const char *tag, int32_t pid, int64_t offset,
-                         const char *prefix, int64_t bucket, const char *field,
-                         const char *mprefix, const char *order_marker);
+                         const char *prefix, int64_t bucket, const char *field, const char *mprefix,
+                         const char *order_marker);
 
 /* A delivery against its promise, in the carrier x lane window of the
  * promised day: due, and late when after it (INT64_MAX: undelivered when
@@ -149,6 +153,14 @@ bw_err_t logi_count_once(logistics_t *lg, const char *tag, int32_t pid, int64_t 
 bw_err_t logi_count_delivery(logistics_t *lg, const char *cl_tag, const char *carrier,
                              const char *lane, const char *order_key, int32_t pid, int64_t off,
                              int64_t delivered, int64_t promise, const char *evidence);
+
+/* A parcel stalled since @p since, in its carrier x lane window (once). */
+bw_err_t logi_count_stall(logistics_t *lg, const char *cl_tag, const char *carrier,
+                          const char *lane, const char *order_key, int32_t pid, int64_t off,
+                          int64_t since, const char *evidence);
+
+/* An integer from a Redis string reply, INT64_MIN when absent. */
+int64_t logi_reply_i64(const redisReply *r);
 
 /* Queue ZADD (or ZREM when @p deadline is INT64_MIN) of an order's timer. */
 bw_err_t logi_timer_set(logistics_t *lg, const char *timer, int32_t pid, int64_t offset,

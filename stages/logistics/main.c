@@ -159,14 +159,33 @@ static bw_err_t delivered(void *opaque, bw_stage_t *st) {
     return err ? BW_ERR_REDIS_DOWN : BW_ERR_OK;
 }
 
+static int32_t pid_of_part(const app_t *app, const rd_kafka_topic_partition_t *tp) {
+    int topic = strcmp(tp->topic, app->lc->orders_topic) ? LOGI_TOPIC_SHIPMENTS : LOGI_TOPIC_ORDERS;
+    return topic * 1024 + tp->partition;
+}
+
+static bw_err_t on_assign(void *opaque, const rd_kafka_topic_partition_list_t *parts) {
+    app_t *app = opaque;
+
+    /* a restarted stage must not let its timers run ahead of a backlog */
+    for (int i = 0; app->lg && i < parts->cnt; i++)
+        logistics_assigned(app->lg, pid_of_part(app, &parts->elems[i]), bw_now_ms());
+    return BW_ERR_OK;
+}
+
+static void on_eof(void *opaque, const char *topic, int32_t partition) {
+    app_t *app = opaque;
+    int t = strcmp(topic, app->lc->orders_topic) ? LOGI_TOPIC_SHIPMENTS : LOGI_TOPIC_ORDERS;
+
+    if (app->lg)
+        logistics_eof(app->lg, t * 1024 + partition);
+}
+
 static bw_err_t on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts) {
     app_t *app = opaque;
 
-    for (int i = 0; i < parts->cnt; i++) {
-        int topic = strcmp(parts->elems[i].topic, app->lc->orders_topic) ? LOGI_TOPIC_SHIPMENTS
-                                                                         : LOGI_TOPIC_ORDERS;
-        logistics_forget(app->lg, topic * 1024 + parts->elems[i].partition);
-    }
+    for (int i = 0; app->lg && i < parts->cnt; i++)
+        logistics_forget(app->lg, pid_of_part(app, &parts->elems[i]));
     return BW_ERR_OK;
 }
 
@@ -190,8 +209,10 @@ int main(int argc, char **argv) {
     bw_redis_set_retry(redis, -1, 5000, &bw_proc_stop);
     {
         const char *topics[] = {lc.orders_topic, lc.shipments_topic};
-        bw_stage_ops_t ops = {
-            .process = process, .delivered = delivered, .rebalance = {&app, NULL, on_revoke}};
+        bw_stage_ops_t ops = {.process = process,
+                              .delivered = delivered,
+                              .rebalance = {&app, on_assign, on_revoke, on_eof},
+                              .tick = true};
         if (!(st = bw_stage_new("logistics", &conf, &common, &lc.stage, topics, 2, &ops, &app,
                                 errstr, sizeof(errstr)))) {
             bw_log(BW_LOG_ERROR, "%s", errstr);

@@ -42,9 +42,9 @@ enum {
     H_FIRST,
     H__CNT
 };
-static const char *const H_FIELDS[H__CNT] = {
-    "pdb",      "delivered", "carrier",   "lane",      "last_scan",
-    "stall_at", "lost",      "returned",  "confirmed", "first_scan"};
+static const char *const H_FIELDS[H__CNT] = {"pdb",       "delivered", "carrier", "lane",
+                                             "last_scan", "stall_at",  "lost",    "returned",
+                                             "confirmed", "first_scan"};
 
 /* Rounds of reads per batch when a backlog is due (each reads up to
  * timer.batch entries per set). */
@@ -56,13 +56,6 @@ typedef struct {
     char *member; /* points into the reply */
     int64_t deadline;
 } due_t;
-
-static int64_t field_i64(const redisReply *r) {
-    int64_t v = INT64_MIN;
-    if (r->type == REDIS_REPLY_STRING && !bw_parse_i64(r->str, &v))
-        v = INT64_MIN;
-    return v;
-}
 
 /* The settled entry leaves its set, or waits for a later deadline. */
 static bw_err_t timer_move(logistics_t *lg, const due_t *d, int64_t deadline) {
@@ -95,37 +88,30 @@ static bw_err_t settle_due(logistics_t *lg, const due_t *d, order_view_t *o) {
     return timer_move(lg, d, INT64_MIN);
 }
 
-static bw_err_t count_stall(logistics_t *lg, order_view_t *o, int64_t since) {
-    int64_t b = bw_bucket(since, lg->cfg.window_ms);
-    touched_t *t;
-    bw_err_t err;
-
-    if ((err = logi_count_once(lg, o->cl_tag, BW_WIN_UNFENCED, 0, "w:", b, "stalled", "st",
-                               o->order_key + 2)))
-        return err;
-    if (!(t = logi_touch(lg, o->cl_tag, o->carrier, o->lane, TK_LANE, b)))
-        return BW_ERR_NOMEM;
-    return logi_evidence(t, o->order_id) ? BW_ERR_OK : BW_ERR_NOMEM;
-}
-
 static bw_err_t settle_stall(logistics_t *lg, const due_t *d, order_view_t *o, int64_t wm) {
     bool ended = o->v[H_DELIVERED] != INT64_MIN || o->v[H_LOST] != INT64_MIN ||
                  o->v[H_RETURNED] != INT64_MIN;
-    int64_t last = o->v[H_LAST], quiet_until = last == INT64_MIN ? INT64_MIN : last + lg->cfg.stall_ms;
+    int64_t last = o->v[H_LAST],
+            quiet_until = last == INT64_MIN ? INT64_MIN : last + lg->cfg.stall_ms;
     bw_err_t err;
 
     bw_metric_inc(lg->m_timers_stall);
     if (!o->cl_tag || last == INT64_MIN)
         return timer_move(lg, d, INT64_MIN);
-    /* a gap between two scans, noted when the later one came */
-    if (o->v[H_STALL_AT] != INT64_MIN && (err = count_stall(lg, o, o->v[H_STALL_AT])))
+    /* a gap between two scans (counted when the later one came; again
+     * here is a no-op, and covers a crash between the two writes) */
+    if (o->v[H_STALL_AT] != INT64_MIN &&
+        (err = logi_count_stall(lg, o->cl_tag, o->carrier, o->lane, o->order_key, BW_WIN_UNFENCED,
+                                0, o->v[H_STALL_AT], o->order_id)))
         return err;
     if (ended)
         return timer_move(lg, d, INT64_MIN);
     if (quiet_until > wm) /* scanned again since: watch the new deadline */
         return timer_move(lg, d, quiet_until);
     /* quiet since its last scan: stalled now (the next scan re-arms it) */
-    if (o->v[H_STALL_AT] == INT64_MIN && (err = count_stall(lg, o, quiet_until)))
+    if (o->v[H_STALL_AT] == INT64_MIN &&
+        (err = logi_count_stall(lg, o->cl_tag, o->carrier, o->lane, o->order_key, BW_WIN_UNFENCED,
+                                0, quiet_until, o->order_id)))
         return err;
     return timer_move(lg, d, INT64_MIN);
 }
@@ -139,10 +125,10 @@ static bw_err_t settle_track(logistics_t *lg, const due_t *d, order_view_t *o) {
     bw_err_t err;
 
     bw_metric_inc(lg->m_timers_track);
-    if ((err = logi_count_once(lg, o->store_tag, BW_WIN_UNFENCED, 0, "track:", b, "confirmed",
-                               "tc", o->order_key + 2)) ||
-        (valid && (err = logi_count_once(lg, o->store_tag, BW_WIN_UNFENCED, 0, "track:", b,
-                                         "valid", "tv", o->order_key + 2))))
+    if ((err = logi_count_once(lg, o->store_tag, BW_WIN_UNFENCED, 0, "track:", b, "confirmed", "tc",
+                               o->order_key + 2)) ||
+        (valid && (err = logi_count_once(lg, o->store_tag, BW_WIN_UNFENCED, 0, "track:", b, "valid",
+                                         "tv", o->order_key + 2))))
         return err;
     t = logi_touch(lg, o->store_tag, o->store_tag + 2, NULL, TK_TRACK, b);
     if (!t || (!valid && !logi_evidence(t, o->order_id)))
@@ -170,8 +156,8 @@ static bw_err_t read_due(logistics_t *lg, int64_t wm, redisReply ***replies, siz
             bw_buf_reset(&key);
             if (!bw_win_key(&key, tag, TIMER_NAMES[k]))
                 goto nomem;
-            const char *argv[] = {"ZRANGEBYSCORE", key.data, "-inf",  max,
-                                  "WITHSCORES",    "LIMIT",  "0",     limit};
+            const char *argv[] = {"ZRANGEBYSCORE", key.data, "-inf", max,
+                                  "WITHSCORES",    "LIMIT",  "0",    limit};
             if (bw_redis_pipe_add(&pipe, 8, argv, NULL))
                 goto nomem;
             pids[(*nq)++] = pid;
@@ -239,7 +225,7 @@ static bw_err_t fire_round(logistics_t *lg, int64_t wm, bool *more, char *errstr
             dues[nd].pid = pids[q];
             dues[nd].kind = (int)(q % K__CNT);
             dues[nd].member = r->element[i]->str;
-            dues[nd].deadline = field_i64(r->element[i + 1]);
+            dues[nd].deadline = logi_reply_i64(r->element[i + 1]);
             nd++;
         }
     }
@@ -247,8 +233,8 @@ static bw_err_t fire_round(logistics_t *lg, int64_t wm, bool *more, char *errstr
         const char *sp = strchr(dues[i].member, ' ');
         const char *argv[2 + H__CNT] = {"HMGET"};
         bw_buf_reset(&key);
-        if (!sp || !bw_buf_printf(&key, "bw:{%.*s}:%s", (int)(sp - dues[i].member),
-                                  dues[i].member, sp + 1))
+        if (!sp || !bw_buf_printf(&key, "bw:{%.*s}:%s", (int)(sp - dues[i].member), dues[i].member,
+                                  sp + 1))
             goto nomem;
         argv[1] = key.data;
         memcpy(argv + 2, H_FIELDS, sizeof(H_FIELDS));
@@ -265,20 +251,19 @@ static bw_err_t fire_round(logistics_t *lg, int64_t wm, bool *more, char *errstr
             goto nomem;
         if (!split_member(member_copy, &o) || r->type != REDIS_REPLY_ARRAY ||
             r->elements != H__CNT) {
-            bw_log_rl(BW_LOG_WARN, "timer %s: malformed entry dropped",
-                      TIMER_NAMES[dues[i].kind]);
+            bw_log_rl(BW_LOG_WARN, "timer %s: malformed entry dropped", TIMER_NAMES[dues[i].kind]);
             err = timer_move(lg, &dues[i], INT64_MIN);
             free(member_copy);
             continue;
         }
         for (int f = 0; f < H__CNT; f++)
-            o.v[f] = field_i64(r->element[f]);
+            o.v[f] = logi_reply_i64(r->element[f]);
         if (r->element[H_CARRIER]->type == REDIS_REPLY_STRING &&
             r->element[H_LANE]->type == REDIS_REPLY_STRING) {
             o.carrier = r->element[H_CARRIER]->str;
             o.lane = r->element[H_LANE]->str;
-            if (!(o.cl_tag = logi_name("cl=", o.carrier, strlen(o.carrier), o.lane,
-                                       strlen(o.lane)))) {
+            if (!(o.cl_tag =
+                      logi_name("cl=", o.carrier, strlen(o.carrier), o.lane, strlen(o.lane)))) {
                 free(member_copy);
                 goto nomem;
             }
@@ -321,6 +306,7 @@ bw_err_t logi_fire_timers(logistics_t *lg, int64_t now_ms, char *errstr, size_t 
 
     if (wm == INT64_MIN)
         return BW_ERR_OK;
+    bw_metric_set(lg->m_watermark, (double)wm / 1000);
     for (int round = 0; round < MAX_ROUNDS && more && !err; round++)
         err = fire_round(lg, wm, &more, errstr, errstr_size);
     return err;

@@ -3,13 +3,16 @@
 # TTLs (they depend on when a key was written) and the window engine's
 # fences (which partition's offsets a tag records depends on which of an
 # order's events, its order or its scan, completed the outcome first; the
-# data they guard is compared). Usage: redis_dump.sh PORT DB
+# data they guard is compared) and the "fired" hashes of bw-logistics (which
+# signals were sent, at which severity: a window judged while it fills is
+# judged at batch boundaries, which differ between runs; the signals' ids do
+# not, and bw-alert keeps one alert per id). Usage: redis_dump.sh PORT DB
 exec redis-cli -p "$1" -n "$2" --raw EVAL "
 local keys = redis.call('KEYS', '*')
 table.sort(keys)
 local out = {}
 for _, k in ipairs(keys) do
- if string.sub(k, -6) ~= ':fence' then
+ if string.sub(k, -6) ~= ':fence' and string.sub(k, -6) ~= ':fired' then
   local t = redis.call('TYPE', k).ok
   local v = {}
   if t == 'hash' then

@@ -104,7 +104,7 @@ static void produce_raw(bw_producer_t *p, const void *buf, size_t len) {
 
 static void test_consume_commit_deadletter(void **state) {
     const char *topics[] = {"bw.reviews"};
-    bw_rebalance_hooks_t hooks = {NULL, on_assign, on_revoke};
+    bw_rebalance_hooks_t hooks = {NULL, on_assign, on_revoke, NULL};
     bw_producer_t *p = bw_producer_new(brokers, NULL, NULL, errstr, sizeof(errstr));
     bw_deadletter_t *dl;
     bw_consumer_t *c;

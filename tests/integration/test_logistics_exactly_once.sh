@@ -20,11 +20,15 @@ echo "events: $events"
 "$BW_BUILD/tools/bw-replay" --brokers "$BROKERS" --topic bw.orders "$WORK/orders.jsonl" 2>/dev/null || fail "replay orders"
 "$BW_BUILD/tools/bw-replay" --brokers "$BROKERS" --topic bw.shipments "$WORK/shipments.jsonl" 2>/dev/null || fail "replay shipments"
 
+# idle.ms is set past the test's length: an idle partition stops holding the
+# watermark after idle.ms of processing time, which would make when parcel
+# timers fire depend on how long a restart took. With it, the watermark is
+# a function of the data alone (and persisted per partition with the state).
 start_stage() { # group db port
     "$BW_BUILD/stages/logistics/bw-logistics" --brokers "$BROKERS" --group.id "$1" \
         --redis.url "redis://127.0.0.1:$REDIS_PORT/$2" --http.listen "127.0.0.1:$3" \
         --kafka.session.timeout.ms 6000 --kafka.heartbeat.interval.ms 500 --log.level warn \
-        --batch.size 2000 2>>"$WORK/stage-$1.log" &
+        --batch.size 2000 --idle.ms 600000 2>>"$WORK/stage-$1.log" &
     STAGE_PID=$!
     PIDS+=($STAGE_PID)
 }

@@ -123,6 +123,15 @@ static long long hget(const char *key, const char *field) {
     return v;
 }
 
+static long long zcard(const char *key) {
+    redisReply *r;
+    long long v;
+    assert_int_equal(bw_redis_cmd(redis, &r, errstr, sizeof(errstr), "ZCARD %s", key), BW_ERR_OK);
+    v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
 static void test_shipment_before_order_counts_once_it_arrives(void **state) {
     (void)state;
     assert_int_equal(add(1, scan("s1", "o1", "DHL", "DELIVERED", T0 + 7 * DAY)), LOGI_APPLIED);
@@ -231,6 +240,7 @@ static void test_late_while_undelivered(void **state) {
     assert_int_equal(hget(w5, "due"), 1);
     assert_int_equal(hget(w5, "late"), 1);
     assert_true(logistics_timers_fired(lg) >= 1);
+    assert_int_equal(zcard("bw:{t=1024}:due"), 0); /* settled, so gone */
     add(1, scan("s6", "o6", "DPD", "DELIVERED", T0 + 8 * DAY));
     end_batch(); /* its delivery three days later counts no second time */
     assert_int_equal(hget(w5, "due"), 1);
@@ -247,15 +257,18 @@ static void test_stalled_parcels(void **state) {
     add(1, scan("s7", "b", "PNL", "PICKED_UP", T0 + DAY));
     add(1, scan("s7", "b", "PNL", "IN_TRANSIT", T0 + 5 * DAY));
     add(1, scan("s7", "b", "PNL", "DELIVERED", T0 + 5 * DAY + 3600000));
-    end_batch();
+    end_batch(); /* b's gap is a stall as soon as its day-5 scan comes */
     assert_int_equal(hget("bw:{s=s7}:o:b", "stall_at"), T0 + 4 * DAY);
+    assert_int_equal(hget(w4, "stalled"), 1);
     advance_to(T0 + 4 * DAY + 2 * 3600000);
     end_batch(); /* a has had no scan for three days: stalled */
-    assert_int_equal(hget(w4, "stalled"), 1);
+    assert_int_equal(hget(w4, "stalled"), 2);
     add(1, scan("s7", "a", "PNL", "IN_TRANSIT", T0 + 6 * DAY));
     advance_to(T0 + 10 * DAY);
-    end_batch(); /* b's gap is settled when its watch ends; a moved again: no second count */
+    end_batch(); /* a moves again: its gap is the same stall, not a second one */
     assert_int_equal(hget(w4, "stalled"), 2);
+    assert_int_equal(zcard("bw:{t=1024}:stall"),
+                     0); /* b ended; a quiet again since day 6: settled */
     assert_int_equal(hget("bw:{s=s7}:o:a", "stall_at"), T0 + 4 * DAY);
 }
 

@@ -69,11 +69,34 @@ static void test_watermark(void **state) {
     assert_int_equal(bw_wm_partition(&wm, 0), INT64_MIN);
 }
 
+static void test_assigned_partition_holds_the_watermark(void **state) {
+    bw_wm_t wm;
+    int64_t now = 1700000000000LL;
+
+    (void)state;
+    bw_wm_init(&wm, 10000, 60000, 600000, 30000);
+    bw_wm_observe(&wm, 0, now - 1000, now);
+    assert_int_equal(bw_wm_global(&wm, now), now - 11000);
+    /* partition 2 assigned (a restart: its backlog may be older) */
+    bw_wm_assign(&wm, 2, now);
+    assert_int_equal(bw_wm_global(&wm, now), INT64_MIN);
+    /* heard from: it takes part like any other */
+    bw_wm_observe(&wm, 2, now - 500000, now + 1000);
+    assert_int_equal(bw_wm_global(&wm, now + 1000), now - 510000);
+    /* assigned and silent past idle_ms: it no longer holds anything back */
+    bw_wm_assign(&wm, 3, now - 40000);
+    assert_int_equal(bw_wm_global(&wm, now + 1000), now - 510000);
+    /* assigning a partition already heard from changes nothing */
+    bw_wm_assign(&wm, 0, now + 40000);
+    assert_int_equal(bw_wm_partition(&wm, 0), now - 11000);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_key_escape_is_injective_and_tag_safe),
         cmocka_unit_test(test_buckets),
         cmocka_unit_test(test_watermark),
+        cmocka_unit_test(test_assigned_partition_holds_the_watermark),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
