@@ -38,9 +38,7 @@ total=$(( $(wc -l <"$WORK/orders.jsonl") + $(wc -l <"$WORK/shipments.jsonl") ))
 got=0 last=-1 still=0
 while [ "$got" -lt "$total" ] && [ "$still" -lt 60 ]; do
     sleep 0.5
-    got=$(echo "stage peak RSS: $(awk '/VmHWM/{printf "%.1f MiB", $2/1024}' /proc/$stage/status)"
-echo "Redis: $(redis-cli -p "$REDIS_PORT" info memory | awk -F: '/^used_memory:/{printf "%.0f MiB used", $2/1048576}') for $(wc -l <"$WORK/orders.jsonl") orders"
-curl -sf "http://127.0.0.1:$port/metrics" | awk '/^bw_messages_consumed_total/{s+=$2} END{print s+0}')
+    got=$(curl -sf "http://127.0.0.1:$port/metrics" | awk '/^bw_messages_consumed_total/{s+=$2} END{print s+0}')
     if [ "$got" = "$last" ]; then still=$((still + 1)); else still=0 last=$got; fi
 done
 t1=$(date +%s.%N)
