@@ -443,3 +443,15 @@ void bw_errpath_prefix(char *errstr, size_t errstr_size, bool *has_path, const c
     bw_strlcpy(errstr, tmp, errstr_size);
     *has_path = true;
 }
+
+void bw_alert_id(char out[17], const char *type, const char *scope, int64_t window_start) {
+    uint64_t h = 1469598103934665603ULL;
+    char ws[24];
+    const char *parts[] = {type, "\x1f", scope, "\x1f", ws};
+
+    snprintf(ws, sizeof(ws), "%lld", (long long)window_start);
+    for (size_t k = 0; k < 5; k++)
+        for (const char *p = parts[k]; *p; p++)
+            h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}

@@ -90,4 +90,11 @@ bool bw_parse_double(const char *s, double *out);
  */
 void bw_errpath_prefix(char *errstr, size_t errstr_size, bool *has_path, const char *name);
 
+/**
+ * @brief Deterministic alert id: 16 hex digits of a 64-bit FNV-1a hash of
+ *        type, canonical scope and window start. The same input replayed
+ *        gives the same ids.
+ */
+void bw_alert_id(char out[17], const char *type, const char *scope, int64_t window_start);
+
 #endif

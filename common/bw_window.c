@@ -255,7 +255,8 @@ static const char FLUSH_LUA[] =
     "    local need, seen, a0 = {}, {}, a\n"
     "    for j = 1, n do\n"
     "      local op, f = ARGV[a], ARGV[a + 1]\n"
-    "      if op ~= 's' and op ~= 't' and op ~= 'z' and op ~= 'r' and not seen[f] then\n"
+    "      if op ~= 's' and op ~= 't' and op ~= 'z' and op ~= 'r' and op ~= 'h' and not seen[f] "
+    "then\n"
     "        seen[f] = true\n"
     "        need[#need + 1] = f\n"
     "      end\n"
@@ -312,15 +313,23 @@ static const char FLUSH_LUA[] =
     "        zadd[#zadd + 1] = f\n"
     "      elseif op == 'r' then\n"
     "        zrem[#zrem + 1] = f\n"
+    "      elseif op == 'h' then\n"
+    "        cur[f] = false\n"
+    "        dirty[f] = true\n"
     "      end\n"
     "      a = a + ((op == 'o' or op == 'g') and 5 or 3)\n"
     "    end\n"
-    "    local hs = {}\n"
+    "    local hs, hd = {}, {}\n"
     "    for f in pairs(dirty) do\n"
-    "      hs[#hs + 1] = f\n"
-    "      hs[#hs + 1] = cur[f]\n"
+    "      if cur[f] then\n"
+    "        hs[#hs + 1] = f\n"
+    "        hs[#hs + 1] = cur[f]\n"
+    "      else\n"
+    "        hd[#hd + 1] = f\n"
+    "      end\n"
     "    end\n"
     "    if #hs > 0 then chunked('HSET', KEYS[k], hs) end\n"
+    "    if #hd > 0 then chunked('HDEL', KEYS[k], hd) end\n"
     "    if #zadd > 0 then chunked('ZADD', KEYS[k], zadd) end\n"
     "    if #zrem > 0 then chunked('ZREM', KEYS[k], zrem) end\n"
     "  end\n"
@@ -666,6 +675,8 @@ static int op_class(bw_op_t op) {
     case BW_OP_ZADD:
     case BW_OP_ZREM:
         return 2;
+    case BW_OP_HDEL:
+        return 1; /* with SET: the last of a batch wins */
     case BW_OP_ONCE:
         return 3;
     case BW_OP_MAXGAP:
@@ -676,7 +687,7 @@ static int op_class(bw_op_t op) {
 }
 
 static char op_code(bw_op_t op) {
-    static const char codes[] = {'i', 's', 'n', 'x', 'z', 'r', 't', 'o', 'g'};
+    static const char codes[] = {'i', 's', 'n', 'x', 'z', 'r', 't', 'o', 'g', 'h'};
     return codes[op];
 }
 

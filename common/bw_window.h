@@ -133,6 +133,7 @@ typedef enum {
     BW_OP_SETSTR, /* HSET key field text (bw_win_add_str) */
     BW_OP_ONCE, /* HINCRBY key field value, once per marker (bw_win_add_once) */
     BW_OP_MAXGAP, /* MAX, noting a jump of at least a gap (bw_win_add_maxgap) */
+    BW_OP_HDEL, /* HDEL key field */
 } bw_op_t;
 
 /**

@@ -76,7 +76,4 @@ bw_health_t bw_valid_tracking_rate(int64_t confirmed, int64_t valid, int64_t min
 bw_health_t bw_late_ship_rate(int64_t shipped, int64_t late, int64_t min_count, double warn,
                               double critical, double *rate);
 
-/** @brief Deterministic alert id: hex of a 64-bit hash of the parts. */
-void bw_alert_id(char out[17], const char *type, const char *scope, int64_t window_start);
-
 #endif

@@ -132,12 +132,20 @@ static bw_err_t emit_signal(judging_t *j, const char *type, int level, json_t *s
     char id[17], errstr[256], fname[64];
     char *scope_text = json_dumps(scope, JSON_COMPACT | JSON_SORT_KEYS);
     json_t *ev = json_array(), *js;
+    bw_buf_t key = {0};
     mark_t *m;
     bw_err_t err;
 
     for (int k = 0; k < j->t->nevidence; k++)
         json_array_append_new(ev, json_string(j->t->evidence[k]));
     bw_alert_id(id, type, scope_text ? scope_text : "", wstart);
+    /* keyed by type + scope: one alert's signals stay on one partition */
+    if (!bw_buf_printf(&key, "%s|%s", type, scope_text ? scope_text : "")) {
+        free(scope_text);
+        json_decref(scope);
+        json_decref(ev);
+        return BW_ERR_NOMEM;
+    }
     free(scope_text);
     js = json_pack("{s:s, s:s, s:s, s:s, s:o, s:I, s:I, s:f, s:f, s:f, s:I, s:o, s:s, s:s, s:I, "
                    "s:I, s:I}",
@@ -147,15 +155,20 @@ static bw_err_t emit_signal(judging_t *j, const char *type, int level, json_t *s
                    "threshold", threshold, "sample_size", (json_int_t)sample, "evidence", ev,
                    "playbook", playbook, "detail", detail, "first_seen", (json_int_t)wstart,
                    "last_seen", (json_int_t)wend, "occurrences", (json_int_t)1);
-    if (!js)
+    if (!js) {
+        bw_buf_free(&key);
         return BW_ERR_NOMEM;
+    }
     if ((err = bw_json_to_avro(lg->signal_s, js, &lg->sig->value, errstr, sizeof(errstr)))) {
         bw_log(BW_LOG_ERROR, "signal not built: %s", errstr);
         json_decref(js);
+        bw_buf_free(&key);
         return err;
     }
     json_decref(js);
-    if ((err = j->emit(j->opaque, id, &lg->sig->value)))
+    err = j->emit(j->opaque, key.data, &lg->sig->value);
+    bw_buf_free(&key);
+    if (err)
         return err;
     lg->signals++;
     if (lg->reg)

@@ -4,6 +4,7 @@
 
 #include <math.h>
 
+#include "bw_util.h"
 #include "detect.h"
 
 static const bw_spike_cfg_t CFG = {30, 1.5, 0.05, 0.001, 0.3, 0.08, 1};

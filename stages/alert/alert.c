@@ -1,0 +1,585 @@
+/*
+ * bw-alert's state: one entry per alert key (type + canonical scope), kept
+ * in memory for the partitions this instance owns and in Redis:
+ *   bw:{alerts}:state    key -> "<partition>;<lifecycle>" (lifecycle.h)
+ *   bw:{alerts}:active   key -> the last EarlyWarning sent, as JSON
+ *   bw:{alerts}:applied  partition -> offset of the last signal applied
+ * Signals are keyed by alert key, so one alert lives on one partition.
+ * Writes go through the window engine (fenced) after the batch's alerts
+ * are delivered: a crash before that sends them again with the same ids
+ * and versions; a signal at or below "applied" is not applied again.
+ */
+#include "alert.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bw_json.h"
+#include "bw_log.h"
+#include "bw_util.h"
+#include "bw_window.h"
+
+#define TAG "alerts"
+#define MAX_PARTITIONS 1024
+
+static const char *const SEVERITIES[3] = {"INFO", "WARNING", "CRITICAL"};
+
+static const bw_metric_decl_t M_ACTIVE = {BW_METRIC_GAUGE, "alerts_active",
+                                          "Alerts firing now, by type and severity",
+                                          "type,severity"};
+static const bw_metric_decl_t M_SENT = {BW_METRIC_COUNTER, "alerts_sent_total",
+                                        "EarlyWarnings sent, by kind (firing, update, resolved)",
+                                        "kind"};
+static const bw_metric_decl_t M_ROLLED = {BW_METRIC_COUNTER, "alerts_rolled_up_total",
+                                          "Signals rolled up into an alert without a send", ""};
+
+typedef struct {
+    json_t *sig; /* the signal as JSON */
+    char *key; /* type|scope */
+    char *scope; /* canonical scope: set fields only, sorted keys */
+    int32_t partition;
+    int64_t offset;
+} queued_t;
+
+struct alert_s {
+    alert_cfg_t cfg;
+    bw_redis_t *redis;
+    bw_win_t *win;
+    const bw_schema_t *sig_s, *ew_s;
+    bw_record_t *ew;
+    queued_t *q;
+    size_t nq, capq;
+    json_t *cache; /* key -> {"p": partition, "s": lifecycle, "ew": EarlyWarning|null, "off": n, "dirty": b} */
+    bool owned[MAX_PARTITIONS], loaded[MAX_PARTITIONS];
+    int64_t applied[MAX_PARTITIONS];
+    int64_t wm; /* the latest signal time seen */
+    pthread_mutex_t lock; /* guards snapshot */
+    json_t *snapshot; /* the active alerts, for /alerts (a copy: no sharing across threads) */
+    json_t *gauge_seen; /* "type\x1fseverity" of every gauge series set so far */
+    bw_metrics_t *reg;
+    bw_metric_t *m_firing, *m_update, *m_resolved, *m_rolled;
+};
+
+alert_t *alert_new(const alert_cfg_t *cfg, bw_serde_t *sd, bw_redis_t *redis, bw_metrics_t *reg,
+                   char *errstr, size_t errstr_size) {
+    alert_t *al = calloc(1, sizeof(*al));
+
+    if (!al) {
+        bw_errstr_set(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    al->cfg = *cfg;
+    al->redis = redis;
+    al->wm = INT64_MIN;
+    pthread_mutex_init(&al->lock, NULL);
+    for (int p = 0; p < MAX_PARTITIONS; p++)
+        al->applied[p] = -1;
+    if (!(al->sig_s = bw_serde_schema(sd, "Signal")) ||
+        !(al->ew_s = bw_serde_schema(sd, "EarlyWarning"))) {
+        bw_errstr_set(errstr, errstr_size, "Signal or EarlyWarning schema missing");
+        goto err;
+    }
+    if (!(al->ew = bw_record_new(al->ew_s)) || !(al->cache = json_object()) ||
+        !(al->snapshot = json_array()) || !(al->gauge_seen = json_object()) || !(al->win = bw_win_new(redis, reg, errstr, errstr_size)))
+        goto err;
+    if (reg) {
+        al->reg = reg;
+        al->m_firing = bw_metrics_get(reg, &M_SENT, "firing");
+        al->m_update = bw_metrics_get(reg, &M_SENT, "update");
+        al->m_resolved = bw_metrics_get(reg, &M_SENT, "resolved");
+        al->m_rolled = bw_metrics_get(reg, &M_ROLLED, NULL);
+    }
+    return al;
+err:
+    alert_destroy(al);
+    return NULL;
+}
+
+static void clear_queue(alert_t *al) {
+    for (size_t i = 0; i < al->nq; i++) {
+        json_decref(al->q[i].sig);
+        free(al->q[i].key);
+        free(al->q[i].scope);
+    }
+    al->nq = 0;
+}
+
+void alert_destroy(alert_t *al) {
+    if (!al)
+        return;
+    clear_queue(al);
+    free(al->q);
+    json_decref(al->cache);
+    json_decref(al->snapshot);
+    json_decref(al->gauge_seen);
+    bw_record_destroy(al->ew);
+    bw_win_destroy(al->win);
+    pthread_mutex_destroy(&al->lock);
+    free(al);
+}
+
+/* ---- signals in ---- */
+
+/* A timestamp field of a record as JSON: RFC 3339 text (how bw_json
+ * writes timestamp-millis) or milliseconds. */
+static int64_t json_time(const json_t *v) {
+    int64_t ms = 0;
+
+    if (json_is_integer(v))
+        return json_integer_value(v);
+    if (json_is_string(v) && bw_ts_parse(json_string_value(v), &ms))
+        return ms;
+    return 0;
+}
+
+static bool grow_queue(alert_t *al) {
+    queued_t *n;
+    size_t ncap;
+
+    if (al->nq < al->capq)
+        return true;
+    ncap = al->capq ? al->capq * 2 : 64;
+    if (!(n = realloc(al->q, ncap * sizeof(*n))))
+        return false;
+    al->q = n;
+    al->capq = ncap;
+    return true;
+}
+
+/* "TYPE|{canonical scope}": the alert key. */
+static char *alert_key(const char *type, const char *scope_text) {
+    bw_buf_t b = {0};
+
+    if (!bw_buf_printf(&b, "%s|%s", type, scope_text)) {
+        bw_buf_free(&b);
+        return NULL;
+    }
+    return b.data;
+}
+
+bool alert_add(alert_t *al, bw_record_t *signal, int32_t partition, int64_t offset, char *reason,
+               size_t reason_size) {
+    json_t *j = bw_avro_to_json(al->sig_s, &signal->value), *scope, *v;
+    const char *k;
+    bool any = false;
+    char *key;
+
+    if (!j) {
+        bw_errstr_set(reason, reason_size, "signal: cannot read");
+        return false;
+    }
+    if (partition < 0 || partition >= MAX_PARTITIONS) {
+        bw_errstr_set(reason, reason_size, "partition %d: beyond %d", (int)partition,
+                      MAX_PARTITIONS);
+        json_decref(j);
+        return false;
+    }
+    /* a scope names something: all-null is not an alert anyone can act on */
+    scope = json_object_get(j, "scope");
+    json_object_foreach(scope, k, v) any |= !json_is_null(v);
+    if (!any) {
+        bw_errstr_set(reason, reason_size, "scope: empty (no store, SKU, carrier or lane)");
+        json_decref(j);
+        return false;
+    }
+    if (offset <= al->applied[partition]) { /* applied before a restart */
+        json_decref(j);
+        return true;
+    }
+    /* drop nulls so that the same scope always reads the same */
+    json_t *canon = json_object();
+    json_object_foreach(scope, k, v) if (!json_is_null(v)) json_object_set(canon, k, v);
+    char *ctext = json_dumps(canon, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(canon);
+    key = ctext ? alert_key(json_string_value(json_object_get(j, "type")), ctext) : NULL;
+    if (!key || !grow_queue(al)) {
+        free(key);
+        free(ctext);
+        json_decref(j);
+        bw_errstr_set(reason, reason_size, "out of memory");
+        return false;
+    }
+    al->q[al->nq++] = (queued_t){j, key, ctext, partition, offset};
+    return true;
+}
+
+/* ---- loading ---- */
+
+/* The states of the owned partitions not loaded yet, and their offsets. */
+static bw_err_t load_owned(alert_t *al, char *errstr, size_t errstr_size) {
+    const char *argv[3][2] = {{"HGETALL", "bw:{" TAG "}:state"},
+                              {"HGETALL", "bw:{" TAG "}:active"},
+                              {"HGETALL", "bw:{" TAG "}:applied"}};
+    bw_redis_pipe_t pipe = {0};
+    redisReply **r = NULL;
+    bool need = false;
+    bw_err_t err;
+
+    for (int p = 0; p < MAX_PARTITIONS; p++)
+        need |= al->owned[p] && !al->loaded[p];
+    if (!need)
+        return BW_ERR_OK;
+    for (int i = 0; i < 3; i++)
+        if (bw_redis_pipe_add(&pipe, 2, argv[i], NULL)) {
+            bw_redis_pipe_free(&pipe);
+            return BW_ERR_NOMEM;
+        }
+    if ((err = bw_redis_pipe_run(al->redis, &pipe, &r, errstr, errstr_size)))
+        goto out;
+    for (size_t i = 0; r[2]->type == REDIS_REPLY_ARRAY && i + 1 < r[2]->elements; i += 2) {
+        int64_t p, off;
+        if (bw_parse_i64(r[2]->element[i]->str, &p) && p >= 0 && p < MAX_PARTITIONS &&
+            al->owned[p] && !al->loaded[p] && bw_parse_i64(r[2]->element[i + 1]->str, &off))
+            al->applied[p] = off;
+    }
+    for (size_t i = 0; r[0]->type == REDIS_REPLY_ARRAY && i + 1 < r[0]->elements; i += 2) {
+        const char *key = r[0]->element[i]->str, *val = r[0]->element[i + 1]->str, *semi;
+        int64_t p;
+        al_t a;
+        json_t *ew = NULL;
+        char pbuf[16];
+        if (!(semi = strchr(val, ';')) || (size_t)(semi - val) >= sizeof(pbuf))
+            continue;
+        memcpy(pbuf, val, (size_t)(semi - val));
+        pbuf[semi - val] = '\0';
+        if (!bw_parse_i64(pbuf, &p) || p < 0 || p >= MAX_PARTITIONS || !al->owned[p] ||
+            al->loaded[p] || !al_decode(semi + 1, &a)) {
+            continue;
+        }
+        for (size_t k = 0; r[1]->type == REDIS_REPLY_ARRAY && k + 1 < r[1]->elements; k += 2)
+            if (!strcmp(r[1]->element[k]->str, key)) {
+                ew = json_loads(r[1]->element[k + 1]->str, 0, NULL);
+                break;
+            }
+        json_object_set_new(al->cache, key,
+                            json_pack("{s:I, s:s, s:o, s:I, s:b}", "p", (json_int_t)p, "s",
+                                      semi + 1, "ew", ew ? ew : json_null(), "off",
+                                      (json_int_t)-1, "dirty", 0));
+        if (a.last_seen > al->wm)
+            al->wm = a.last_seen;
+    }
+    for (int p = 0; p < MAX_PARTITIONS; p++)
+        if (al->owned[p])
+            al->loaded[p] = true;
+out:
+    bw_redis_replies_free(r, 3);
+    bw_redis_pipe_free(&pipe);
+    return err;
+}
+
+void alert_assigned(alert_t *al, int32_t p) {
+    if (p >= 0 && p < MAX_PARTITIONS) {
+        al->owned[p] = true;
+        al->loaded[p] = false; /* loaded at the next batch */
+    }
+}
+
+void alert_revoked(alert_t *al, int32_t p) {
+    const char *key;
+    json_t *e;
+    void *tmp;
+
+    if (p < 0 || p >= MAX_PARTITIONS)
+        return;
+    al->owned[p] = al->loaded[p] = false;
+    al->applied[p] = -1;
+    json_object_foreach_safe(al->cache, tmp, key, e) {
+        if (json_integer_value(json_object_get(e, "p")) == p)
+            json_object_del(al->cache, key);
+    }
+}
+
+void alert_discard(alert_t *al) {
+    clear_queue(al);
+    bw_win_discard(al->win);
+    /* what the batch did to the states is undone by reloading them */
+    json_object_clear(al->cache);
+    for (int p = 0; p < MAX_PARTITIONS; p++) {
+        al->loaded[p] = false;
+        al->applied[p] = -1;
+    }
+}
+
+/* ---- sending ---- */
+
+static const char *summary_of(const json_t *ew, bw_buf_t *b) {
+    const char *k;
+    json_t *v;
+
+    bw_buf_reset(b);
+    bw_buf_printf(b, "%s %s %s:", json_string_value(json_object_get(ew, "severity")),
+                  json_string_value(json_object_get(ew, "type")),
+                  json_string_value(json_object_get(ew, "state")));
+    json_object_foreach(json_object_get((json_t *)ew, "scope"), k, v) if (json_is_string(v))
+        bw_buf_printf(b, " %s=%s", k, json_string_value(v));
+    bw_buf_printf(b, " (observed %.3g, threshold %.3g, %lld occurrences)",
+                  json_real_value(json_object_get(ew, "observed")) +
+                      (double)json_integer_value(json_object_get(ew, "observed")),
+                  json_real_value(json_object_get(ew, "threshold")) +
+                      (double)json_integer_value(json_object_get(ew, "threshold")),
+                  (long long)json_integer_value(json_object_get(ew, "occurrences")));
+    return b->data;
+}
+
+/* Build the EarlyWarning from @p base (a signal or the last warning) and
+ * the lifecycle, and send it. */
+static bw_err_t send(alert_t *al, const char *key, json_t *base, const al_t *a, bool resolved,
+                     alert_emit_cb emit, void *opaque, json_t **out) {
+    json_t *ew = json_deep_copy(base);
+    bw_buf_t sum = {0};
+    char errstr[256];
+    bw_err_t err;
+
+    if (!ew)
+        return BW_ERR_NOMEM;
+    json_object_set_new(ew, "alert_id", json_string(a->alert_id));
+    json_object_set_new(ew, "state", json_string(resolved ? "RESOLVED" : "FIRING"));
+    json_object_set_new(ew, "severity", json_string(SEVERITIES[a->severity]));
+    json_object_set_new(ew, "first_seen", json_integer(a->since));
+    json_object_set_new(ew, "last_seen", json_integer(a->last_seen));
+    json_object_set_new(ew, "occurrences", json_integer(a->occurrences));
+    json_object_set_new(ew, "version", json_integer(a->version));
+    json_object_set_new(ew, "updated_at", json_integer(bw_now_ms()));
+    json_object_set_new(ew, "summary", json_string(summary_of(ew, &sum)));
+    bw_buf_free(&sum);
+    if ((err = bw_json_to_avro(al->ew_s, ew, &al->ew->value, errstr, sizeof(errstr)))) {
+        bw_log_rl(BW_LOG_ERROR, "alert %s not built: %s", a->alert_id, errstr);
+        json_decref(ew);
+        return err;
+    }
+    if ((err = emit(opaque, key, &al->ew->value))) {
+        json_decref(ew);
+        return err;
+    }
+    bw_metric_inc(resolved ? al->m_resolved : a->version == 1 ? al->m_firing : al->m_update);
+    *out = ew;
+    return BW_ERR_OK;
+}
+
+static bw_err_t apply_signal(alert_t *al, queued_t *q, alert_emit_cb emit, void *opaque) {
+    json_t *e = json_object_get(al->cache, q->key), *ew = NULL;
+    const char *type = json_string_value(json_object_get(q->sig, "type"));
+    const char *sev = json_string_value(json_object_get(q->sig, "severity"));
+    const char *scope = q->scope;
+    int severity = !strcmp(sev, "CRITICAL") ? 2 : !strcmp(sev, "WARNING") ? 1 : 0;
+    int64_t at = json_time(json_object_get(q->sig, "last_seen"));
+    char enc[256];
+    al_t a = {0};
+    al_send_t what;
+    bw_err_t err = BW_ERR_OK;
+
+    if (e && !al_decode(json_string_value(json_object_get(e, "s")), &a))
+        memset(&a, 0, sizeof(a));
+    what = al_on_signal(&al->cfg.life, &a, type, scope,
+                        severity, json_time(json_object_get(q->sig, "window_start")), at);
+    if (at > al->wm)
+        al->wm = at;
+    if (what == AL_SEND_FIRING || what == AL_SEND_UPDATE) {
+        /* the signal's latest figures, with the episode's evidence kept */
+        if ((err = send(al, q->key, q->sig, &a, false, emit, opaque, &ew)))
+            return err;
+    } else {
+        bw_metric_inc(al->m_rolled);
+    }
+    if (!al_encode(&a, enc, sizeof(enc)))
+        return BW_ERR_NOMEM;
+    if (!e) {
+        e = json_pack("{s:I, s:n}", "p", (json_int_t)q->partition, "ew");
+        if (!e || json_object_set_new(al->cache, q->key, e))
+            return BW_ERR_NOMEM;
+    }
+    json_object_set_new(e, "s", json_string(enc));
+    json_object_set_new(e, "off", json_integer(q->offset));
+    json_object_set_new(e, "dirty", json_true());
+    if (ew)
+        json_object_set_new(e, "ew", ew);
+    return BW_ERR_OK;
+}
+
+/* The clock: alerts clear for the hold time resolve, pending ones fire. */
+static bw_err_t apply_clock(alert_t *al, alert_emit_cb emit, void *opaque) {
+    const char *key;
+    json_t *e;
+    bw_err_t err = BW_ERR_OK;
+
+    json_object_foreach(al->cache, key, e) {
+        al_t a;
+        al_send_t what;
+        json_t *ew = NULL;
+        char enc[256];
+        if (!al_decode(json_string_value(json_object_get(e, "s")), &a) || a.state == AL_NONE)
+            continue;
+        what = al_on_clock(&al->cfg.life, &a, al->wm);
+        if (what == AL_SEND_NONE)
+            continue;
+        if (what != AL_DROP && json_is_object(json_object_get(e, "ew")) &&
+            (err = send(al, key, json_object_get(e, "ew"), &a, what == AL_SEND_RESOLVED, emit,
+                        opaque, &ew)))
+            return err;
+        if (!al_encode(&a, enc, sizeof(enc)))
+            return BW_ERR_NOMEM;
+        json_object_set_new(e, "s", json_string(enc));
+        json_object_set_new(e, "dirty", json_true());
+        if (ew)
+            json_object_set_new(e, "ew", ew);
+    }
+    return BW_ERR_OK;
+}
+
+/* The snapshot /alerts serves, and the gauges. */
+static void publish(alert_t *al) {
+    json_t *snap = json_array(), *e;
+    const char *key;
+    bw_metric_family_t *fam = al->reg ? bw_metrics_family(al->reg, &M_ACTIVE) : NULL;
+    json_t *counts = json_object();
+
+    json_object_foreach(al->cache, key, e) {
+        al_t a;
+        json_t *ew = json_object_get(e, "ew");
+        if (!al_decode(json_string_value(json_object_get(e, "s")), &a) || a.state != AL_FIRING ||
+            !json_is_object(ew))
+            continue;
+        json_array_append_new(snap, json_deep_copy(ew));
+        char label[128];
+        snprintf(label, sizeof(label), "%s\x1f%s", json_string_value(json_object_get(ew, "type")),
+                 SEVERITIES[a.severity]);
+        json_object_set_new(counts, label,
+                            json_integer(json_integer_value(json_object_get(counts, label)) + 1));
+    }
+    pthread_mutex_lock(&al->lock);
+    json_decref(al->snapshot);
+    al->snapshot = snap;
+    pthread_mutex_unlock(&al->lock);
+    if (fam) {
+        /* every series seen so far goes to its count now (0 when none) */
+        json_t *v;
+        json_object_foreach(counts, key, v) json_object_set(al->gauge_seen, key, json_true());
+        json_object_foreach(al->gauge_seen, key, v) {
+            char buf[128], *sep;
+            snprintf(buf, sizeof(buf), "%s", key);
+            if (!(sep = strchr(buf, '\x1f')))
+                continue;
+            *sep = '\0';
+            const char *vals[2] = {buf, sep + 1};
+            bw_metric_set(bw_metrics_child(fam, vals),
+                          (double)json_integer_value(json_object_get(counts, key)));
+        }
+    }
+    json_decref(counts);
+}
+
+bw_err_t alert_end_batch(alert_t *al, alert_emit_cb emit, void *opaque, char *errstr,
+                         size_t errstr_size) {
+    bw_err_t err;
+
+    if ((err = load_owned(al, errstr, errstr_size)))
+        goto out;
+    for (size_t i = 0; i < al->nq && !err; i++)
+        err = apply_signal(al, &al->q[i], emit, opaque);
+    if (!err)
+        err = apply_clock(al, emit, opaque);
+    if (!err)
+        publish(al);
+    else
+        bw_errstr_set(errstr, errstr_size, "alerts not built: %s", bw_err2str(err));
+out:
+    clear_queue(al);
+    return err;
+}
+
+bw_err_t alert_delivered(alert_t *al, char *errstr, size_t errstr_size) {
+    const char *key;
+    json_t *e;
+    void *tmp;
+    bw_err_t err = BW_ERR_OK;
+    int64_t ttl = al->cfg.ttl_s;
+
+    json_object_foreach(al->cache, key, e) {
+        al_t a;
+        int64_t off = json_integer_value(json_object_get(e, "off"));
+        int32_t p = (int32_t)json_integer_value(json_object_get(e, "p"));
+        int32_t fence = off >= 0 ? p : BW_WIN_UNFENCED;
+        char val[300];
+        if (!json_is_true(json_object_get(e, "dirty")))
+            continue;
+        if (!al_decode(json_string_value(json_object_get(e, "s")), &a))
+            continue;
+        if (a.state == AL_NONE) {
+            err = bw_win_add(al->win, TAG, fence, off, BW_OP_HDEL, "state", key, 0, ttl);
+            if (!err)
+                err = bw_win_add(al->win, TAG, fence, off, BW_OP_HDEL, "active", key, 0, ttl);
+        } else {
+            char *ew = json_dumps(json_object_get(e, "ew"), JSON_COMPACT);
+            snprintf(val, sizeof(val), "%d;%s", (int)p, json_string_value(json_object_get(e, "s")));
+            err = bw_win_add_str(al->win, TAG, fence, off, "state", key, val, ttl);
+            if (!err && ew)
+                err = bw_win_add_str(al->win, TAG, fence, off, "active", key, ew, ttl);
+            free(ew);
+        }
+        if (!err && off >= 0) {
+            char part[16];
+            snprintf(part, sizeof(part), "%d", (int)p);
+            err = bw_win_add(al->win, TAG, p, off, BW_OP_MAX, "applied", part, off, ttl);
+        }
+        if (err)
+            break;
+    }
+    if (!err)
+        err = bw_win_flush(al->win, errstr, errstr_size);
+    if (err) {
+        alert_discard(al);
+        return err;
+    }
+    json_object_foreach_safe(al->cache, tmp, key, e) {
+        al_t a;
+        int64_t off = json_integer_value(json_object_get(e, "off"));
+        int32_t p = (int32_t)json_integer_value(json_object_get(e, "p"));
+        if (off > al->applied[p])
+            al->applied[p] = off;
+        json_object_set_new(e, "dirty", json_false());
+        json_object_set_new(e, "off", json_integer(-1));
+        if (al_decode(json_string_value(json_object_get(e, "s")), &a) && a.state == AL_NONE)
+            json_object_del(al->cache, key);
+    }
+    return BW_ERR_OK;
+}
+
+/* ---- reading ---- */
+
+char *alert_active_json(alert_t *al, const char *store, const char *type, const char *severity) {
+    bw_buf_t out = {0};
+    json_t *ew;
+    size_t i;
+    bool ok = bw_buf_append(&out, "[", 1), first = true;
+
+    /* only reads under the lock: the snapshot is replaced, never changed */
+    pthread_mutex_lock(&al->lock);
+    json_array_foreach(al->snapshot, i, ew) {
+        const char *s = json_string_value(json_object_get(json_object_get(ew, "scope"), "store_id"));
+        char *text;
+        if ((store && (!s || strcmp(s, store))) ||
+            (type && strcmp(json_string_value(json_object_get(ew, "type")), type)) ||
+            (severity && strcmp(json_string_value(json_object_get(ew, "severity")), severity)))
+            continue;
+        if (!(text = json_dumps(ew, JSON_COMPACT)))
+            ok = false;
+        ok = ok && (first || bw_buf_append(&out, ",", 1)) && bw_buf_append(&out, text, strlen(text));
+        free(text);
+        first = false;
+    }
+    pthread_mutex_unlock(&al->lock);
+    if (!ok || !bw_buf_append(&out, "]", 1)) {
+        bw_buf_free(&out);
+        return NULL;
+    }
+    return out.data;
+}
+
+size_t alert_active_count(alert_t *al) {
+    size_t n;
+    pthread_mutex_lock(&al->lock);
+    n = json_array_size(al->snapshot);
+    pthread_mutex_unlock(&al->lock);
+    return n;
+}

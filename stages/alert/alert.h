@@ -1,0 +1,59 @@
+/* bw-alert: Signals -> one EarlyWarning per problem (type + scope), sent
+ * once, re-sent when it gets worse, resolved when it is over. State in
+ * Redis ("bw:{alerts}:state", ":active"), written after the batch's alerts
+ * are delivered. Functions here run without Kafka: tests feed records. */
+#ifndef BW_ALERT_H
+#define BW_ALERT_H
+
+#include <jansson.h>
+
+#include "bw_metrics.h"
+#include "bw_redis.h"
+#include "bw_serde.h"
+#include "lifecycle.h"
+
+typedef struct alert_s alert_t;
+
+typedef struct {
+    al_cfg_t life;
+    int64_t ttl_s; /* lifetime of an alert's state after its last change */
+} alert_cfg_t;
+
+/** Called with each EarlyWarning to send; @p key is the alert key (type + scope). */
+typedef bw_err_t (*alert_emit_cb)(void *opaque, const char *key, avro_value_t *warning);
+
+alert_t *alert_new(const alert_cfg_t *cfg, bw_serde_t *sd, bw_redis_t *redis, bw_metrics_t *reg,
+                   char *errstr, size_t errstr_size);
+void alert_destroy(alert_t *al);
+
+/**
+ * @brief Queue one decoded Signal.
+ * @returns false (and why in @p reason) for a signal to dead-letter.
+ */
+bool alert_add(alert_t *al, bw_record_t *signal, int32_t partition, int64_t offset, char *reason,
+               size_t reason_size);
+
+/** @brief Apply the batch (and the clock) and emit what must be sent. */
+bw_err_t alert_end_batch(alert_t *al, alert_emit_cb emit, void *opaque, char *errstr,
+                         size_t errstr_size);
+
+/** @brief The batch's alerts are delivered: write the states they leave. */
+bw_err_t alert_delivered(alert_t *al, char *errstr, size_t errstr_size);
+
+/** @brief The batch runs again: forget what it did (states reload from Redis). */
+void alert_discard(alert_t *al);
+
+/** @brief Partitions come and go: states load for the assigned ones. */
+void alert_assigned(alert_t *al, int32_t partition);
+void alert_revoked(alert_t *al, int32_t partition);
+
+/**
+ * @brief The active alerts as a JSON array, filtered (NULL: any), newest
+ *        first. Safe from another thread. Caller frees.
+ */
+char *alert_active_json(alert_t *al, const char *store, const char *type, const char *severity);
+
+/** @brief Active (firing) alerts now. */
+size_t alert_active_count(alert_t *al);
+
+#endif

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# bw-alert through the embedded broker and a real redis-server: a flood of
+# one signal is one alert; a worse one is re-sent; a better one is not;
+# alerts resolve after the hold time (event time); poison is dead-lettered;
+# /alerts and bw_alerts_active show what fires; after SIGKILL and a restart
+# the state is back and nothing is sent twice.
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+
+start_devkafka 3
+start_redis
+bootstrap=$(cat "$WORK/bootstrap")
+port=$(free_port)
+start_alert() {
+    "$BW_BUILD/stages/alert/bw-alert" --brokers "$BROKERS" --redis.url "$REDIS_URL" \
+        --http.listen "127.0.0.1:$port" --alert.hold.ms 86400000 --alert.cooldown.ms 0 \
+        --kafka.session.timeout.ms 6000 --log.level info 2>>"$WORK/alert.log" &
+    ALERT=$!
+    PIDS+=($ALERT)
+}
+signal() { # id type severity scope-json last_seen-day
+    printf '{"alert_id":"%s","type":"%s","severity":"%s","state":"FIRING","scope":%s,"window_start":"2024-01-%02dT00:00:00Z","window_end":"2024-01-%02dT00:00:00Z","observed":0.3,"baseline":0.05,"threshold":0.1,"sample_size":120,"evidence":["e-%s"],"playbook":"act","detail":null,"first_seen":"2024-01-%02dT00:00:00Z","last_seen":"2024-01-%02dT%02d:00:00Z","occurrences":1}\n' \
+        "$1" "$2" "$3" "$4" "$5" "$(($5 + 1))" "$1" "$5" "$5" "$6"
+}
+DHL='{"store_id":null,"platform":null,"sku":null,"carrier":"DHL","lane":"CN->DE","event_id":null}'
+STORE='{"store_id":"store-7","platform":null,"sku":null,"carrier":null,"lane":null,"event_id":null}'
+UPS='{"store_id":null,"platform":null,"sku":null,"carrier":"UPS","lane":"US->DE","event_id":null}'
+NONE='{"store_id":null,"platform":null,"sku":null,"carrier":null,"lane":null,"event_id":null}'
+{
+    signal d1 CARRIER_DELAY_SPIKE WARNING "$DHL" 1 1
+    for h in 2 3 4 5 6 7 8 9 10 11; do signal d1 CARRIER_DELAY_SPIKE WARNING "$DHL" 1 $h; done
+    signal d1 CARRIER_DELAY_SPIKE CRITICAL "$DHL" 1 12
+    signal d1 CARRIER_DELAY_SPIKE WARNING "$DHL" 1 13
+    signal l1 LATE_SHIPMENT_RATE_AT_RISK WARNING "$STORE" 1 14
+    signal x1 CARRIER_DELAY_SPIKE WARNING "$NONE" 1 15
+} >"$WORK/first.jsonl"
+start_alert
+"$BW_BUILD/tools/bw-replay" --brokers "$BROKERS" --topic bw.signals --key.field alert_id \
+    --progress never "$WORK/first.jsonl" 2>/dev/null || fail "replay"
+printf 'definitely not avro' | kcat -P -b "$bootstrap" -t bw.signals -k d1 2>/dev/null
+"$BW_BUILD/tools/bw-tail" --brokers "$BROKERS" bw.alerts --count 3 --timeout.ms 30000 \
+    --log.level warn >"$WORK/a1.jsonl" || fail "alerts: $(cat "$WORK/a1.jsonl"); $(tail -3 "$WORK/alert.log")"
+python3 - "$WORK/a1.jsonl" <<'PY' || fail "first alerts wrong: $(cat "$WORK/a1.jsonl")"
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1])]
+got = sorted((x["type"], x["severity"], x["state"], x["version"], x["occurrences"]) for x in a)
+assert got == [("CARRIER_DELAY_SPIKE", "CRITICAL", "FIRING", 2, 12),
+               ("CARRIER_DELAY_SPIKE", "WARNING", "FIRING", 1, 1),
+               ("LATE_SHIPMENT_RATE_AT_RISK", "WARNING", "FIRING", 1, 1)], got
+dhl = [x for x in a if x["type"] == "CARRIER_DELAY_SPIKE"]
+assert dhl[0]["alert_id"] == dhl[1]["alert_id"], "one alert, two versions"
+assert all(x["summary"] and x["playbook"] for x in a)
+PY
+"$BW_BUILD/tools/bw-tail" --brokers "$BROKERS" bw.deadletter --count 2 --timeout.ms 20000 \
+    --log.level warn >"$WORK/dead.jsonl" || fail "dead letters: $(cat "$WORK/dead.jsonl")"
+grep -q 'scope: empty' "$WORK/dead.jsonl" || fail "no dead letter for the empty scope"
+grep -q 'magic\|too short\|wire' "$WORK/dead.jsonl" || fail "no dead letter for the garbage: $(cat "$WORK/dead.jsonl")"
+sleep 1
+curl -sf "http://127.0.0.1:$port/alerts?type=CARRIER_DELAY_SPIKE" | grep -q '"severity":"CRITICAL"' ||
+    fail "/alerts: $(curl -s "http://127.0.0.1:$port/alerts")"
+[ "$(curl -sf "http://127.0.0.1:$port/alerts?store=store-7" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 1 ] ||
+    fail "/alerts?store=store-7"
+curl -sf "http://127.0.0.1:$port/metrics" | grep -q '^bw_alerts_active{type="CARRIER_DELAY_SPIKE",severity="CRITICAL"} 1' ||
+    fail "gauge: $(curl -s "http://127.0.0.1:$port/metrics" | grep alerts_active)"
+
+# SIGKILL, restart: the state comes back from Redis; a repeat is rolled up,
+# and two days later (event time) both alerts resolve, once.
+sleep 1
+kill -KILL $ALERT; wait $ALERT 2>/dev/null || true
+start_alert
+{
+    signal d1 CARRIER_DELAY_SPIKE WARNING "$DHL" 1 16
+    signal u1 SHIPMENT_STALLED WARNING "$UPS" 4 1
+} | "$BW_BUILD/tools/bw-replay" --brokers "$BROKERS" --topic bw.signals --key.field alert_id \
+    --progress never 2>/dev/null || fail "replay 2"
+"$BW_BUILD/tools/bw-tail" --brokers "$BROKERS" bw.alerts --count 6 --timeout.ms 30000 \
+    --log.level warn >"$WORK/a2.jsonl" || fail "alerts after restart: $(cat "$WORK/a2.jsonl"); $(tail -3 "$WORK/alert.log")"
+sleep 3
+"$BW_BUILD/tools/bw-tail" --brokers "$BROKERS" bw.alerts --timeout.ms 3000 --log.level warn >"$WORK/all.jsonl"
+python3 - "$WORK/all.jsonl" <<'PY' || fail "alerts after restart wrong: $(cut -c1-200 "$WORK/all.jsonl")"
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1])]
+got = sorted((x["type"], x["state"], x["version"]) for x in a)
+assert got == [("CARRIER_DELAY_SPIKE", "FIRING", 1), ("CARRIER_DELAY_SPIKE", "FIRING", 2),
+               ("CARRIER_DELAY_SPIKE", "RESOLVED", 3),
+               ("LATE_SHIPMENT_RATE_AT_RISK", "FIRING", 1),
+               ("LATE_SHIPMENT_RATE_AT_RISK", "RESOLVED", 2),
+               ("SHIPMENT_STALLED", "FIRING", 1)], got
+r = [x for x in a if x["type"] == "CARRIER_DELAY_SPIKE" and x["state"] == "RESOLVED"][0]
+assert r["occurrences"] == 14, r  # the repeat after the restart was rolled up into it
+PY
+[ "$(curl -sf "http://127.0.0.1:$port/alerts" | python3 -c 'import json,sys; print([x["type"] for x in json.load(sys.stdin)])')" = "['SHIPMENT_STALLED']" ] ||
+    fail "/alerts after resolve: $(curl -s "http://127.0.0.1:$port/alerts")"
+kill -TERM $ALERT
+wait $ALERT || fail "bw-alert exit status $?"
+PIDS=("${PIDS[@]/$ALERT}")
+echo "PASS test_alert_stage"

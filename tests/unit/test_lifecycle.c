@@ -1,0 +1,136 @@
+/* bw-alert's lifecycle: one alert per problem, sent once, re-sent when
+ * worse, rolled up otherwise, resolved after the hold time. */
+#include "bw_test.h"
+
+#include "lifecycle.h"
+
+#define H 3600000LL
+#define T0 1704067200000LL
+
+static const al_cfg_t NOW = {0, 6 * H, 48 * H}; /* fire at once */
+static const al_cfg_t FOR2H = {2 * H, 0, 48 * H};
+static const char *SCOPE = "{\"carrier\":\"DHL\",\"lane\":\"CN->DE\"}";
+
+static al_send_t sig(const al_cfg_t *cfg, al_t *a, int sev, int64_t at) {
+    return al_on_signal(cfg, a, "CARRIER_DELAY_SPIKE", SCOPE, sev, T0, at);
+}
+
+static void test_fires_once_and_rolls_up(void **state) {
+    al_t a = {0};
+    char id[17];
+    (void)state;
+    assert_int_equal(sig(&NOW, &a, 1, T0), AL_SEND_FIRING);
+    assert_int_equal(a.version, 1);
+    memcpy(id, a.alert_id, sizeof(id));
+    /* a flood of the same signal: rolled up, nothing sent */
+    for (int i = 1; i <= 1000; i++)
+        assert_int_equal(sig(&NOW, &a, 1, T0 + i * 1000), AL_SEND_NONE);
+    assert_int_equal(a.occurrences, 1001);
+    assert_int_equal(a.version, 1);
+    assert_string_equal(a.alert_id, id);
+    assert_int_equal(a.last_seen, T0 + 1000000);
+}
+
+static void test_worse_is_resent_better_is_not(void **state) {
+    al_t a = {0};
+    (void)state;
+    sig(&NOW, &a, 1, T0);
+    assert_int_equal(sig(&NOW, &a, 2, T0 + H), AL_SEND_UPDATE); /* WARNING -> CRITICAL */
+    assert_int_equal(a.version, 2);
+    assert_int_equal(a.sent_severity, 2);
+    assert_int_equal(sig(&NOW, &a, 1, T0 + 2 * H), AL_SEND_NONE); /* going down: kept at worst */
+    assert_int_equal(a.severity, 2);
+}
+
+static void test_cooldown_reminds(void **state) {
+    al_t a = {0};
+    (void)state;
+    sig(&NOW, &a, 1, T0);
+    assert_int_equal(sig(&NOW, &a, 1, T0 + 5 * H), AL_SEND_NONE);
+    assert_int_equal(sig(&NOW, &a, 1, T0 + 6 * H), AL_SEND_UPDATE); /* after the cooldown */
+    assert_int_equal(sig(&NOW, &a, 1, T0 + 7 * H), AL_SEND_NONE);
+}
+
+static void test_pending_for(void **state) {
+    al_t a = {0};
+    (void)state;
+    assert_int_equal(sig(&FOR2H, &a, 1, T0), AL_SEND_NONE);
+    assert_int_equal(a.state, AL_PENDING);
+    assert_int_equal(sig(&FOR2H, &a, 1, T0 + H), AL_SEND_NONE);
+    assert_int_equal(sig(&FOR2H, &a, 1, T0 + 2 * H), AL_SEND_FIRING);
+    /* or the clock gets there first */
+    al_t b = {0};
+    sig(&FOR2H, &b, 1, T0);
+    assert_int_equal(al_on_clock(&FOR2H, &b, T0 + H), AL_SEND_NONE);
+    assert_int_equal(al_on_clock(&FOR2H, &b, T0 + 2 * H), AL_SEND_FIRING);
+}
+
+static void test_resolves_after_hold_and_starts_over(void **state) {
+    al_t a = {0};
+    char first[17];
+    (void)state;
+    sig(&NOW, &a, 2, T0);
+    memcpy(first, a.alert_id, sizeof(first));
+    assert_int_equal(al_on_clock(&NOW, &a, T0 + 47 * H), AL_SEND_NONE);
+    assert_int_equal(al_on_clock(&NOW, &a, T0 + 48 * H), AL_SEND_RESOLVED);
+    assert_int_equal(a.state, AL_NONE);
+    assert_int_equal(a.version, 2);
+    /* a new episode, from a later window: a new id */
+    assert_int_equal(al_on_signal(&NOW, &a, "CARRIER_DELAY_SPIKE", SCOPE, 1, T0 + 72 * H,
+                                  T0 + 72 * H),
+                     AL_SEND_FIRING);
+    assert_string_not_equal(a.alert_id, first);
+    assert_int_equal(a.version, 1);
+}
+
+static void test_pending_never_fired_is_dropped(void **state) {
+    al_t a = {0};
+    (void)state;
+    sig(&FOR2H, &a, 1, T0);
+    assert_int_equal(al_on_clock(&FOR2H, &a, T0 + 48 * H), AL_DROP);
+    assert_int_equal(a.state, AL_NONE);
+}
+
+static void test_replay_gives_the_same_ids(void **state) {
+    al_t a = {0}, b = {0};
+    (void)state;
+    sig(&NOW, &a, 1, T0 + 5);
+    sig(&NOW, &b, 1, T0 + 5);
+    assert_string_equal(a.alert_id, b.alert_id);
+    assert_int_equal(strlen(a.alert_id), 16);
+}
+
+static void test_encode_decode(void **state) {
+    al_t a = {0}, b;
+    char buf[256];
+    (void)state;
+    sig(&NOW, &a, 2, T0);
+    sig(&NOW, &a, 1, T0 + H);
+    assert_true(al_encode(&a, buf, sizeof(buf)));
+    char again[256];
+    assert_true(al_decode(buf, &b));
+    assert_true(al_encode(&b, again, sizeof(again)));
+    assert_string_equal(buf, again);
+    assert_string_equal(a.alert_id, b.alert_id);
+    assert_int_equal(b.occurrences, 2);
+    assert_int_equal(b.severity, 2);
+    assert_false(al_encode(&a, buf, 10)); /* too small: refused, not cut */
+    assert_false(al_decode("", &b));
+    assert_false(al_decode("2|zz|1|2|3|1|1|1|1|1", &b));
+    assert_false(al_decode("9|0123456789abcdef|1|2|3|1|1|1|1|1", &b));
+    assert_false(al_decode("2|0123456789abcdef|1|2|3|7|1|1|1|1", &b));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fires_once_and_rolls_up),
+        cmocka_unit_test(test_worse_is_resent_better_is_not),
+        cmocka_unit_test(test_cooldown_reminds),
+        cmocka_unit_test(test_pending_for),
+        cmocka_unit_test(test_resolves_after_hold_and_starts_over),
+        cmocka_unit_test(test_pending_never_fired_is_dropped),
+        cmocka_unit_test(test_replay_gives_the_same_ids),
+        cmocka_unit_test(test_encode_decode),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
