@@ -25,9 +25,8 @@
 
 static const char *const SEVERITIES[3] = {"INFO", "WARNING", "CRITICAL"};
 
-static const bw_metric_decl_t M_ACTIVE = {BW_METRIC_GAUGE, "alerts_active",
-                                          "Alerts firing now, by type and severity",
-                                          "type,severity"};
+static const bw_metric_decl_t M_ACTIVE = {
+    BW_METRIC_GAUGE, "alerts_active", "Alerts firing now, by type and severity", "type,severity"};
 static const bw_metric_decl_t M_SENT = {BW_METRIC_COUNTER, "alerts_sent_total",
                                         "EarlyWarnings sent, by kind (firing, update, resolved)",
                                         "kind"};
@@ -50,7 +49,8 @@ struct alert_s {
     bw_record_t *ew;
     queued_t *q;
     size_t nq, capq;
-    json_t *cache; /* key -> {"p": partition, "s": lifecycle, "ew": EarlyWarning|null, "off": n, "dirty": b} */
+    json_t *cache; /* key -> {"p": partition, "s": lifecycle, "ew": EarlyWarning|null, "off": n,
+                      "dirty": b} */
     bool owned[MAX_PARTITIONS], loaded[MAX_PARTITIONS];
     int64_t applied[MAX_PARTITIONS];
     int64_t wm; /* the latest signal time seen */
@@ -81,7 +81,8 @@ alert_t *alert_new(const alert_cfg_t *cfg, bw_serde_t *sd, bw_redis_t *redis, bw
         goto err;
     }
     if (!(al->ew = bw_record_new(al->ew_s)) || !(al->cache = json_object()) ||
-        !(al->snapshot = json_array()) || !(al->gauge_seen = json_object()) || !(al->win = bw_win_new(redis, reg, errstr, errstr_size)))
+        !(al->snapshot = json_array()) || !(al->gauge_seen = json_object()) ||
+        !(al->win = bw_win_new(redis, reg, errstr, errstr_size)))
         goto err;
     if (reg) {
         al->reg = reg;
@@ -254,8 +255,8 @@ static bw_err_t load_owned(alert_t *al, char *errstr, size_t errstr_size) {
             }
         json_object_set_new(al->cache, key,
                             json_pack("{s:I, s:s, s:o, s:I, s:b}", "p", (json_int_t)p, "s",
-                                      semi + 1, "ew", ew ? ew : json_null(), "off",
-                                      (json_int_t)-1, "dirty", 0));
+                                      semi + 1, "ew", ew ? ew : json_null(), "off", (json_int_t)-1,
+                                      "dirty", 0));
         if (a.last_seen > al->wm)
             al->wm = a.last_seen;
     }
@@ -371,8 +372,8 @@ static bw_err_t apply_signal(alert_t *al, queued_t *q, alert_emit_cb emit, void 
 
     if (e && !al_decode(json_string_value(json_object_get(e, "s")), &a))
         memset(&a, 0, sizeof(a));
-    what = al_on_signal(&al->cfg.life, &a, type, scope,
-                        severity, json_time(json_object_get(q->sig, "window_start")), at);
+    what = al_on_signal(&al->cfg.life, &a, type, scope, severity,
+                        json_time(json_object_get(q->sig, "window_start")), at);
     if (at > al->wm)
         al->wm = at;
     if (what == AL_SEND_FIRING || what == AL_SEND_UPDATE) {
@@ -556,7 +557,8 @@ char *alert_active_json(alert_t *al, const char *store, const char *type, const 
     /* only reads under the lock: the snapshot is replaced, never changed */
     pthread_mutex_lock(&al->lock);
     json_array_foreach(al->snapshot, i, ew) {
-        const char *s = json_string_value(json_object_get(json_object_get(ew, "scope"), "store_id"));
+        const char *s =
+            json_string_value(json_object_get(json_object_get(ew, "scope"), "store_id"));
         char *text;
         if ((store && (!s || strcmp(s, store))) ||
             (type && strcmp(json_string_value(json_object_get(ew, "type")), type)) ||
@@ -564,7 +566,8 @@ char *alert_active_json(alert_t *al, const char *store, const char *type, const 
             continue;
         if (!(text = json_dumps(ew, JSON_COMPACT)))
             ok = false;
-        ok = ok && (first || bw_buf_append(&out, ",", 1)) && bw_buf_append(&out, text, strlen(text));
+        ok =
+            ok && (first || bw_buf_append(&out, ",", 1)) && bw_buf_append(&out, text, strlen(text));
         free(text);
         first = false;
     }

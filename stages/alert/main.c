@@ -66,8 +66,7 @@ static bw_err_t process(void *opaque, bw_stage_t *st, rd_kafka_message_t **msgs,
                 goto fail;
             continue;
         }
-        if (!alert_add(app->al, rec, msgs[i]->partition, msgs[i]->offset, errstr,
-                       sizeof(errstr)) &&
+        if (!alert_add(app->al, rec, msgs[i]->partition, msgs[i]->offset, errstr, sizeof(errstr)) &&
             (err = bw_stage_deadletter(st, msgs[i], BW_ERR_OUT_OF_RANGE, errstr)))
             goto fail;
     }
@@ -110,10 +109,10 @@ static bw_err_t on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *p
 static int serve_alerts(void *opaque, const bw_http_req_t *req, bw_buf_t *body,
                         const char **content_type) {
     app_t *app = opaque;
-    char *text = app->al ? alert_active_json(app->al, bw_http_req_arg(req, "store"),
-                                             bw_http_req_arg(req, "type"),
-                                             bw_http_req_arg(req, "severity"))
-                         : strdup("[]");
+    char *text =
+        app->al ? alert_active_json(app->al, bw_http_req_arg(req, "store"),
+                                    bw_http_req_arg(req, "type"), bw_http_req_arg(req, "severity"))
+                : strdup("[]");
 
     *content_type = "application/json";
     if (!text || !bw_buf_append(body, text, strlen(text))) {

@@ -76,9 +76,9 @@ static void test_resolves_after_hold_and_starts_over(void **state) {
     assert_int_equal(a.state, AL_NONE);
     assert_int_equal(a.version, 2);
     /* a new episode, from a later window: a new id */
-    assert_int_equal(al_on_signal(&NOW, &a, "CARRIER_DELAY_SPIKE", SCOPE, 1, T0 + 72 * H,
-                                  T0 + 72 * H),
-                     AL_SEND_FIRING);
+    assert_int_equal(
+        al_on_signal(&NOW, &a, "CARRIER_DELAY_SPIKE", SCOPE, 1, T0 + 72 * H, T0 + 72 * H),
+        AL_SEND_FIRING);
     assert_string_not_equal(a.alert_id, first);
     assert_int_equal(a.version, 1);
 }
