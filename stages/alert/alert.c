@@ -4,10 +4,14 @@
  *   bw:{alerts}:state    key -> "<partition>;<lifecycle>" (lifecycle.h)
  *   bw:{alerts}:active   key -> the last EarlyWarning sent, as JSON
  *   bw:{alerts}:applied  partition -> offset of the last signal applied
+ *   bw:{alerts}:outbox   "key|version" -> "<partition>;<EarlyWarning>" to send
  * Signals are keyed by alert key, so one alert lives on one partition.
- * Writes go through the window engine (fenced) after the batch's alerts
- * are delivered: a crash before that sends them again with the same ids
- * and versions; a signal at or below "applied" is not applied again.
+ * A transactional outbox: the batch's new states and the warnings they
+ * send are written together (window engine, fenced) before anything is
+ * sent; the warnings are then sent, and leave the outbox once delivered.
+ * Redis down: nothing is sent until it is back. A crash: whatever is in
+ * the outbox is sent again on restart (same id and version), and a signal
+ * at or below "applied" is not applied again.
  */
 #include "alert.h"
 
@@ -57,6 +61,9 @@ struct alert_s {
     pthread_mutex_t lock; /* guards snapshot */
     json_t *snapshot; /* the active alerts, for /alerts (a copy: no sharing across threads) */
     json_t *gauge_seen; /* "type\x1fseverity" of every gauge series set so far */
+    json_t *outbox; /* [{"f": outbox field, "k": key, "p": partition, "ew": warning}] to write and
+                       send */
+    json_t *inflight; /* sent, not yet known delivered: sent again if no delivery comes */
     bw_metrics_t *reg;
     bw_metric_t *m_firing, *m_update, *m_resolved, *m_rolled;
 };
@@ -82,6 +89,7 @@ alert_t *alert_new(const alert_cfg_t *cfg, bw_serde_t *sd, bw_redis_t *redis, bw
     }
     if (!(al->ew = bw_record_new(al->ew_s)) || !(al->cache = json_object()) ||
         !(al->snapshot = json_array()) || !(al->gauge_seen = json_object()) ||
+        !(al->outbox = json_array()) || !(al->inflight = json_array()) ||
         !(al->win = bw_win_new(redis, reg, errstr, errstr_size)))
         goto err;
     if (reg) {
@@ -114,6 +122,8 @@ void alert_destroy(alert_t *al) {
     json_decref(al->cache);
     json_decref(al->snapshot);
     json_decref(al->gauge_seen);
+    json_decref(al->outbox);
+    json_decref(al->inflight);
     bw_record_destroy(al->ew);
     bw_win_destroy(al->win);
     pthread_mutex_destroy(&al->lock);
@@ -209,9 +219,10 @@ bool alert_add(alert_t *al, bw_record_t *signal, int32_t partition, int64_t offs
 
 /* The states of the owned partitions not loaded yet, and their offsets. */
 static bw_err_t load_owned(alert_t *al, char *errstr, size_t errstr_size) {
-    const char *argv[3][2] = {{"HGETALL", "bw:{" TAG "}:state"},
+    const char *argv[4][2] = {{"HGETALL", "bw:{" TAG "}:state"},
                               {"HGETALL", "bw:{" TAG "}:active"},
-                              {"HGETALL", "bw:{" TAG "}:applied"}};
+                              {"HGETALL", "bw:{" TAG "}:applied"},
+                              {"HGETALL", "bw:{" TAG "}:outbox"}};
     bw_redis_pipe_t pipe = {0};
     redisReply **r = NULL;
     bool need = false;
@@ -221,7 +232,7 @@ static bw_err_t load_owned(alert_t *al, char *errstr, size_t errstr_size) {
         need |= al->owned[p] && !al->loaded[p];
     if (!need)
         return BW_ERR_OK;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (bw_redis_pipe_add(&pipe, 2, argv[i], NULL)) {
             bw_redis_pipe_free(&pipe);
             return BW_ERR_NOMEM;
@@ -260,11 +271,31 @@ static bw_err_t load_owned(alert_t *al, char *errstr, size_t errstr_size) {
         if (a.last_seen > al->wm)
             al->wm = a.last_seen;
     }
+    /* written, maybe never sent (a crash): send them again */
+    for (size_t i = 0; r[3]->type == REDIS_REPLY_ARRAY && i + 1 < r[3]->elements; i += 2) {
+        const char *field = r[3]->element[i]->str, *val = r[3]->element[i + 1]->str, *semi;
+        char pbuf[16], *key = NULL, *bar;
+        int64_t p;
+        json_t *ew;
+        if (!(semi = strchr(val, ';')) || (size_t)(semi - val) >= sizeof(pbuf))
+            continue;
+        memcpy(pbuf, val, (size_t)(semi - val));
+        pbuf[semi - val] = '\0';
+        if (!bw_parse_i64(pbuf, &p) || p < 0 || p >= MAX_PARTITIONS || !al->owned[p] ||
+            al->loaded[p] || !(ew = json_loads(semi + 1, 0, NULL)))
+            continue;
+        if ((key = strdup(field)) && (bar = strrchr(key, '|')))
+            *bar = '\0';
+        json_array_append_new(al->inflight,
+                              json_pack("{s:s, s:s, s:I, s:o}", "f", field, "k", key ? key : field,
+                                        "p", (json_int_t)p, "ew", ew));
+        free(key);
+    }
     for (int p = 0; p < MAX_PARTITIONS; p++)
         if (al->owned[p])
             al->loaded[p] = true;
 out:
-    bw_redis_replies_free(r, 3);
+    bw_redis_replies_free(r, 4);
     bw_redis_pipe_free(&pipe);
     return err;
 }
@@ -294,6 +325,8 @@ void alert_revoked(alert_t *al, int32_t p) {
 void alert_discard(alert_t *al) {
     clear_queue(al);
     bw_win_discard(al->win);
+    json_array_clear(al->outbox);
+    json_array_clear(al->inflight); /* the reload brings back what was not delivered */
     /* what the batch did to the states is undone by reloading them */
     json_object_clear(al->cache);
     for (int p = 0; p < MAX_PARTITIONS; p++) {
@@ -324,9 +357,9 @@ static const char *summary_of(const json_t *ew, bw_buf_t *b) {
 }
 
 /* Build the EarlyWarning from @p base (a signal or the last warning) and
- * the lifecycle, and send it. */
-static bw_err_t send(alert_t *al, const char *key, json_t *base, const al_t *a, bool resolved,
-                     alert_emit_cb emit, void *opaque, json_t **out) {
+ * the lifecycle, and put it in the outbox. */
+static bw_err_t build(alert_t *al, const char *key, int32_t partition, json_t *base, const al_t *a,
+                      bool resolved, json_t **out) {
     json_t *ew = json_deep_copy(base);
     bw_buf_t sum = {0};
     char errstr[256];
@@ -349,16 +382,24 @@ static bw_err_t send(alert_t *al, const char *key, json_t *base, const al_t *a, 
         json_decref(ew);
         return err;
     }
-    if ((err = emit(opaque, key, &al->ew->value))) {
-        json_decref(ew);
-        return err;
+    {
+        bw_buf_t field = {0};
+        if (!bw_buf_printf(&field, "%s|%lld", key, (long long)a->version) ||
+            json_array_append_new(al->outbox,
+                                  json_pack("{s:s, s:s, s:I, s:O}", "f", field.data, "k", key, "p",
+                                            (json_int_t)partition, "ew", ew))) {
+            bw_buf_free(&field);
+            json_decref(ew);
+            return BW_ERR_NOMEM;
+        }
+        bw_buf_free(&field);
     }
     bw_metric_inc(resolved ? al->m_resolved : a->version == 1 ? al->m_firing : al->m_update);
     *out = ew;
     return BW_ERR_OK;
 }
 
-static bw_err_t apply_signal(alert_t *al, queued_t *q, alert_emit_cb emit, void *opaque) {
+static bw_err_t apply_signal(alert_t *al, queued_t *q) {
     json_t *e = json_object_get(al->cache, q->key), *ew = NULL;
     const char *type = json_string_value(json_object_get(q->sig, "type"));
     const char *sev = json_string_value(json_object_get(q->sig, "severity"));
@@ -378,7 +419,7 @@ static bw_err_t apply_signal(alert_t *al, queued_t *q, alert_emit_cb emit, void 
         al->wm = at;
     if (what == AL_SEND_FIRING || what == AL_SEND_UPDATE) {
         /* the signal's latest figures, with the episode's evidence kept */
-        if ((err = send(al, q->key, q->sig, &a, false, emit, opaque, &ew)))
+        if ((err = build(al, q->key, q->partition, q->sig, &a, false, &ew)))
             return err;
     } else {
         bw_metric_inc(al->m_rolled);
@@ -399,7 +440,7 @@ static bw_err_t apply_signal(alert_t *al, queued_t *q, alert_emit_cb emit, void 
 }
 
 /* The clock: alerts clear for the hold time resolve, pending ones fire. */
-static bw_err_t apply_clock(alert_t *al, alert_emit_cb emit, void *opaque) {
+static bw_err_t apply_clock(alert_t *al) {
     const char *key;
     json_t *e;
     bw_err_t err = BW_ERR_OK;
@@ -415,8 +456,8 @@ static bw_err_t apply_clock(alert_t *al, alert_emit_cb emit, void *opaque) {
         if (what == AL_SEND_NONE)
             continue;
         if (what != AL_DROP && json_is_object(json_object_get(e, "ew")) &&
-            (err = send(al, key, json_object_get(e, "ew"), &a, what == AL_SEND_RESOLVED, emit,
-                        opaque, &ew)))
+            (err = build(al, key, (int32_t)json_integer_value(json_object_get(e, "p")),
+                         json_object_get(e, "ew"), &a, what == AL_SEND_RESOLVED, &ew)))
             return err;
         if (!al_encode(&a, enc, sizeof(enc)))
             return BW_ERR_NOMEM;
@@ -470,29 +511,11 @@ static void publish(alert_t *al) {
     json_decref(counts);
 }
 
-bw_err_t alert_end_batch(alert_t *al, alert_emit_cb emit, void *opaque, char *errstr,
-                         size_t errstr_size) {
-    bw_err_t err;
-
-    if ((err = load_owned(al, errstr, errstr_size)))
-        goto out;
-    for (size_t i = 0; i < al->nq && !err; i++)
-        err = apply_signal(al, &al->q[i], emit, opaque);
-    if (!err)
-        err = apply_clock(al, emit, opaque);
-    if (!err)
-        publish(al);
-    else
-        bw_errstr_set(errstr, errstr_size, "alerts not built: %s", bw_err2str(err));
-out:
-    clear_queue(al);
-    return err;
-}
-
-bw_err_t alert_delivered(alert_t *al, char *errstr, size_t errstr_size) {
+/* Queue the states the batch changed, and its outbox, for one write. */
+static bw_err_t queue_writes(alert_t *al) {
     const char *key;
-    json_t *e;
-    void *tmp;
+    json_t *e, *o;
+    size_t i;
     bw_err_t err = BW_ERR_OK;
     int64_t ttl = al->cfg.ttl_s;
 
@@ -502,9 +525,8 @@ bw_err_t alert_delivered(alert_t *al, char *errstr, size_t errstr_size) {
         int32_t p = (int32_t)json_integer_value(json_object_get(e, "p"));
         int32_t fence = off >= 0 ? p : BW_WIN_UNFENCED;
         char val[300];
-        if (!json_is_true(json_object_get(e, "dirty")))
-            continue;
-        if (!al_decode(json_string_value(json_object_get(e, "s")), &a))
+        if (!json_is_true(json_object_get(e, "dirty")) ||
+            !al_decode(json_string_value(json_object_get(e, "s")), &a))
             continue;
         if (a.state == AL_NONE) {
             err = bw_win_add(al->win, TAG, fence, off, BW_OP_HDEL, "state", key, 0, ttl);
@@ -524,14 +546,68 @@ bw_err_t alert_delivered(alert_t *al, char *errstr, size_t errstr_size) {
             err = bw_win_add(al->win, TAG, p, off, BW_OP_MAX, "applied", part, off, ttl);
         }
         if (err)
-            break;
+            return err;
     }
+    json_array_foreach(al->outbox, i, o) {
+        bw_buf_t val = {0};
+        char *ew = json_dumps(json_object_get(o, "ew"), JSON_COMPACT);
+        bool ok = ew && bw_buf_printf(&val, "%lld;%s",
+                                      (long long)json_integer_value(json_object_get(o, "p")), ew);
+        if (ok)
+            err = bw_win_add_str(al->win, TAG, BW_WIN_UNFENCED, 0, "outbox",
+                                 json_string_value(json_object_get(o, "f")), val.data, ttl);
+        free(ew);
+        bw_buf_free(&val);
+        if (!ok)
+            return BW_ERR_NOMEM;
+        if (err)
+            return err;
+    }
+    return BW_ERR_OK;
+}
+
+/* Send the warnings of @p list. */
+static bw_err_t send_all(alert_t *al, json_t *list, alert_emit_cb emit, void *opaque) {
+    json_t *o;
+    size_t i;
+    char errstr[256];
+    bw_err_t err;
+
+    json_array_foreach(list, i, o) {
+        if ((err = bw_json_to_avro(al->ew_s, json_object_get(o, "ew"), &al->ew->value, errstr,
+                                   sizeof(errstr)))) {
+            bw_log_rl(BW_LOG_ERROR, "alert not sent: %s", errstr);
+            return err;
+        }
+        if ((err = emit(opaque, json_string_value(json_object_get(o, "k")), &al->ew->value)))
+            return err;
+    }
+    return BW_ERR_OK;
+}
+
+bw_err_t alert_end_batch(alert_t *al, alert_emit_cb emit, void *opaque, char *errstr,
+                         size_t errstr_size) {
+    const char *key;
+    json_t *e, *o;
+    void *tmp;
+    size_t i;
+    bw_err_t err;
+
+    if ((err = load_owned(al, errstr, errstr_size)))
+        goto fail;
+    for (size_t k = 0; k < al->nq && !err; k++)
+        err = apply_signal(al, &al->q[k]);
     if (!err)
-        err = bw_win_flush(al->win, errstr, errstr_size);
+        err = apply_clock(al);
+    if (!err)
+        err = queue_writes(al);
     if (err) {
-        alert_discard(al);
-        return err;
+        bw_errstr_set(errstr, errstr_size, "alerts not built: %s", bw_err2str(err));
+        goto fail;
     }
+    /* states and outbox first: nothing is sent that Redis does not hold */
+    if ((err = bw_win_flush(al->win, errstr, errstr_size)))
+        goto fail;
     json_object_foreach_safe(al->cache, tmp, key, e) {
         al_t a;
         int64_t off = json_integer_value(json_object_get(e, "off"));
@@ -543,6 +619,42 @@ bw_err_t alert_delivered(alert_t *al, char *errstr, size_t errstr_size) {
         if (al_decode(json_string_value(json_object_get(e, "s")), &a) && a.state == AL_NONE)
             json_object_del(al->cache, key);
     }
+    json_array_foreach(al->outbox, i, o) json_array_append(al->inflight, o);
+    json_array_clear(al->outbox);
+    clear_queue(al);
+    publish(al);
+    /* everything not yet known delivered: this batch's, and any earlier
+     * that a failed delivery left behind (same ids and versions) */
+    if ((err = send_all(al, al->inflight, emit, opaque)))
+        bw_errstr_set(errstr, errstr_size, "alerts not sent: %s", bw_err2str(err));
+    return err;
+fail:
+    alert_discard(al);
+    return err;
+}
+
+bw_err_t alert_delivered(alert_t *al, char *errstr, size_t errstr_size) {
+    json_t *o;
+    size_t i;
+    bw_err_t err = BW_ERR_OK;
+
+    if (!json_array_size(al->inflight))
+        return BW_ERR_OK;
+    json_array_foreach(al->inflight, i, o) {
+        if ((err = bw_win_add(al->win, TAG, BW_WIN_UNFENCED, 0, BW_OP_HDEL, "outbox",
+                              json_string_value(json_object_get(o, "f")), 0, al->cfg.ttl_s)))
+            break;
+    }
+    if (!err)
+        err = bw_win_flush(al->win, errstr, errstr_size);
+    if (err) {
+        /* delivered all the same: only the outbox is late to empty (a
+         * restart before it does sends these again, same versions) */
+        bw_win_discard(al->win);
+        bw_log_rl(BW_LOG_WARN, "outbox not emptied: %s", errstr);
+        return BW_ERR_OK;
+    }
+    json_array_clear(al->inflight);
     return BW_ERR_OK;
 }
 

@@ -1,7 +1,8 @@
 /* bw-alert: Signals -> one EarlyWarning per problem (type + scope), sent
  * once, re-sent when it gets worse, resolved when it is over. State in
- * Redis ("bw:{alerts}:state", ":active"), written after the batch's alerts
- * are delivered. Functions here run without Kafka: tests feed records. */
+ * Redis ("bw:{alerts}:state", ":active", ":applied"), with an outbox: a
+ * batch's states and warnings are written before the warnings are sent.
+ * Functions here run without Kafka: tests feed records. */
 #ifndef BW_ALERT_H
 #define BW_ALERT_H
 
@@ -33,11 +34,16 @@ void alert_destroy(alert_t *al);
 bool alert_add(alert_t *al, bw_record_t *signal, int32_t partition, int64_t offset, char *reason,
                size_t reason_size);
 
-/** @brief Apply the batch (and the clock) and emit what must be sent. */
+/**
+ * @brief Apply the batch (and the clock), write the new states and the
+ *        warnings to send (outbox) to Redis, then emit them, with any
+ *        earlier ones not yet known delivered. Nothing is emitted when the
+ *        write fails (the batch runs again).
+ */
 bw_err_t alert_end_batch(alert_t *al, alert_emit_cb emit, void *opaque, char *errstr,
                          size_t errstr_size);
 
-/** @brief The batch's alerts are delivered: write the states they leave. */
+/** @brief The emitted warnings are delivered: they leave the outbox. */
 bw_err_t alert_delivered(alert_t *al, char *errstr, size_t errstr_size);
 
 /** @brief The batch runs again: forget what it did (states reload from Redis). */

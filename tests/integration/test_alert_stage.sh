@@ -3,7 +3,8 @@
 # one signal is one alert; a worse one is re-sent; a better one is not;
 # alerts resolve after the hold time (event time); poison is dead-lettered;
 # /alerts and bw_alerts_active show what fires; after SIGKILL and a restart
-# the state is back and nothing is sent twice.
+# the state is back and nothing is sent twice; with Redis down nothing is
+# sent, and once it is back the alert is sent once.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
@@ -91,6 +92,31 @@ assert r["occurrences"] == 14, r  # the repeat after the restart was rolled up i
 PY
 [ "$(curl -sf "http://127.0.0.1:$port/alerts" | python3 -c 'import json,sys; print([x["type"] for x in json.load(sys.stdin)])')" = "['SHIPMENT_STALLED']" ] ||
     fail "/alerts after resolve: $(curl -s "http://127.0.0.1:$port/alerts")"
+
+# Redis down while an alert fires: nothing is sent until Redis is back
+# (state and outbox are written first), then it is sent exactly once.
+redis_pid=$(pgrep -f "redis-server.*:$REDIS_PORT" | head -1)
+kill -TERM "$redis_pid"
+while kill -0 "$redis_pid" 2>/dev/null; do sleep 0.1; done
+FEDEX='{"store_id":null,"platform":null,"sku":null,"carrier":"FedEx","lane":"CN->US","event_id":null}'
+signal f1 CARRIER_DELAY_SPIKE CRITICAL "$FEDEX" 4 2 |
+    "$BW_BUILD/tools/bw-replay" --brokers "$BROKERS" --topic bw.signals --key.field alert_id \
+        --progress never 2>/dev/null || fail "replay 3"
+sleep 4
+"$BW_BUILD/tools/bw-tail" --brokers "$BROKERS" bw.alerts --timeout.ms 2000 --log.level warn >"$WORK/down.jsonl"
+grep -q FedEx "$WORK/down.jsonl" && fail "an alert was sent while Redis was down"
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK/redis" --save "" \
+    --appendonly yes --appendfsync everysec --loglevel warning >>"$WORK/redis.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 1 60); do
+    "$BW_BUILD/tools/bw-tail" --brokers "$BROKERS" bw.alerts --timeout.ms 1000 --log.level warn >"$WORK/up.jsonl"
+    grep -q FedEx "$WORK/up.jsonl" && break
+done
+sleep 2
+"$BW_BUILD/tools/bw-tail" --brokers "$BROKERS" bw.alerts --timeout.ms 2000 --log.level warn >"$WORK/up.jsonl"
+[ "$(grep -c FedEx "$WORK/up.jsonl")" = 1 ] ||
+    fail "FedEx alert sent $(grep -c FedEx "$WORK/up.jsonl") times after Redis came back; $(tail -3 "$WORK/alert.log")"
 kill -TERM $ALERT
 wait $ALERT || fail "bw-alert exit status $?"
 PIDS=("${PIDS[@]/$ALERT}")
