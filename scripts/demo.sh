@@ -7,9 +7,10 @@
 #   scripts/demo.sh                                  # embedded broker + own Redis
 #   scripts/demo.sh --kafka HOST:PORT --redis redis://HOST:PORT/DB
 #
-# The scenario (tests/integration/gen_logistics.py and gen_reviews.py): 22
-# days of orders and scans on two lanes, DHL CN->DE with a delay spike on
-# days 15-17 and UPS US->DE calm, plus reviews in eight languages.
+# The scenario is tools/bw-gen's (30 days, 20 stores, five carrier x lane
+# pairs, reviews in eight languages, eight incidents at known times); the
+# run ends with tools/bw-score: which incidents raised an alert, how late
+# in event time, and which alerts matched no incident.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -87,9 +88,8 @@ done
 say "stages running: bw-classify :${HTTP[classify]}, bw-logistics :${HTTP[logistics]}, bw-alert :${HTTP[alert]} (/metrics, /alerts)"
 
 # ---- scenario ----
-say "generating the scenario"
-python3 tests/integration/gen_logistics.py "$WORK" 22 60 11
-python3 tests/integration/gen_reviews.py 2000 3 >"$WORK/reviews.jsonl"
+say "generating the scenario (tools/bw-gen)"
+tools/bw-gen "$WORK" --seed "${BW_SEED:-1}"
 total=$(cat "$WORK/orders.jsonl" "$WORK/shipments.jsonl" "$WORK/reviews.jsonl" | wc -l)
 say "replaying $total events (orders, scans, reviews)"
 for t in orders shipments reviews; do
@@ -106,12 +106,15 @@ mkfifo "$WORK/alerts.fifo"
 PIDS+=($!)
 python3 -u -c '
 import json, sys
+log = open(sys.argv[1], "a")
 for line in sys.stdin:
+    log.write(line)
+    log.flush()
     a = json.loads(line)
     scope = " ".join("%s=%s" % (k, v) for k, v in a["scope"].items() if v is not None)
     print("\r\033[K%-8s %-8s %-27s %-36s v%d  %s" % (a["severity"], a["state"], a["type"], scope,
           a["version"], a["detail"] or ""), flush=True)
-' <"$WORK/alerts.fifo" &
+' "$WORK/alerts.jsonl" <"$WORK/alerts.fifo" &
 PIDS+=($!)
 
 consumed() {
@@ -138,8 +141,12 @@ active=$(curl -sf "http://127.0.0.1:${HTTP[alert]}/alerts" || echo '[]')
 echo "$active" | python3 -c '
 import json, sys
 a = json.load(sys.stdin)
-print("%d alert(s) active at the end of the scenario:" % len(a))
-for x in a:
-    print("  %s" % x["summary"])
+print("%d alert(s) active at the end of the scenario" % len(a))
 '
-say "done (the delay spike was injected on DHL CN->DE, parcels promised on days 20-22)"
+say "score (tools/bw-score: incidents injected by bw-gen against the alerts that came out)"
+touch "$WORK/alerts.jsonl"
+tools/bw-score "$WORK/truth.json" "$WORK/alerts.jsonl"
+if [ -n "${BW_DEMO_KEEP:-}" ]; then
+    cp "$WORK/alerts.jsonl" "$WORK/truth.json" "$BW_DEMO_KEEP/"
+fi
+say "done"

@@ -29,7 +29,7 @@ static const bw_conf_def_t alert_defs[] = {
      "Topic of EarlyWarnings"},
     {"alert.for.ms", BW_CONF_INT, K(for_ms), "0", 0, 30LL * 86400000, NULL,
      "A condition must hold this long (event time) before its alert fires"},
-    {"alert.cooldown.ms", BW_CONF_INT, K(cooldown_ms), "21600000", 0, 365LL * 86400000, NULL,
+    {"alert.cooldown.ms", BW_CONF_INT, K(cooldown_ms), "259200000", 0, 365LL * 86400000, NULL,
      "A firing alert's repeats are rolled up; re-sent at most this often (0: only when worse)"},
     {"alert.hold.ms", BW_CONF_INT, K(hold_ms), "172800000", 1000, 365LL * 86400000, NULL,
      "An alert resolves after this long (event time) without a signal"},

@@ -509,8 +509,8 @@ static bw_err_t lookup_orders(logistics_t *lg, char *errstr, size_t errstr_size)
         bw_buf_reset(&key);
         if (!bw_win_key(&key, p->store_tag, p->order_key))
             goto nomem;
-        const char *argv[] = {"HMGET", key.data, "psb", "pdb", "last_scan", "stall_at"};
-        if (bw_redis_pipe_add(&pipe, 6, argv, NULL))
+        const char *argv[] = {"HMGET", key.data, "psb", "pdb", "last_scan", "stall_at", "shipped"};
+        if (bw_redis_pipe_add(&pipe, 7, argv, NULL))
             goto nomem;
     }
     if (!lg->npend)
@@ -521,12 +521,13 @@ static bw_err_t lookup_orders(logistics_t *lg, char *errstr, size_t errstr_size)
         pend_t *p = &lg->pend[i];
         redisReply *r = replies[i];
         json_t *o;
-        p->last_scan = p->stall_at = INT64_MIN;
-        if (r->type == REDIS_REPLY_ARRAY && r->elements == 4) {
+        p->last_scan = p->stall_at = p->shipped = INT64_MIN;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 5) {
             p->ship_by = logi_reply_i64(r->element[0]);
             p->deliver_by = logi_reply_i64(r->element[1]);
             p->last_scan = logi_reply_i64(r->element[2]);
             p->stall_at = logi_reply_i64(r->element[3]);
+            p->shipped = logi_reply_i64(r->element[4]);
         }
         bw_buf_reset(&key);
         if (!bw_buf_printf(&key, "%s %s", p->store_tag, p->order_key))
@@ -640,6 +641,22 @@ static bw_err_t queue_gap_stall(logistics_t *lg, pend_t *p, json_t *seen) {
                             stall_at, p->event_id);
 }
 
+/* Is @p p the order's first pickup or transit scan (none in the index
+ * before this batch, none earlier in it)? */
+static bool first_shipment(json_t *seen, const pend_t *p) {
+    bw_buf_t key = {0};
+    json_t *st = NULL;
+
+    if (bw_buf_printf(&key, "%s %s", p->store_tag, p->order_key))
+        st = json_object_get(seen, key.data);
+    bw_buf_free(&key);
+    if (p->shipped != INT64_MIN || (st && json_array_size(st) > 2))
+        return false;
+    if (st)
+        json_array_append_new(st, json_true()); /* the shipment is decided */
+    return true;
+}
+
 /* Queue the outcome of each scan: stalls, and deliveries and pickups
  * whose promises are known. */
 static bw_err_t queue_outcomes(logistics_t *lg) {
@@ -671,6 +688,10 @@ static bw_err_t queue_outcomes(logistics_t *lg) {
                 break;
             if (p->ship_by == INT64_MIN)
                 continue; /* decided by the order event */
+            /* shipped on time or not is the first carrier scan's to say,
+             * not a later transit scan's (the index's, else this batch's) */
+            if (!first_shipment(seen, p))
+                continue;
             err = count_shipment(lg, p->store_tag, p->order_key, p->pid, p->offset, p->at,
                                  p->ship_by, p->event_id);
         }

@@ -66,7 +66,7 @@ typedef struct {
     int32_t pid;
     int64_t offset;
     int64_t ship_by, deliver_by; /* filled by the lookup; INT64_MIN: unknown */
-    int64_t last_scan, stall_at; /* the index's, before this batch */
+    int64_t last_scan, stall_at, shipped; /* the index's, before this batch */
 } pend_t;
 
 /* An order event of the batch: its scans may have come first. */

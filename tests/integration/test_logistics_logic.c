@@ -173,6 +173,21 @@ static void test_unknown_order_and_delivered_before_pickup(void **state) {
     assert_int_equal(hget("bw:{s=s3}:ship:1704153600000", "shipped"), 1); /* day 1 */
 }
 
+static void test_transit_scans_do_not_decide_shipping(void **state) {
+    (void)state;
+    add(0, order("s10", "t1", T0)); /* ship by day 2 */
+    add(1, scan("s10", "t1", "DPD", "PICKED_UP", T0 + DAY));
+    end_batch();
+    add(1, scan("s10", "t1", "DPD", "IN_TRANSIT", T0 + 3 * DAY)); /* after ship-by: still on time */
+    end_batch();
+    add(0, order("s10", "t2", T0));
+    add(1, scan("s10", "t2", "DPD", "PICKED_UP", T0 + DAY));
+    add(1, scan("s10", "t2", "DPD", "IN_TRANSIT", T0 + 3 * DAY)); /* the same, in one batch */
+    end_batch();
+    assert_int_equal(hget("bw:{s=s10}:ship:1704153600000", "shipped"), 2);
+    assert_int_equal(hget("bw:{s=s10}:ship:1704153600000", "late_shipped"), -1);
+}
+
 static void test_missing_promises(void **state) {
     (void)state;
     add(0, "{\"event_id\":\"x\",\"store_id\":\"s4\",\"platform\":\"EBAY\",\"marketplace\":\"US\","
@@ -367,6 +382,7 @@ int main(void) {
         cmocka_unit_test_setup(test_shipment_before_order_counts_once_it_arrives, fresh),
         cmocka_unit_test_setup(test_duplicate_scans_count_once, fresh),
         cmocka_unit_test_setup(test_unknown_order_and_delivered_before_pickup, fresh),
+        cmocka_unit_test_setup(test_transit_scans_do_not_decide_shipping, fresh),
         cmocka_unit_test_setup(test_missing_promises, fresh),
         cmocka_unit_test_setup(test_absurd_timestamps, fresh),
         cmocka_unit_test_setup(test_hostile_names_stay_apart, fresh),
