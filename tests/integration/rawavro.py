@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Hand-made wire-format records for poison tests: a ReviewEvent whose enum
-index, UTF-8 or length is wrong, which bw-replay (which validates) cannot
-produce. Usage: rawavro.py KIND > file (one record, raw bytes)."""
+index, UTF-8 or length is wrong, or a Signal of an unknown type, which
+bw-replay (which validates) cannot produce. Usage: rawavro.py KIND > file
+(one record, raw bytes)."""
 import sys
 
 
@@ -32,5 +33,7 @@ kind = sys.argv[1]
 rec = {"bad_enum": lambda: review(platform=42),
        "bad_utf8": lambda: review(body=b"caf\xc3"),
        "truncated": lambda: review()[:-4],
-       "order_event": lambda: b"\x00\x00\x00\x00\x02" + review()[5:]}[kind]()
+       "order_event": lambda: b"\x00\x00\x00\x00\x02" + review()[5:],
+       # a Signal (id 6) whose type is enum index 99: a type this build does not know
+       "signal_bad_type": lambda: b"\x00\x00\x00\x00\x06" + s("a1") + zz(99) + zz(1)}[kind]()
 sys.stdout.buffer.write(rec)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bw-alert through the embedded broker and a real redis-server: a flood of
 # one signal is one alert; a worse one is re-sent; a better one is not;
-# alerts resolve after the hold time (event time); poison is dead-lettered;
+# alerts resolve after the hold time (event time); poison (garbage, an
+# unknown signal type, an empty scope) is dead-lettered;
 # /alerts and bw_alerts_active show what fires; after SIGKILL and a restart
 # the state is back and nothing is sent twice; with Redis down nothing is
 # sent, and once it is back the alert is sent once.
@@ -39,6 +40,8 @@ start_alert
 "$BW_BUILD/tools/bw-replay" --brokers "$BROKERS" --topic bw.signals --key.field alert_id \
     --progress never "$WORK/first.jsonl" 2>/dev/null || fail "replay"
 printf 'definitely not avro' | kcat -P -b "$bootstrap" -t bw.signals -k d1 2>/dev/null
+python3 "$here/rawavro.py" signal_bad_type >"$WORK/bad_type.bin"
+kcat -P -b "$bootstrap" -t bw.signals -k d1 "$WORK/bad_type.bin" 2>/dev/null
 "$BW_BUILD/tools/bw-tail" --brokers "$BROKERS" bw.alerts --count 3 --timeout.ms 30000 \
     --log.level warn >"$WORK/a1.jsonl" || fail "alerts: $(cat "$WORK/a1.jsonl"); $(tail -3 "$WORK/alert.log")"
 python3 - "$WORK/a1.jsonl" <<'PY' || fail "first alerts wrong: $(cat "$WORK/a1.jsonl")"
@@ -52,10 +55,11 @@ dhl = [x for x in a if x["type"] == "CARRIER_DELAY_SPIKE"]
 assert dhl[0]["alert_id"] == dhl[1]["alert_id"], "one alert, two versions"
 assert all(x["summary"] and x["playbook"] for x in a)
 PY
-"$BW_BUILD/tools/bw-tail" --brokers "$BROKERS" bw.deadletter --count 2 --timeout.ms 20000 \
+"$BW_BUILD/tools/bw-tail" --brokers "$BROKERS" bw.deadletter --count 3 --timeout.ms 20000 \
     --log.level warn >"$WORK/dead.jsonl" || fail "dead letters: $(cat "$WORK/dead.jsonl")"
 grep -q 'scope: empty' "$WORK/dead.jsonl" || fail "no dead letter for the empty scope"
 grep -q 'magic\|too short\|wire' "$WORK/dead.jsonl" || fail "no dead letter for the garbage: $(cat "$WORK/dead.jsonl")"
+grep -q '"error":"type: enum index 99 out of range' "$WORK/dead.jsonl" || fail "no dead letter for the unknown type: $(cat "$WORK/dead.jsonl")"
 sleep 1
 curl -sf "http://127.0.0.1:$port/alerts?type=CARRIER_DELAY_SPIKE" | grep -q '"severity":"CRITICAL"' ||
     fail "/alerts: $(curl -s "http://127.0.0.1:$port/alerts")"
