@@ -170,7 +170,9 @@ bw_consumer_t *bw_consumer_new(const char *brokers, const bw_conf_t *conf, const
                                const char *const *topics, int ntopics,
                                const bw_rebalance_hooks_t *hooks, bw_metrics_t *reg, char *errstr,
                                size_t errstr_size) {
-    const char *defaults[] = {"auto.offset.reset", "earliest", NULL};
+    /* a fetch waits at most 10 ms for data: each hop of the pipeline adds
+     * its fetch wait to an alert's latency (librdkafka's default is 500) */
+    const char *defaults[] = {"auto.offset.reset", "earliest", "fetch.wait.max.ms", "10", NULL};
     const char *required[] = {"group.id",
                               group,
                               "enable.auto.commit",

@@ -94,6 +94,10 @@ int main(int argc, char **argv) {
     int64_t seen = 0, bad = 0, last = 0;
     int rc = 1;
 
+    /* one line per record, as it arrives, also into a pipe (bw-tail | jq) */
+    if (setvbuf(stdout, NULL, _IOLBF, 0) != 0)
+        return 1;
+
     if (bw_proc_setup(&conf, "tail", "topic", &common, tail_defs, BW_ARRAY_SIZE(tail_defs), &tc,
                       argc, argv))
         goto out;
