@@ -70,3 +70,36 @@ int bw_field_enum(avro_value_t *rec, int idx) {
         avro_value_get_enum(&f, &v);
     return v;
 }
+
+int64_t bw_field_opt_int(avro_value_t *rec, int idx) {
+    avro_value_t b;
+    int32_t v;
+
+    if (!bw_field_opt(rec, idx, &b) || avro_value_get_int(&b, &v))
+        return INT64_MIN;
+    return v;
+}
+
+int bw_field_opt_enum(avro_value_t *rec, int idx) {
+    avro_value_t b;
+    int v;
+
+    if (!bw_field_opt(rec, idx, &b) || avro_value_get_enum(&b, &v))
+        return -1;
+    return v;
+}
+
+uint64_t bw_field_enum_mask(avro_value_t *rec, int idx) {
+    avro_value_t f, item;
+    size_t n = 0;
+    uint64_t mask = 0;
+    int v;
+
+    if (avro_value_get_by_index(rec, (size_t)idx, &f, NULL) || avro_value_get_size(&f, &n))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!avro_value_get_by_index(&f, i, &item, NULL) && !avro_value_get_enum(&item, &v) &&
+            v >= 0 && v < 64)
+            mask |= 1ULL << v;
+    return mask;
+}

@@ -34,4 +34,13 @@ int64_t bw_field_opt_long(avro_value_t *rec, int idx);
 /** @brief An enum field's symbol index; 0 when unreadable. */
 int bw_field_enum(avro_value_t *rec, int idx);
 
+/** @brief An optional int field: INT64_MIN when null. */
+int64_t bw_field_opt_int(avro_value_t *rec, int idx);
+
+/** @brief An optional enum field's symbol index: -1 when null. */
+int bw_field_opt_enum(avro_value_t *rec, int idx);
+
+/** @brief An array of enums as a bit mask of symbol indexes (those below 64). */
+uint64_t bw_field_enum_mask(avro_value_t *rec, int idx);
+
 #endif

@@ -1069,3 +1069,35 @@ int64_t bw_win_skipped(const bw_win_t *win) {
 int64_t bw_win_scripts(const bw_win_t *win) {
     return win->scripts;
 }
+
+/* ---- persisted watermarks ---- */
+
+bw_err_t bw_wm_persist(const bw_wm_t *wm, bw_win_t *win, int32_t partition, int64_t offset,
+                       int64_t ttl_s) {
+    int64_t max_event = bw_wm_max_event(wm, partition);
+    char tag[24];
+
+    if (max_event == INT64_MIN)
+        return BW_ERR_OK;
+    snprintf(tag, sizeof(tag), "t=%d", (int)partition);
+    return bw_win_add(win, tag, partition, offset, BW_OP_MAX, "wm", "max_event", max_event, ttl_s);
+}
+
+void bw_wm_load(bw_wm_t *wm, bw_redis_t *redis, int32_t partition, int64_t now_ms) {
+    redisReply *r;
+    char key[48], errstr[256];
+    int64_t max_event;
+
+    snprintf(key, sizeof(key), "bw:{t=%d}:wm", (int)partition);
+    if (bw_redis_cmd(redis, &r, errstr, sizeof(errstr), "HGET %s max_event", key)) {
+        bw_log(BW_LOG_WARN, "partition %d: watermark not loaded (%s); it waits for events",
+               (int)partition, errstr);
+        bw_wm_assign(wm, partition, now_ms);
+        return;
+    }
+    if (r->type == REDIS_REPLY_STRING && bw_parse_i64(r->str, &max_event))
+        bw_wm_restore(wm, partition, max_event, now_ms);
+    else
+        bw_wm_assign(wm, partition, now_ms);
+    freeReplyObject(r);
+}

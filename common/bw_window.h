@@ -43,6 +43,8 @@
 #include "bw_redis.h"
 #include "bw_util.h"
 
+typedef struct bw_win_s bw_win_t;
+
 /* ---- keys ---- */
 
 /**
@@ -115,6 +117,20 @@ int64_t bw_wm_max_event(const bw_wm_t *wm, int32_t partition);
 /** @brief Forget a partition (revoked). */
 void bw_wm_forget(bw_wm_t *wm, int32_t partition);
 
+/**
+ * @brief Queue a partition's largest event time into "bw:{t=<pid>}:wm",
+ *        fenced at @p offset like the state it was written with.
+ */
+bw_err_t bw_wm_persist(const bw_wm_t *wm, bw_win_t *win, int32_t partition, int64_t offset,
+                       int64_t ttl_s);
+
+/**
+ * @brief A partition was assigned: resume from its persisted largest event
+ *        time (bw_wm_restore), or wait for events (bw_wm_assign) when there
+ *        is none or Redis cannot say.
+ */
+void bw_wm_load(bw_wm_t *wm, bw_redis_t *redis, int32_t partition, int64_t now_ms);
+
 /** @brief Start of the tumbling bucket of size @p size_ms holding @p t_ms. */
 static inline int64_t bw_bucket(int64_t t_ms, int64_t size_ms) {
     int64_t b = t_ms / size_ms * size_ms;
@@ -142,8 +158,6 @@ typedef enum {
  * from a message with an offset. They are never skipped and move no fence.
  */
 #define BW_WIN_UNFENCED (-1)
-
-typedef struct bw_win_s bw_win_t;
 
 bw_win_t *bw_win_new(bw_redis_t *redis, bw_metrics_t *reg, char *errstr, size_t errstr_size);
 void bw_win_destroy(bw_win_t *win);

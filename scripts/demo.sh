@@ -8,7 +8,8 @@
 #   scripts/demo.sh --kafka HOST:PORT --redis redis://HOST:PORT/DB
 #
 # The scenario is tools/bw-gen's (30 days, 20 stores, five carrier x lane
-# pairs, reviews in eight languages, eight incidents at known times); the
+# pairs, reviews in eight languages, seller replies, eight incidents at
+# known times); the
 # run ends with tools/bw-score: which incidents raised an alert, how late
 # in event time, and which alerts matched no incident.
 set -euo pipefail
@@ -34,7 +35,7 @@ if ! command -v cmake >/dev/null || ! command -v redis-server >/dev/null ||
     scripts/install-deps.sh
 fi
 if [ ! -x "$BUILD/stages/alert/bw-alert" ] || [ ! -x "$BUILD/stages/logistics/bw-logistics" ] ||
-    [ ! -x "$BUILD/stages/classify/bw-classify" ]; then
+    [ ! -x "$BUILD/stages/classify/bw-classify" ] || [ ! -x "$BUILD/stages/correlate/bw-correlate" ]; then
     say "building into $BUILD"
     cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
@@ -78,21 +79,23 @@ fi
 
 # ---- stages ----
 declare -A HTTP
-for stage in classify logistics alert; do
+for stage in classify logistics correlate alert; do
     HTTP[$stage]=$(free_port)
     "$BUILD/stages/$stage/bw-$stage" --brokers "$KAFKA" --redis.url "$REDIS" \
         --http.listen "127.0.0.1:${HTTP[$stage]}" --log.level warn \
         2>"$WORK/$stage.log" &
     PIDS+=($!)
 done
-say "stages running: bw-classify :${HTTP[classify]}, bw-logistics :${HTTP[logistics]}, bw-alert :${HTTP[alert]} (/metrics, /alerts)"
+say "stages running: bw-classify :${HTTP[classify]}, bw-logistics :${HTTP[logistics]}, bw-correlate :${HTTP[correlate]}, bw-alert :${HTTP[alert]} (/metrics, /alerts)"
 
 # ---- scenario ----
 say "generating the scenario (tools/bw-gen)"
 tools/bw-gen "$WORK" --seed "${BW_SEED:-1}"
-total=$(cat "$WORK/orders.jsonl" "$WORK/shipments.jsonl" "$WORK/reviews.jsonl" | wc -l)
-say "replaying $total events (orders, scans, reviews)"
-for t in orders shipments reviews; do
+total=$(cat "$WORK"/{orders,shipments,reviews,actions}.jsonl | wc -l)
+reviews=$(wc -l <"$WORK/reviews.jsonl")
+actions=$(wc -l <"$WORK/actions.jsonl")
+say "replaying $total events (orders, scans, reviews, seller actions)"
+for t in orders shipments reviews actions; do
     "$BUILD/tools/bw-replay" --brokers "$KAFKA" --topic "bw.$t" --progress never \
         "$WORK/$t.jsonl" 2>>"$WORK/replay.log" &
     PIDS+=($!)
@@ -124,11 +127,12 @@ consumed() {
 last="" still=0
 while :; do
     sleep 1
-    c=$(consumed classify) l=$(consumed logistics) a=$(consumed alert)
-    printf '\r\033[Kprogress: reviews %s, orders+scans %s, signals %s (of %s events)' \
-        "$c" "$l" "$a" "$total" >&2
-    now="$c/$l/$a"
-    if [ "$((c + l))" -ge "$total" ] && [ "$now" = "$last" ]; then
+    c=$(consumed classify) l=$(consumed logistics) r=$(consumed correlate) a=$(consumed alert)
+    printf '\r\033[Kprogress: reviews %s, orders+scans %s, classified+actions %s, signals %s (of %s events)' \
+        "$c" "$l" "$r" "$a" "$total" >&2
+    now="$c/$l/$r/$a"
+    if [ "$((c + l + actions))" -ge "$total" ] && [ "$r" -ge "$((reviews + actions))" ] &&
+        [ "$now" = "$last" ]; then
         still=$((still + 1))
         [ $still -ge 5 ] && break
     else

@@ -14,6 +14,7 @@
 
 #include "bw_json.h"
 #include "bw_log.h"
+#include "bw_signal.h"
 #include "bw_util.h"
 
 /* Windows judged per carrier x lane per batch: a batch can touch windows
@@ -84,11 +85,6 @@ typedef struct {
     void *opaque;
 } judging_t;
 
-static const char *fired_name(char *buf, size_t size, const char *type, int64_t bucket) {
-    snprintf(buf, size, "%s:%lld", type, (long long)bucket);
-    return buf;
-}
-
 /* The fired fields of a touched entry, in the order judge_* ask for them. */
 static bool add_fired_read(bw_redis_pipe_t *pipe, const logistics_t *lg, const touched_t *t,
                            plan_t p) {
@@ -105,12 +101,12 @@ static bool add_fired_read(bw_redis_pipe_t *pipe, const logistics_t *lg, const t
     for (int k = p.lo; k < p.nb; k++) {
         int64_t b = p.first + (int64_t)k * lg->cfg.window_ms;
         if (t->kind == TK_LANE) {
-            argv[argc] = fired_name(names[argc - 2], 64, "CARRIER_DELAY_SPIKE", b);
+            argv[argc] = bw_fired_field(names[argc - 2], 64, "CARRIER_DELAY_SPIKE", b);
             argc++;
-            argv[argc] = fired_name(names[argc - 2], 64, "SHIPMENT_STALLED", b);
+            argv[argc] = bw_fired_field(names[argc - 2], 64, "SHIPMENT_STALLED", b);
             argc++;
         } else {
-            argv[argc] = fired_name(
+            argv[argc] = bw_fired_field(
                 names[argc - 2], 64,
                 t->kind == TK_SHIP ? "LATE_SHIPMENT_RATE_AT_RISK" : "VALID_TRACKING_AT_RISK", b);
             argc++;
@@ -129,74 +125,32 @@ static bw_err_t emit_signal(judging_t *j, const char *type, int level, json_t *s
                             double threshold, int64_t sample, const char *playbook,
                             const char *detail, int64_t bucket) {
     logistics_t *lg = j->lg;
-    char id[17], errstr[256], fname[64];
-    char *scope_text = json_dumps(scope, JSON_COMPACT | JSON_SORT_KEYS);
-    json_t *ev = json_array(), *js;
+    char errstr[256], fname[64];
     bw_buf_t key = {0};
-    mark_t *m;
+    bw_signal_t s = {
+        type,      level,  scope,          wstart,          wend,     observed, baseline,
+        threshold, sample, j->t->evidence, j->t->nevidence, playbook, detail};
     bw_err_t err;
 
-    for (int k = 0; k < j->t->nevidence; k++)
-        json_array_append_new(ev, json_string(j->t->evidence[k]));
-    bw_alert_id(id, type, scope_text ? scope_text : "", wstart);
-    /* keyed by type + scope: one alert's signals stay on one partition */
-    if (!bw_buf_printf(&key, "%s|%s", type, scope_text ? scope_text : "")) {
-        free(scope_text);
-        json_decref(scope);
-        json_decref(ev);
-        return BW_ERR_NOMEM;
-    }
-    free(scope_text);
-    js = json_pack("{s:s, s:s, s:s, s:s, s:o, s:I, s:I, s:f, s:f, s:f, s:I, s:o, s:s, s:s, s:I, "
-                   "s:I, s:I}",
-                   "alert_id", id, "type", type, "severity", level > 1 ? "CRITICAL" : "WARNING",
-                   "state", "FIRING", "scope", scope, "window_start", (json_int_t)wstart,
-                   "window_end", (json_int_t)wend, "observed", observed, "baseline", baseline,
-                   "threshold", threshold, "sample_size", (json_int_t)sample, "evidence", ev,
-                   "playbook", playbook, "detail", detail, "first_seen", (json_int_t)wstart,
-                   "last_seen", (json_int_t)wend, "occurrences", (json_int_t)1);
-    if (!js) {
-        bw_buf_free(&key);
-        return BW_ERR_NOMEM;
-    }
-    if ((err = bw_json_to_avro(lg->signal_s, js, &lg->sig->value, errstr, sizeof(errstr)))) {
-        bw_log(BW_LOG_ERROR, "signal not built: %s", errstr);
-        json_decref(js);
-        bw_buf_free(&key);
-        return err;
-    }
-    json_decref(js);
-    err = j->emit(j->opaque, key.data, &lg->sig->value);
+    if (!(err = bw_signal_build(lg->signal_s, lg->sig, &s, &key, errstr, sizeof(errstr))))
+        err = j->emit(j->opaque, key.data, &lg->sig->value);
     bw_buf_free(&key);
     if (err)
         return err;
     lg->signals++;
     if (lg->reg)
         bw_metric_inc(bw_metrics_get(lg->reg, &M_SIGNALS, type));
-    if (!logi_grow((void **)&lg->marks, &lg->capmarks, lg->nmarks, sizeof(*m)))
-        return BW_ERR_NOMEM;
-    m = &lg->marks[lg->nmarks];
-    m->level = level;
-    m->tag = strdup(j->t->tag);
-    m->field = strdup(fired_name(fname, sizeof(fname), type, bucket));
-    if (!m->tag || !m->field) {
-        free(m->tag);
-        free(m->field);
-        return BW_ERR_NOMEM;
-    }
-    lg->nmarks++;
-    return BW_ERR_OK;
+    return bw_marks_add(&lg->marks, j->t->tag, bw_fired_field(fname, sizeof(fname), type, bucket),
+                        level)
+               ? BW_ERR_OK
+               : BW_ERR_NOMEM;
 }
 
 /* The level already sent for the @p i-th fired field (0: none). */
 static int fired_level(const judging_t *j, size_t i) {
-    int64_t v;
-
-    if (!j->fired || j->fired->type != REDIS_REPLY_ARRAY || i >= j->fired->elements ||
-        j->fired->element[i]->type != REDIS_REPLY_STRING ||
-        !bw_parse_i64(j->fired->element[i]->str, &v))
+    if (!j->fired || j->fired->type != REDIS_REPLY_ARRAY || i >= j->fired->elements)
         return 0;
-    return (int)v;
+    return (int)bw_fired_value(j->fired->element[i]);
 }
 
 static bw_err_t judge_lane(judging_t *j) {

@@ -95,14 +95,6 @@ err:
     return NULL;
 }
 
-static void free_marks(logistics_t *lg) {
-    for (size_t i = 0; i < lg->nmarks; i++) {
-        free(lg->marks[i].tag);
-        free(lg->marks[i].field);
-    }
-    lg->nmarks = 0;
-}
-
 /* Drop the batch's queued work (not the marks of signals sent). */
 static void discard_batch(logistics_t *lg) {
     for (size_t i = 0; i < lg->npend; i++) {
@@ -139,7 +131,7 @@ static void discard_batch(logistics_t *lg) {
 
 void logistics_discard(logistics_t *lg) {
     discard_batch(lg);
-    free_marks(lg); /* a batch that runs again emits and marks again */
+    bw_marks_clear(&lg->marks); /* a batch that runs again emits and marks again */
 }
 
 void logistics_destroy(logistics_t *lg) {
@@ -149,7 +141,7 @@ void logistics_destroy(logistics_t *lg) {
     free(lg->pend);
     free(lg->ords);
     free(lg->touched);
-    free(lg->marks);
+    bw_marks_free(&lg->marks);
     free(lg->batch_pids);
     free(lg->batch_off);
     json_decref(lg->overlay);
@@ -159,23 +151,8 @@ void logistics_destroy(logistics_t *lg) {
 }
 
 void logistics_assigned(logistics_t *lg, int32_t pid, int64_t now_ms) {
-    redisReply *r;
-    char key[48], errstr[256];
-    int64_t max_event;
-
     /* start from the event time the partition's state was written with */
-    snprintf(key, sizeof(key), "bw:{t=%d}:wm", (int)pid);
-    if (bw_redis_cmd(lg->redis, &r, errstr, sizeof(errstr), "HGET %s max_event", key)) {
-        bw_log(BW_LOG_WARN, "partition %d: watermark not loaded (%s); it waits for events",
-               (int)pid, errstr);
-        bw_wm_assign(&lg->wm, pid, now_ms);
-        return;
-    }
-    if (r->type == REDIS_REPLY_STRING && bw_parse_i64(r->str, &max_event))
-        bw_wm_restore(&lg->wm, pid, max_event, now_ms);
-    else
-        bw_wm_assign(&lg->wm, pid, now_ms);
-    freeReplyObject(r);
+    bw_wm_load(&lg->wm, lg->redis, pid, now_ms);
 }
 
 void logistics_eof(logistics_t *lg, int32_t pid) {
@@ -307,6 +284,7 @@ static logi_verdict_t add_order(logistics_t *lg, bw_record_t *rec, int32_t pid, 
     int64_t ship_by = bw_field_opt_long(&rec->value, lg->fo[F_O_SHIP_BY]);
     int64_t deliver_by = bw_field_opt_long(&rec->value, lg->fo[F_O_DELIVER_BY]);
     int status = bw_field_enum(&rec->value, lg->fo[F_O_STATUS]);
+    int64_t placed = bw_field_long(&rec->value, lg->fo[F_O_PLACED]);
     char num[24];
     bw_buf_t ovl = {0};
 
@@ -317,8 +295,10 @@ static logi_verdict_t add_order(logistics_t *lg, bw_record_t *rec, int32_t pid, 
         goto nomem;
     snprintf(num, sizeof(num), "%d", bw_field_enum(&rec->value, lg->fo[F_O_PLATFORM]));
     ADD(bw_win_add_str(lg->win, tag, pid, off, okey, "platform", num, ttl));
-    ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_MIN, okey, "placed",
-                   bw_field_long(&rec->value, lg->fo[F_O_PLACED]), ttl));
+    ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_MIN, okey, "placed", placed, ttl));
+    /* orders by order date, once each: bw-correlate's order defect rate */
+    ADD(logi_count_once(lg, tag, pid, off, "odr:", bw_bucket(placed, 86400000), "orders", "p",
+                        okey + 2));
     if (ship_by != INT64_MIN)
         ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_SET, okey, "psb", ship_by, ttl));
     if (deliver_by != INT64_MIN)
@@ -759,20 +739,12 @@ out:
 /* Each partition's largest event time, written with its state (fenced):
  * a restart resumes its watermark from there (logistics_assigned). */
 static bw_err_t queue_watermarks(logistics_t *lg) {
-    char tag[24];
-    bw_err_t err;
+    bw_err_t err = BW_ERR_OK;
 
-    for (size_t i = 0; i < lg->nbatch_pids; i++) {
-        int32_t pid = lg->batch_pids[i];
-        int64_t max_event = bw_wm_max_event(&lg->wm, pid);
-        if (max_event == INT64_MIN)
-            continue;
-        snprintf(tag, sizeof(tag), "t=%d", (int)pid);
-        if ((err = bw_win_add(lg->win, tag, pid, lg->batch_off[pid], BW_OP_MAX, "wm", "max_event",
-                              max_event, lg->cfg.index_ttl_s)))
-            return err;
-    }
-    return BW_ERR_OK;
+    for (size_t i = 0; i < lg->nbatch_pids && !err; i++)
+        err = bw_wm_persist(&lg->wm, lg->win, lg->batch_pids[i], lg->batch_off[lg->batch_pids[i]],
+                            lg->cfg.index_ttl_s);
+    return err;
 }
 
 bw_err_t logistics_end_batch(logistics_t *lg, int64_t now_ms, logistics_emit_cb emit, void *opaque,
@@ -795,15 +767,5 @@ out:
 }
 
 bw_err_t logistics_delivered(logistics_t *lg, char *errstr, size_t errstr_size) {
-    bw_err_t err = BW_ERR_OK;
-
-    for (size_t i = 0; i < lg->nmarks && !err; i++)
-        err = bw_win_add(lg->win, lg->marks[i].tag, BW_WIN_UNFENCED, 0, BW_OP_MAX, "fired",
-                         lg->marks[i].field, lg->marks[i].level, lg->cfg.window_ttl_s);
-    if (!err)
-        err = bw_win_flush(lg->win, errstr, errstr_size);
-    if (err)
-        bw_win_discard(lg->win);
-    free_marks(lg); /* on failure the batch runs again and marks again */
-    return err;
+    return bw_marks_write(&lg->marks, lg->win, lg->cfg.window_ttl_s, errstr, errstr_size);
 }

@@ -10,7 +10,7 @@
 #include "bw_redis.h"
 #include "bw_serde.h"
 #include "bw_window.h"
-#include "detect.h"
+#include "bw_detect.h"
 
 #define LOGI_TOPIC_ORDERS 0
 #define LOGI_TOPIC_SHIPMENTS 1

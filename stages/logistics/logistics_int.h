@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "bw_signal.h"
 #include "logistics.h"
 
 enum {
@@ -92,12 +93,6 @@ typedef struct {
     int nevidence;
 } touched_t;
 
-/* A signal sent: remembered in Redis once its batch is delivered. */
-typedef struct {
-    char *tag, *field;
-    int level;
-} mark_t;
-
 struct logistics_s {
     logistics_cfg_t cfg;
     bw_serde_t *sd;
@@ -113,8 +108,7 @@ struct logistics_s {
     size_t nords, capords;
     touched_t *touched;
     size_t ntouched, captouched;
-    mark_t *marks;
-    size_t nmarks, capmarks;
+    bw_marks_t marks; /* signals sent, remembered once delivered */
     json_t *overlay; /* "store_tag order_key" -> [ship_by, deliver_by] of this batch */
     int32_t *batch_pids; /* partitions of this batch, with their last offset */
     int64_t *batch_off; /* per pid (BW_WM_MAX_PARTITIONS): -1 when not in the batch */

@@ -5,7 +5,7 @@
 #include <math.h>
 
 #include "bw_util.h"
-#include "detect.h"
+#include "bw_detect.h"
 
 static const bw_spike_cfg_t CFG = {30, 1.5, 0.05, 0.001, 0.3, 0.08, 1};
 static const bw_count_cfg_t STALL = {5, 2, 0.001, 0.3, 0.5};
@@ -145,6 +145,34 @@ static void test_alert_id_is_deterministic(void **state) {
     assert_int_equal(strlen(a), 16);
 }
 
+static void test_shrinkage_needs_volume(void **state) {
+    bw_shrink_cfg_t c = {8, 10, 0.1, 2, 0.15, 0.001};
+    (void)state;
+    /* three reviews, all bad: shrunk toward the baseline, and too few */
+    bw_spike_t s = bw_shrink_spike_eval(&c, 3, 3, 0, 0);
+    assert_false(s.fires);
+    assert_true(s.observed < 0.4); /* (3 + 10 x 0.1) / 13 */
+    /* a week of 70 reviews with 35 bad against 280 with 28 bad: fires */
+    s = bw_shrink_spike_eval(&c, 70, 35, 280, 28);
+    assert_true(s.fires);
+    assert_true(fabs(s.baseline - (28 + 1.0) / 290) < 1e-9);
+    /* the same share as the baseline: does not */
+    assert_false(bw_shrink_spike_eval(&c, 70, 7, 280, 28).fires);
+}
+
+static void test_rates_and_means(void **state) {
+    double r;
+    (void)state;
+    assert_int_equal(bw_rate_high(1000, 7, 100, 0.0075, 0.01, &r), BW_HEALTH_OK);
+    assert_int_equal(bw_rate_high(1000, 8, 100, 0.0075, 0.01, &r), BW_HEALTH_WARNING);
+    assert_int_equal(bw_rate_high(1000, 10, 100, 0.0075, 0.01, &r), BW_HEALTH_CRITICAL);
+    assert_int_equal(bw_rate_high(99, 50, 100, 0.0075, 0.01, &r), BW_HEALTH_OK); /* too few */
+    assert_int_equal(bw_mean_low(10, 45, 10, 4.0, 3.5, &r), BW_HEALTH_OK);
+    assert_int_equal(bw_mean_low(10, 39, 10, 4.0, 3.5, &r), BW_HEALTH_WARNING);
+    assert_int_equal(bw_mean_low(10, 34, 10, 4.0, 3.5, &r), BW_HEALTH_CRITICAL);
+    assert_int_equal(bw_mean_low(9, 9, 10, 4.0, 3.5, &r), BW_HEALTH_OK);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_binomial_tail),
@@ -158,6 +186,8 @@ int main(void) {
         cmocka_unit_test(test_stalled_count_spike),
         cmocka_unit_test(test_span_smooths_one_bad_day),
         cmocka_unit_test(test_valid_tracking_rate),
+        cmocka_unit_test(test_shrinkage_needs_volume),
+        cmocka_unit_test(test_rates_and_means),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
-/* bw-logistics's detectors: plain functions over counts, no I/O. */
-#ifndef BW_LOGISTICS_DETECT_H
-#define BW_LOGISTICS_DETECT_H
+/* Detectors: plain statistics over window counts, no I/O (bw-logistics and bw-correlate). */
+#ifndef BW_DETECT_H
+#define BW_DETECT_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -75,5 +75,36 @@ bw_health_t bw_valid_tracking_rate(int64_t confirmed, int64_t valid, int64_t min
 /** Late shipment rate: warn at 3%, critical at 4% (defaults), with a minimum count. */
 bw_health_t bw_late_ship_rate(int64_t shipped, int64_t late, int64_t min_count, double warn,
                               double critical, double *rate);
+
+/** A rate that is bad when high (order defect rate, late responses): x of n, with a minimum n. */
+bw_health_t bw_rate_high(int64_t n, int64_t x, int64_t min_count, double warn, double critical,
+                         double *rate);
+
+/** A mean that is bad when low (seller rating): @p sum over @p n, with a minimum n. */
+bw_health_t bw_mean_low(int64_t n, double sum, int64_t min_count, double warn, double critical,
+                        double *mean);
+
+/** Negative-share spike settings with empirical-Bayes shrinkage. */
+typedef struct {
+    int64_t min_volume; /* reviews in the current span before it can fire */
+    double pseudo; /* weight of the baseline, in pseudo-reviews, in the shrunk share */
+    double prior; /* negative share before there is history */
+    double min_ratio; /* shrunk share at least this times the baseline */
+    double min_excess; /* and at least this much above it */
+    double alpha; /* one-sided binomial test level */
+} bw_shrink_cfg_t;
+
+/**
+ * @brief Judge a negative share: @p neg of @p n in the current span against
+ *        @p hneg of @p hn before it. The baseline is the history's share
+ *        pooled with the prior as @p pseudo reviews; the observed share is
+ *        shrunk toward the baseline by the same weight, so a SKU with three
+ *        reviews cannot fire on one. Fires when n reaches min_volume, the
+ *        shrunk share reaches max(baseline x min_ratio, baseline +
+ *        min_excess) and the binomial test against the baseline is below
+ *        alpha. observed is the shrunk share.
+ */
+bw_spike_t bw_shrink_spike_eval(const bw_shrink_cfg_t *cfg, int64_t n, int64_t neg, int64_t hn,
+                                int64_t hneg);
 
 #endif

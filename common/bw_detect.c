@@ -1,4 +1,4 @@
-#include "detect.h"
+#include "bw_detect.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -100,12 +100,38 @@ bw_health_t bw_valid_tracking_rate(int64_t confirmed, int64_t valid, int64_t min
     return *rate < critical ? BW_HEALTH_CRITICAL : *rate < warn ? BW_HEALTH_WARNING : BW_HEALTH_OK;
 }
 
-bw_health_t bw_late_ship_rate(int64_t shipped, int64_t late, int64_t min_count, double warn,
-                              double critical, double *rate) {
-    *rate = shipped ? (double)late / (double)shipped : 0;
-    if (shipped < min_count)
+bw_health_t bw_rate_high(int64_t n, int64_t x, int64_t min_count, double warn, double critical,
+                         double *rate) {
+    *rate = n ? (double)x / (double)n : 0;
+    if (n < min_count)
         return BW_HEALTH_OK;
     return *rate >= critical ? BW_HEALTH_CRITICAL
            : *rate >= warn   ? BW_HEALTH_WARNING
                              : BW_HEALTH_OK;
+}
+
+bw_health_t bw_late_ship_rate(int64_t shipped, int64_t late, int64_t min_count, double warn,
+                              double critical, double *rate) {
+    return bw_rate_high(shipped, late, min_count, warn, critical, rate);
+}
+
+bw_health_t bw_mean_low(int64_t n, double sum, int64_t min_count, double warn, double critical,
+                        double *mean) {
+    *mean = n ? sum / (double)n : 0;
+    if (n < min_count)
+        return BW_HEALTH_OK;
+    return *mean < critical ? BW_HEALTH_CRITICAL : *mean < warn ? BW_HEALTH_WARNING : BW_HEALTH_OK;
+}
+
+bw_spike_t bw_shrink_spike_eval(const bw_shrink_cfg_t *cfg, int64_t n, int64_t neg, int64_t hn,
+                                int64_t hneg) {
+    bw_spike_t r = {0};
+    double m = cfg->pseudo > 0 ? cfg->pseudo : 1;
+
+    r.baseline = ((double)hneg + m * cfg->prior) / ((double)hn + m);
+    r.observed = ((double)neg + m * r.baseline) / ((double)n + m);
+    r.threshold = fmax(r.baseline * cfg->min_ratio, r.baseline + cfg->min_excess);
+    r.p_value = bw_binom_sf(neg, n, fmax(r.baseline, 1e-6));
+    r.fires = n >= cfg->min_volume && r.observed >= r.threshold && r.p_value < cfg->alpha;
+    return r;
 }

@@ -1,0 +1,752 @@
+/* bw-correlate: reading classified reviews and seller actions into store,
+ * SKU and response windows, joined to the order index (timers.c fires the
+ * response clocks, judge.c judges the windows). */
+#include "correlate_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "bw_field.h"
+#include "bw_log.h"
+#include "bw_util.h"
+#include "simhash.h"
+
+const char *const CAUSE_NAMES[CAUSE__CNT] = {
+    "quality_defect",    "not_as_described", "logistics_delay", "logistics_lost",
+    "logistics_damaged", "logistics_partial", "after_sales",    "service_attitude",
+    "price",             "payment",           "abusive",        "other"};
+const char *const REMOVABLE_NAMES[4] = {"ABUSIVE_LANGUAGE", "PRODUCT_REVIEW_IN_SELLER_FEEDBACK",
+                                        "PLATFORM_FULFILLED_DELIVERY", "PERSONAL_DATA"};
+
+static const char *review_fields[F_R__CNT] = {
+    "event_id", "platform",    "store_id",      "kind",      "order_id",
+    "sku",      "rating",      "body",          "occurred_at", "causes",
+    "primary_cause", "removable", "policy_flags", "response_due_at"};
+static const char *action_fields[F_A__CNT] = {"event_id", "store_id", "ref_event_id", "action",
+                                              "occurred_at"};
+
+static const bw_metric_decl_t M_EVENTS = {BW_METRIC_COUNTER, "correlate_events_total",
+                                          "Classified reviews and seller actions, by outcome",
+                                          "outcome"};
+static const bw_metric_decl_t M_UNKNOWN = {
+    BW_METRIC_COUNTER, "correlate_unknown_order_total",
+    "Reviews naming an order the index does not know (counted by their own date)", ""};
+static const bw_metric_decl_t M_TIMERS = {BW_METRIC_COUNTER, "correlate_timers_fired_total",
+                                          "Response clocks the watermark passed", ""};
+static const bw_metric_decl_t M_WATERMARK = {
+    BW_METRIC_GAUGE, "correlate_watermark_seconds",
+    "Event-time watermark the response clocks fire at, Unix seconds", ""};
+
+correlate_t *correlate_new(const correlate_cfg_t *cfg, bw_serde_t *sd, bw_redis_t *redis,
+                           bw_metrics_t *reg, char *errstr, size_t errstr_size) {
+    correlate_t *cr = calloc(1, sizeof(*cr));
+
+    if (!cr) {
+        bw_errstr_set(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    cr->cfg = *cfg;
+    cr->sd = sd;
+    cr->redis = redis;
+    bw_wm_init(&cr->wm, cfg->lateness_ms, cfg->grace_ms, cfg->skew_ms, cfg->idle_ms);
+    if (!(cr->review_s = bw_serde_schema(sd, "ClassifiedReview")) ||
+        !(cr->action_s = bw_serde_schema(sd, "SellerAction")) ||
+        !(cr->signal_s = bw_serde_schema(sd, "Signal"))) {
+        bw_errstr_set(errstr, errstr_size, "ClassifiedReview, SellerAction or Signal schema missing");
+        goto err;
+    }
+    for (int i = 0; i < F_R__CNT; i++)
+        if ((cr->fr[i] = bw_snode_field_index(cr->review_s->root, review_fields[i])) < 0)
+            goto schema_err;
+    for (int i = 0; i < F_A__CNT; i++)
+        if ((cr->fa[i] = bw_snode_field_index(cr->action_s->root, action_fields[i])) < 0)
+            goto schema_err;
+    cr->batch_pids = calloc(BW_WM_MAX_PARTITIONS, sizeof(*cr->batch_pids));
+    cr->batch_off = malloc(BW_WM_MAX_PARTITIONS * sizeof(*cr->batch_off));
+    if (!cr->batch_pids || !cr->batch_off) {
+        bw_errstr_set(errstr, errstr_size, "out of memory");
+        goto err;
+    }
+    for (int p = 0; p < BW_WM_MAX_PARTITIONS; p++)
+        cr->batch_off[p] = -1;
+    if (!(cr->sig = bw_record_new(cr->signal_s)) ||
+        !(cr->win = bw_win_new(redis, reg, errstr, errstr_size)))
+        goto err;
+    if (reg) {
+        cr->m_applied = bw_metrics_get(reg, &M_EVENTS, "applied");
+        cr->m_late = bw_metrics_get(reg, &M_EVENTS, "late_applied");
+        cr->m_dropped = bw_metrics_get(reg, &M_EVENTS, "too_late_dropped");
+        cr->m_rejected = bw_metrics_get(reg, &M_EVENTS, "rejected");
+        cr->m_ignored = bw_metrics_get(reg, &M_EVENTS, "ignored");
+        cr->m_unknown_order = bw_metrics_get(reg, &M_UNKNOWN, NULL);
+        cr->m_timers = bw_metrics_get(reg, &M_TIMERS, NULL);
+        cr->m_watermark = bw_metrics_get(reg, &M_WATERMARK, NULL);
+        cr->reg = reg;
+    }
+    if (cr->cfg.timer_batch < 1)
+        cr->cfg.timer_batch = 1000;
+    return cr;
+schema_err:
+    bw_errstr_set(errstr, errstr_size, "event schemas lack a field bw-correlate reads");
+err:
+    correlate_destroy(cr);
+    return NULL;
+}
+
+static void free_pend(pend_t *p) {
+    free(p->store_tag);
+    free(p->order_key);
+    free(p->sku_tag);
+    free(p->event_id);
+    free(p->carrier);
+    free(p->lane);
+}
+
+static void discard_batch(correlate_t *cr) {
+    for (size_t i = 0; i < cr->npend; i++)
+        free_pend(&cr->pend[i]);
+    cr->npend = 0;
+    for (size_t i = 0; i < cr->ntouched; i++) {
+        touched_t *t = &cr->touched[i];
+        free(t->tag);
+        free(t->a);
+        free(t->b);
+        free(t->note);
+        for (int k = 0; k < t->nevidence; k++)
+            free(t->evidence[k]);
+    }
+    cr->ntouched = 0;
+    for (size_t i = 0; i < cr->nbatch_pids; i++)
+        cr->batch_off[cr->batch_pids[i]] = -1;
+    cr->nbatch_pids = 0;
+    if (cr->win)
+        bw_win_discard(cr->win);
+}
+
+void correlate_discard(correlate_t *cr) {
+    discard_batch(cr);
+    bw_marks_clear(&cr->marks);
+}
+
+void correlate_destroy(correlate_t *cr) {
+    if (!cr)
+        return;
+    correlate_discard(cr);
+    free(cr->pend);
+    free(cr->touched);
+    bw_marks_free(&cr->marks);
+    free(cr->batch_pids);
+    free(cr->batch_off);
+    bw_record_destroy(cr->sig);
+    bw_win_destroy(cr->win);
+    free(cr);
+}
+
+void correlate_assigned(correlate_t *cr, int32_t pid, int64_t now_ms) {
+    bw_wm_load(&cr->wm, cr->redis, pid, now_ms);
+}
+
+void correlate_eof(correlate_t *cr, int32_t pid) {
+    bw_wm_eof(&cr->wm, pid);
+}
+
+void correlate_forget(correlate_t *cr, int32_t pid) {
+    bw_win_forget_partition(cr->win, pid);
+    bw_wm_forget(&cr->wm, pid);
+}
+
+int64_t correlate_signals(const correlate_t *cr) {
+    return cr->signals;
+}
+
+/* ---- helpers shared with timers.c and judge.c ---- */
+
+bool corr_grow(void **arr, size_t *cap, size_t n, size_t sz) {
+    size_t ncap;
+    void *p;
+
+    if (n < *cap)
+        return true;
+    ncap = *cap ? *cap * 2 : 64;
+    if (!(p = realloc(*arr, ncap * sz)))
+        return false;
+    *arr = p;
+    *cap = ncap;
+    return true;
+}
+
+char *corr_name(const char *prefix, const char *a, size_t alen, const char *b, size_t blen) {
+    bw_buf_t out = {0};
+
+    if (!bw_buf_append(&out, prefix, strlen(prefix)) || !bw_key_escape(&out, a, alen) ||
+        (b && (!bw_buf_append(&out, "|", 1) || !bw_key_escape(&out, b, blen)))) {
+        bw_buf_free(&out);
+        return NULL;
+    }
+    return out.data ? out.data : strdup(prefix);
+}
+
+touched_t *corr_touch(correlate_t *cr, touch_kind_t kind, const char *tag, const char *a,
+                      const char *b, int64_t hi) {
+    bool per_day = kind == TK_RESP || kind == TK_CORR;
+    touched_t *t;
+
+    for (size_t i = 0; kind != TK_EVENT && i < cr->ntouched; i++) {
+        t = &cr->touched[i];
+        if (t->kind != kind || strcmp(t->tag, tag) || (per_day && t->hi != hi))
+            continue;
+        if (hi > t->hi)
+            t->hi = hi;
+        return t;
+    }
+    if (!corr_grow((void **)&cr->touched, &cr->captouched, cr->ntouched, sizeof(*t)))
+        return NULL;
+    t = &cr->touched[cr->ntouched];
+    memset(t, 0, sizeof(*t));
+    t->kind = kind;
+    t->hi = hi;
+    t->tag = strdup(tag);
+    t->a = strdup(a);
+    t->b = b ? strdup(b) : NULL;
+    if (!t->tag || !t->a || (b && !t->b)) {
+        free(t->tag);
+        free(t->a);
+        free(t->b);
+        return NULL;
+    }
+    cr->ntouched++;
+    return t;
+}
+
+bool corr_evidence(touched_t *t, const char *id) {
+    for (int k = 0; k < t->nevidence; k++)
+        if (!strcmp(t->evidence[k], id))
+            return true;
+    if (t->nevidence == 5)
+        return true;
+    return (t->evidence[t->nevidence++] = strdup(id)) != NULL || (t->nevidence--, false);
+}
+
+bw_err_t corr_count_once(correlate_t *cr, const char *tag, int32_t pid, int64_t offset,
+                         const char *prefix, int64_t bucket, const char *field,
+                         const char *marker) {
+    char key[48];
+
+    snprintf(key, sizeof(key), "%s%lld", prefix, (long long)bucket);
+    return bw_win_add_once(cr->win, tag, pid, offset, key, field, 1, "cmarks", marker,
+                           cr->cfg.state_ttl_s);
+}
+
+/* ---- queueing changes ---- */
+
+#define ADD(call)                \
+    do {                         \
+        if ((call) != BW_ERR_OK) \
+            goto nomem;          \
+    } while (0)
+
+typedef struct {
+    const char *store, *order, *sku, *event, *body;
+    size_t slen, olen, klen, elen, blen;
+    bool has_order, has_sku;
+    int kind, platform, primary, removable;
+    int64_t rating, due, at;
+    uint64_t causes, policy;
+} review_t;
+
+static void read_review(const correlate_t *cr, avro_value_t *v, review_t *r) {
+    memset(r, 0, sizeof(*r));
+    bw_field_str(v, cr->fr[F_R_STORE], &r->store, &r->slen);
+    bw_field_str(v, cr->fr[F_R_EVENT], &r->event, &r->elen);
+    bw_field_str(v, cr->fr[F_R_BODY], &r->body, &r->blen);
+    r->has_order = bw_field_opt_str(v, cr->fr[F_R_ORDER], &r->order, &r->olen) && r->olen;
+    r->has_sku = bw_field_opt_str(v, cr->fr[F_R_SKU], &r->sku, &r->klen) && r->klen;
+    r->kind = bw_field_enum(v, cr->fr[F_R_KIND]);
+    r->platform = bw_field_enum(v, cr->fr[F_R_PLATFORM]);
+    r->primary = bw_field_opt_enum(v, cr->fr[F_R_PRIMARY]);
+    r->removable = bw_field_opt_enum(v, cr->fr[F_R_REMOVABLE]);
+    r->rating = bw_field_opt_int(v, cr->fr[F_R_RATING]);
+    r->due = bw_field_opt_long(v, cr->fr[F_R_DUE]);
+    r->at = bw_field_long(v, cr->fr[F_R_TIME]);
+    r->causes = bw_field_enum_mask(v, cr->fr[F_R_CAUSES]);
+    r->policy = bw_field_enum_mask(v, cr->fr[F_R_POLICY]);
+}
+
+/* A per-event signal (REMOVABLE_FEEDBACK, POLICY_RISK), judged at the end. */
+static bool touch_event(correlate_t *cr, const char *store_tag, const review_t *r,
+                        const char *type, const char *note) {
+    char *event = strndup(r->event, r->elen), *store = strndup(r->store, r->slen);
+    touched_t *t = event && store ? corr_touch(cr, TK_EVENT, store_tag, store, event, r->at) : NULL;
+    bool ok = t && (t->note = strdup(note)) && corr_evidence(t, event);
+
+    if (t)
+        t->type = type;
+    free(event);
+    free(store);
+    return ok;
+}
+
+/* The response clock of an event that must be answered by @p r->due. */
+static bw_err_t add_response(correlate_t *cr, const char *tag, const review_t *r, int32_t pid,
+                             int64_t off) {
+    int64_t ttl = cr->cfg.state_ttl_s, warn = r->at + cr->cfg.response_warn_ms;
+    char ptag[24];
+    bw_buf_t ekey = {0}, member = {0};
+    bw_err_t err = BW_ERR_NOMEM;
+
+    if (warn > r->due)
+        warn = r->due;
+    snprintf(ptag, sizeof(ptag), "t=%d", (int)pid);
+    if (!bw_buf_append(&ekey, "m:", 2) || !bw_key_escape(&ekey, r->event, r->elen) ||
+        !bw_buf_printf(&member, "%s %s", tag, ekey.data))
+        goto out;
+    if ((err = bw_win_add(cr->win, tag, pid, off, BW_OP_SET, ekey.data, "due", r->due, ttl)) ||
+        (err = bw_win_add(cr->win, tag, pid, off, BW_OP_SET, ekey.data, "at", r->at, ttl)) ||
+        (err = corr_count_once(cr, tag, pid, off, "r:", bw_bucket(r->due, DAY_MS), "rdue",
+                               ekey.data)) ||
+        (err = bw_win_add(cr->win, ptag, pid, off, BW_OP_ZADD, TIMER_RESP, member.data, warn,
+                          ttl)))
+        goto out;
+out:
+    bw_buf_free(&ekey);
+    bw_buf_free(&member);
+    return err;
+}
+
+/* Product reviews into the SKU's day: volume, negatives, complaints by
+ * cause, and the texts of low-star reviews for the near-duplicate test. */
+static bw_err_t add_sku(correlate_t *cr, const char *sku_tag, const review_t *r, int32_t pid,
+                        int64_t off, bool neg) {
+    int64_t ttl = cr->cfg.state_ttl_s, day = bw_bucket(r->at, DAY_MS);
+    char key[48], field[16], hash[24];
+    char *store = NULL, *sku = NULL, *event = NULL;
+    touched_t *t;
+    bw_err_t err = BW_ERR_NOMEM;
+
+    snprintf(key, sizeof(key), "d:%lld", (long long)day);
+    if ((err = bw_win_add(cr->win, sku_tag, pid, off, BW_OP_INCR, key, "rev", 1, ttl)))
+        return err;
+    if (!neg)
+        goto touch;
+    if ((err = bw_win_add(cr->win, sku_tag, pid, off, BW_OP_INCR, key, "neg", 1, ttl)))
+        return err;
+    if (r->primary >= 0 && r->primary < CAUSE__CNT) {
+        snprintf(field, sizeof(field), "c%d", r->primary);
+        if ((err = bw_win_add(cr->win, sku_tag, pid, off, BW_OP_INCR, key, field, 1, ttl)))
+            return err;
+    }
+    snprintf(key, sizeof(key), "sh:%lld", (long long)day);
+    snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)bw_simhash(r->body, r->blen));
+    if (!(event = strndup(r->event, r->elen)) ||
+        (err = bw_win_add_str(cr->win, sku_tag, pid, off, key, event, hash, ttl)))
+        goto out;
+touch:
+    err = BW_ERR_NOMEM;
+    if (!(store = strndup(r->store, r->slen)) || !(sku = strndup(r->sku, r->klen)) ||
+        !(t = corr_touch(cr, TK_SKU, sku_tag, store, sku, day)) ||
+        (neg && !corr_evidence(t, event)))
+        goto out;
+    err = BW_ERR_OK;
+out:
+    free(store);
+    free(sku);
+    free(event);
+    return err;
+}
+
+/* Store volumes of the review's day: product reviews and seller feedback. */
+static bw_err_t add_store(correlate_t *cr, const char *tag, const review_t *r, int32_t pid,
+                          int64_t off, bool neg) {
+    int64_t ttl = cr->cfg.state_ttl_s, day = bw_bucket(r->at, DAY_MS);
+    char key[48];
+    char *store = strndup(r->store, r->slen);
+    touched_t *t;
+    bw_err_t err = BW_ERR_OK;
+
+    if (!store)
+        return BW_ERR_NOMEM;
+    snprintf(key, sizeof(key), "r:%lld", (long long)day);
+    if (r->kind == RK_PRODUCT_REVIEW) {
+        if ((err = bw_win_add(cr->win, tag, pid, off, BW_OP_INCR, key, "rev", 1, ttl)) ||
+            (neg && (err = bw_win_add(cr->win, tag, pid, off, BW_OP_INCR, key, "neg", 1, ttl))))
+            goto out;
+    } else { /* seller feedback: the rating, by day and by 30 days */
+        if ((err = bw_win_add(cr->win, tag, pid, off, BW_OP_INCR, key, "fb", 1, ttl)) ||
+            (err = bw_win_add(cr->win, tag, pid, off, BW_OP_INCR, key, "fbsum", r->rating, ttl)))
+            goto out;
+        snprintf(key, sizeof(key), "rm:%lld", (long long)bw_bucket(r->at, MONTH_MS));
+        if ((err = bw_win_add(cr->win, tag, pid, off, BW_OP_INCR, key, "fb", 1, 400LL * 86400)) ||
+            (err = bw_win_add(cr->win, tag, pid, off, BW_OP_INCR, key, "fbsum", r->rating,
+                              400LL * 86400)))
+            goto out;
+    }
+    if (!(t = corr_touch(cr, TK_STORE, tag, store, NULL, day)))
+        err = BW_ERR_NOMEM;
+    else
+        t->platform = r->platform;
+out:
+    free(store);
+    return err;
+}
+
+static corr_verdict_t add_review(correlate_t *cr, bw_record_t *rec, int32_t pid, int64_t off,
+                                 char *reason, size_t reason_size) {
+    review_t r;
+    char *tag = NULL, *sku_tag = NULL;
+    bool neg, defect, logistics;
+    pend_t p = {0};
+
+    read_review(cr, &rec->value, &r);
+    if (r.rating != INT64_MIN && (r.rating < 1 || r.rating > 5)) {
+        bw_errstr_set(reason, reason_size, "rating: %lld is outside 1-5", (long long)r.rating);
+        return CORR_REJECTED;
+    }
+    if (!r.slen) {
+        bw_errstr_set(reason, reason_size, "store_id: empty");
+        return CORR_REJECTED;
+    }
+    neg = r.rating != INT64_MIN && r.rating <= 2;
+    defect = (r.kind == RK_SELLER_FEEDBACK && neg) || r.kind == RK_A_TO_Z ||
+             r.kind == RK_CHARGEBACK;
+    logistics = (r.causes >> CAUSE_LOGI_FIRST) & ((1u << (CAUSE_LOGI_LAST - CAUSE_LOGI_FIRST + 1)) - 1);
+    if (!(tag = corr_name("s=", r.store, r.slen, NULL, 0)))
+        goto nomem;
+    if (r.has_sku && r.kind == RK_PRODUCT_REVIEW &&
+        !(sku_tag = corr_name("k=", r.store, r.slen, r.sku, r.klen)))
+        goto nomem;
+    if ((r.kind == RK_PRODUCT_REVIEW && r.rating != INT64_MIN) ||
+        (r.kind == RK_SELLER_FEEDBACK && r.rating != INT64_MIN))
+        ADD(add_store(cr, tag, &r, pid, off, neg));
+    if (sku_tag && r.rating != INT64_MIN)
+        ADD(add_sku(cr, sku_tag, &r, pid, off, neg));
+    if (r.due != INT64_MIN && r.kind != RK_SELLER_MESSAGE)
+        ADD(add_response(cr, tag, &r, pid, off));
+    if (r.removable >= 0 && r.removable < 4 &&
+        !touch_event(cr, tag, &r, "REMOVABLE_FEEDBACK", REMOVABLE_NAMES[r.removable]))
+        goto nomem;
+    if (r.kind == RK_SELLER_MESSAGE && r.policy &&
+        !touch_event(cr, tag, &r, "POLICY_RISK",
+                     r.policy & 2 ? (r.policy & 1 ? "OFFERS_INCENTIVE ASKS_REVIEW_CHANGE"
+                                                  : "OFFERS_INCENTIVE")
+                                  : "ASKS_REVIEW_CHANGE"))
+        goto nomem;
+    /* what needs the order index: decided at the end of the batch */
+    if (defect || (sku_tag && neg && r.has_order) || (logistics && r.has_order)) {
+        if (!corr_grow((void **)&cr->pend, &cr->cappend, cr->npend, sizeof(p)))
+            goto nomem;
+        p.store_tag = tag;
+        p.sku_tag = sku_tag;
+        tag = sku_tag = NULL;
+        if ((r.has_order && !(p.order_key = corr_name("o:", r.order, r.olen, NULL, 0))) ||
+            !(p.event_id = strndup(r.event, r.elen))) {
+            free_pend(&p);
+            goto nomem;
+        }
+        p.platform = r.platform;
+        p.defect = defect;
+        p.lowstar = p.sku_tag && neg && r.has_order;
+        p.logistics = logistics && r.has_order;
+        p.at = r.at;
+        p.placed = INT64_MIN;
+        p.pid = pid;
+        p.offset = off;
+        cr->pend[cr->npend++] = p;
+    }
+    free(tag);
+    free(sku_tag);
+    return CORR_APPLIED;
+nomem:
+    free(tag);
+    free(sku_tag);
+    bw_errstr_set(reason, reason_size, "out of memory");
+    return CORR_REJECTED;
+}
+
+/* REPLIED and NO_RESPONSE_NEEDED stop the event's clock: the earliest
+ * answer counts, so a duplicate or a later answer changes nothing. The
+ * event may not have come yet (another topic): the answer waits for it. */
+static corr_verdict_t add_action(correlate_t *cr, bw_record_t *rec, int32_t pid, int64_t off,
+                                 int64_t at, char *reason, size_t reason_size) {
+    const char *store, *ref;
+    size_t slen, rlen;
+    int action = bw_field_enum(&rec->value, cr->fa[F_A_ACTION]);
+    char *tag = NULL;
+    bw_buf_t ekey = {0};
+    bw_err_t err;
+
+    if (action != AK_REPLIED && action != AK_NO_RESPONSE_NEEDED)
+        return CORR_IGNORED;
+    bw_field_str(&rec->value, cr->fa[F_A_STORE], &store, &slen);
+    bw_field_str(&rec->value, cr->fa[F_A_REF], &ref, &rlen);
+    if (!slen || !rlen) {
+        bw_errstr_set(reason, reason_size, "%s: empty", slen ? "ref_event_id" : "store_id");
+        return CORR_REJECTED;
+    }
+    if (!(tag = corr_name("s=", store, slen, NULL, 0)) || !bw_buf_append(&ekey, "m:", 2) ||
+        !bw_key_escape(&ekey, ref, rlen))
+        err = BW_ERR_NOMEM;
+    else
+        err = bw_win_add(cr->win, tag, pid, off, BW_OP_MIN, ekey.data, "replied", at,
+                         cr->cfg.state_ttl_s);
+    free(tag);
+    bw_buf_free(&ekey);
+    if (err) {
+        bw_errstr_set(reason, reason_size, "out of memory");
+        return CORR_REJECTED;
+    }
+    return CORR_APPLIED;
+}
+
+corr_verdict_t correlate_add(correlate_t *cr, int topic, bw_record_t *rec, int32_t pid,
+                             int64_t offset, int64_t now_ms, char *reason, size_t reason_size) {
+    int64_t at = bw_field_long(&rec->value, topic == CORR_TOPIC_REVIEWS ? cr->fr[F_R_TIME]
+                                                                          : cr->fa[F_A_TIME]);
+    char ts[BW_TS_BUFSZ];
+    corr_verdict_t v;
+
+    if (at < cr->cfg.min_event_ms) {
+        bw_ts_format(at, ts);
+        bw_errstr_set(reason, reason_size, "occurred_at: %s is implausibly early", ts);
+        bw_metric_inc(cr->m_rejected);
+        return CORR_REJECTED;
+    }
+    switch (bw_wm_observe(&cr->wm, pid, at, now_ms)) {
+    case BW_WM_FUTURE:
+        bw_ts_format(at, ts);
+        bw_errstr_set(reason, reason_size,
+                      "occurred_at: %s is further in the future than skew.ms allows", ts);
+        bw_metric_inc(cr->m_rejected);
+        return CORR_REJECTED;
+    case BW_WM_TOO_LATE:
+        bw_metric_inc(cr->m_dropped);
+        return CORR_DROPPED_LATE;
+    case BW_WM_LATE:
+        v = CORR_LATE_APPLIED;
+        break;
+    default:
+        v = CORR_APPLIED;
+    }
+    if (pid >= 0 && pid < BW_WM_MAX_PARTITIONS) {
+        if (cr->batch_off[pid] < 0)
+            cr->batch_pids[cr->nbatch_pids++] = pid;
+        if (offset > cr->batch_off[pid])
+            cr->batch_off[pid] = offset;
+    }
+    corr_verdict_t rv = topic == CORR_TOPIC_REVIEWS
+                            ? add_review(cr, rec, pid, offset, reason, reason_size)
+                            : add_action(cr, rec, pid, offset, at, reason, reason_size);
+    if (rv != CORR_APPLIED) {
+        bw_metric_inc(rv == CORR_IGNORED ? cr->m_ignored : cr->m_rejected);
+        return rv;
+    }
+    bw_metric_inc(v == CORR_LATE_APPLIED ? cr->m_late : cr->m_applied);
+    return v;
+}
+
+/* ---- end of batch ---- */
+
+/* The orders of the batch's reviews: when placed (ODR by order date;
+ * unknown orders for the fake-review test), and how they shipped. */
+static bw_err_t lookup_orders(correlate_t *cr, char *errstr, size_t errstr_size) {
+    bw_redis_pipe_t pipe = {0};
+    redisReply **replies = NULL;
+    bw_buf_t key = {0};
+    size_t n = 0;
+    bw_err_t err = BW_ERR_OK;
+
+    for (size_t i = 0; i < cr->npend; i++) {
+        pend_t *p = &cr->pend[i];
+        if (!p->order_key)
+            continue;
+        bw_buf_reset(&key);
+        if (!bw_win_key(&key, p->store_tag, p->order_key))
+            goto nomem;
+        const char *argv[] = {"HMGET", key.data, "placed", "carrier", "lane"};
+        if (bw_redis_pipe_add(&pipe, 5, argv, NULL))
+            goto nomem;
+        n++;
+    }
+    if (!n)
+        goto out;
+    if ((err = bw_redis_pipe_run(cr->redis, &pipe, &replies, errstr, errstr_size)))
+        goto out;
+    for (size_t i = 0, q = 0; i < cr->npend; i++) {
+        pend_t *p = &cr->pend[i];
+        redisReply *r;
+        if (!p->order_key)
+            continue;
+        r = replies[q++];
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+            continue;
+        if (r->element[0]->type == REDIS_REPLY_STRING)
+            bw_parse_i64(r->element[0]->str, &p->placed);
+        if (r->element[1]->type == REDIS_REPLY_STRING &&
+            r->element[2]->type == REDIS_REPLY_STRING &&
+            (!(p->carrier = strdup(r->element[1]->str)) ||
+             !(p->lane = strdup(r->element[2]->str))))
+            goto nomem;
+    }
+    goto out;
+nomem:
+    err = BW_ERR_NOMEM;
+out:
+    bw_redis_replies_free(replies, n);
+    bw_redis_pipe_free(&pipe);
+    bw_buf_free(&key);
+    return err;
+}
+
+/* Defects by order date (once per order), and low-star reviews of orders
+ * nobody placed. */
+static bw_err_t queue_joined(correlate_t *cr) {
+    bw_buf_t marker = {0};
+    bw_err_t err = BW_ERR_OK;
+
+    for (size_t i = 0; i < cr->npend && !err; i++) {
+        pend_t *p = &cr->pend[i];
+        bool known = p->placed != INT64_MIN;
+        if (p->order_key && !known)
+            bw_metric_inc(cr->m_unknown_order);
+        if (p->defect) {
+            /* an unknown order's defect counts on its own date */
+            int64_t day = bw_bucket(known ? p->placed : p->at, DAY_MS);
+            touched_t *t;
+            bw_buf_reset(&marker);
+            if (!bw_buf_printf(&marker, "df:%s", p->order_key ? p->order_key + 2 : p->event_id))
+                return BW_ERR_NOMEM;
+            if ((err = corr_count_once(cr, p->store_tag, p->pid, p->offset, "odr:", day, "defects",
+                                       marker.data)))
+                break;
+            if (!(t = corr_touch(cr, TK_STORE, p->store_tag, p->store_tag + 2, NULL,
+                                 bw_bucket(p->at, DAY_MS))) ||
+                !corr_evidence(t, p->event_id)) {
+                err = BW_ERR_NOMEM;
+                break;
+            }
+            t->platform = p->platform;
+        }
+        if (p->lowstar && !known) {
+            char key[48];
+            snprintf(key, sizeof(key), "d:%lld", (long long)bw_bucket(p->at, DAY_MS));
+            err = bw_win_add(cr->win, p->sku_tag, p->pid, p->offset, BW_OP_INCR, key, "unk", 1,
+                             cr->cfg.state_ttl_s);
+        }
+    }
+    bw_buf_free(&marker);
+    return err;
+}
+
+/* Logistics complaints about orders whose carrier x lane has a delay
+ * spike bw-logistics signalled in the last days: attached to it. */
+static bw_err_t queue_spike_joins(correlate_t *cr, char *errstr, size_t errstr_size) {
+    int L = (int)cr->cfg.corr_lookback_days;
+    bw_redis_pipe_t pipe = {0};
+    redisReply **replies = NULL;
+    bw_buf_t key = {0}, marker = {0};
+    char **tags = calloc(cr->npend ? cr->npend : 1, sizeof(char *));
+    const char **argv = calloc(2 + (size_t)L, sizeof(char *));
+    char(*fields)[64] = calloc((size_t)L, 64);
+    size_t n = 0;
+    bw_err_t err = BW_ERR_OK;
+
+    if (!tags || !argv || !fields)
+        goto nomem;
+    for (size_t i = 0; i < cr->npend; i++) {
+        pend_t *p = &cr->pend[i];
+        int64_t day = bw_bucket(p->at, DAY_MS);
+        if (!p->logistics || !p->carrier)
+            continue;
+        if (!(tags[i] = corr_name("cl=", p->carrier, strlen(p->carrier), p->lane,
+                                  strlen(p->lane))))
+            goto nomem;
+        bw_buf_reset(&key);
+        if (!bw_win_key(&key, tags[i], "fired"))
+            goto nomem;
+        argv[0] = "HMGET";
+        argv[1] = key.data;
+        for (int k = 0; k < L; k++)
+            argv[2 + k] = bw_fired_field(fields[k], 64, "CARRIER_DELAY_SPIKE", day - k * DAY_MS);
+        if (bw_redis_pipe_add(&pipe, 2 + L, argv, NULL))
+            goto nomem;
+        n++;
+    }
+    if (!n)
+        goto out;
+    if ((err = bw_redis_pipe_run(cr->redis, &pipe, &replies, errstr, errstr_size)))
+        goto out;
+    for (size_t i = 0, q = 0; i < cr->npend && !err; i++) {
+        pend_t *p = &cr->pend[i];
+        redisReply *r;
+        int level = 0;
+        int64_t spike_day = 0;
+        touched_t *t;
+        if (!tags[i])
+            continue;
+        r = replies[q++];
+        /* the latest spike of the lookback (the first found, newest first) */
+        for (size_t k = 0; r->type == REDIS_REPLY_ARRAY && k < r->elements && !level; k++)
+            if ((level = (int)bw_fired_value(r->element[k])))
+                spike_day = bw_bucket(p->at, DAY_MS) - (int64_t)k * DAY_MS;
+        if (!level)
+            continue;
+        bw_buf_reset(&marker);
+        if (!bw_buf_printf(&marker, "lc:%s", p->event_id))
+            goto nomem;
+        if ((err = corr_count_once(cr, tags[i], p->pid, p->offset, "lc:", spike_day, "complaints",
+                                   marker.data)))
+            break;
+        if (!(t = corr_touch(cr, TK_CORR, tags[i], p->carrier, p->lane, spike_day)) ||
+            !corr_evidence(t, p->event_id))
+            goto nomem;
+        if (level > t->level)
+            t->level = level;
+    }
+    goto out;
+nomem:
+    err = BW_ERR_NOMEM;
+out:
+    for (size_t i = 0; tags && i < cr->npend; i++)
+        free(tags[i]);
+    free(tags);
+    free(argv);
+    free(fields);
+    bw_redis_replies_free(replies, n);
+    bw_redis_pipe_free(&pipe);
+    bw_buf_free(&key);
+    bw_buf_free(&marker);
+    return err;
+}
+
+/* Each partition's largest event time, with its state (fenced). */
+static bw_err_t queue_watermarks(correlate_t *cr) {
+    bw_err_t err = BW_ERR_OK;
+
+    for (size_t i = 0; i < cr->nbatch_pids && !err; i++)
+        err = bw_wm_persist(&cr->wm, cr->win, cr->batch_pids[i], cr->batch_off[cr->batch_pids[i]],
+                            cr->cfg.state_ttl_s);
+    return err;
+}
+
+bw_err_t correlate_end_batch(correlate_t *cr, int64_t now_ms, correlate_emit_cb emit,
+                             void *opaque, char *errstr, size_t errstr_size) {
+    bw_err_t err;
+
+    if ((err = lookup_orders(cr, errstr, errstr_size)) || (err = queue_joined(cr)) ||
+        (err = queue_spike_joins(cr, errstr, errstr_size)) || (err = queue_watermarks(cr)) ||
+        (err = bw_win_flush(cr->win, errstr, errstr_size)) ||
+        (err = corr_fire_timers(cr, now_ms, errstr, errstr_size)))
+        goto out;
+    err = corr_judge(cr, emit, opaque, errstr, errstr_size);
+out:
+    if (err == BW_ERR_NOMEM)
+        bw_errstr_set(errstr, errstr_size, "out of memory");
+    if (err)
+        correlate_discard(cr);
+    else
+        discard_batch(cr);
+    return err;
+}
+
+bw_err_t correlate_delivered(correlate_t *cr, char *errstr, size_t errstr_size) {
+    return bw_marks_write(&cr->marks, cr->win, cr->cfg.state_ttl_s, errstr, errstr_size);
+}

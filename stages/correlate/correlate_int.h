@@ -1,0 +1,137 @@
+/* What the parts of bw-correlate share: the stage's state, the record
+ * fields it reads, and what a batch touched. Internal: tests and main.c
+ * use correlate.h.
+ *
+ * Redis layout (every key "bw:{tag}:name"; names escaped, bw_key_escape):
+ *   {s=<store>}   o:<order>       the order index (bw-logistics): placed, carrier, lane
+ *                 odr:<day>       orders (bw-logistics, by order date), defects (here,
+ *                                 by order date, once per order)
+ *                 r:<day>         fb, fbsum (seller feedback), rev, neg (product
+ *                                 reviews), rdue, rwarn, rlate (responses by deadline day)
+ *                 rm:<30 days>    fb, fbsum (the 365-day rating)
+ *                 m:<event>       due, replied (a response clock)
+ *                 cmarks          once-markers; fired: signals sent
+ *   {k=<store>|<sku>} d:<day>     rev, neg, unk (low stars, unknown order), c<cause>
+ *                 sh:<day>        event id -> SimHash of low-star texts
+ *   {cl=<carrier>|<lane>} lc:<day> complaints joined to a delay spike (fired: bw-logistics')
+ *   {t=<pid>}     resp            response clocks by next deadline; wm: the watermark
+ */
+#ifndef BW_CORRELATE_INT_H
+#define BW_CORRELATE_INT_H
+
+#include <jansson.h>
+
+#include "bw_signal.h"
+#include "correlate.h"
+
+#define DAY_MS 86400000LL
+#define MONTH_MS (30 * DAY_MS)
+
+enum {
+    F_R_EVENT,
+    F_R_PLATFORM,
+    F_R_STORE,
+    F_R_KIND,
+    F_R_ORDER,
+    F_R_SKU,
+    F_R_RATING,
+    F_R_BODY,
+    F_R_TIME,
+    F_R_CAUSES,
+    F_R_PRIMARY,
+    F_R_REMOVABLE,
+    F_R_POLICY,
+    F_R_DUE,
+    F_R__CNT
+};
+enum { F_A_EVENT, F_A_STORE, F_A_REF, F_A_ACTION, F_A_TIME, F_A__CNT };
+
+/* ReviewKind symbols (schema order). */
+enum { RK_PRODUCT_REVIEW, RK_SELLER_FEEDBACK, RK_BUYER_MESSAGE, RK_A_TO_Z, RK_CHARGEBACK,
+       RK_RETURN, RK_SELLER_MESSAGE };
+/* ActionKind symbols we act on. */
+enum { AK_REPLIED = 0, AK_NO_RESPONSE_NEEDED = 3 };
+/* Cause symbols: the logistics ones, and how many there are. */
+enum { CAUSE_LOGI_FIRST = 2, CAUSE_LOGI_LAST = 5, CAUSE__CNT = 12 };
+extern const char *const CAUSE_NAMES[CAUSE__CNT];
+extern const char *const REMOVABLE_NAMES[4];
+
+#define TIMER_RESP "resp"
+
+/* A review that needs its order from the index (end of batch). */
+typedef struct {
+    char *store_tag, *order_key, *sku_tag, *event_id;
+    int platform;
+    bool defect, lowstar, logistics;
+    int64_t at, placed;
+    int32_t pid;
+    int64_t offset;
+    char *carrier, *lane; /* from the index */
+} pend_t;
+
+typedef enum {
+    TK_STORE, /* ODR, rating, store negative share */
+    TK_RESP, /* responses due and late, by deadline day */
+    TK_SKU, /* SKU negative share, complaint clusters, fake bursts */
+    TK_CORR, /* complaints joined to a delay spike */
+    TK_EVENT, /* one review or message: REMOVABLE_FEEDBACK, POLICY_RISK */
+} touch_kind_t;
+
+typedef struct {
+    char *tag, *a, *b; /* store (and SKU), carrier and lane, or store and event id */
+    char *note; /* TK_EVENT: the signal type's reason */
+    const char *type; /* TK_EVENT: the signal type */
+    touch_kind_t kind;
+    int platform, level; /* TK_CORR: the spike's level */
+    int64_t hi; /* the day judged (TK_EVENT: the event time) */
+    char *evidence[5];
+    int nevidence;
+} touched_t;
+
+struct correlate_s {
+    correlate_cfg_t cfg;
+    bw_serde_t *sd;
+    bw_redis_t *redis;
+    bw_win_t *win;
+    bw_wm_t wm;
+    const bw_schema_t *review_s, *action_s, *signal_s;
+    bw_record_t *sig;
+    int fr[F_R__CNT], fa[F_A__CNT];
+    pend_t *pend;
+    size_t npend, cappend;
+    touched_t *touched;
+    size_t ntouched, captouched;
+    bw_marks_t marks;
+    int32_t *batch_pids; /* partitions of this batch, with their last offset */
+    int64_t *batch_off;
+    size_t nbatch_pids;
+    int64_t signals;
+    bw_metrics_t *reg;
+    bw_metric_t *m_applied, *m_late, *m_dropped, *m_rejected, *m_ignored, *m_unknown_order,
+        *m_timers, *m_watermark;
+};
+
+bool corr_grow(void **arr, size_t *cap, size_t n, size_t sz);
+
+/* "prefix" + escaped parts joined by '|'. */
+char *corr_name(const char *prefix, const char *a, size_t alen, const char *b, size_t blen);
+
+/* Note that the batch changed @p tag's windows at day @p hi (for judging);
+ * entries of kind TK_RESP and TK_CORR are per day, TK_EVENT per event. */
+touched_t *corr_touch(correlate_t *cr, touch_kind_t kind, const char *tag, const char *a,
+                      const char *b, int64_t hi);
+bool corr_evidence(touched_t *t, const char *id);
+
+/* Count field += 1 in "<prefix><bucket>" of @p tag once per @p marker. */
+bw_err_t corr_count_once(correlate_t *cr, const char *tag, int32_t pid, int64_t offset,
+                         const char *prefix, int64_t bucket, const char *field,
+                         const char *marker);
+
+/* timers.c: settle the response clocks the watermark passed. */
+bw_err_t corr_fire_timers(correlate_t *cr, int64_t now_ms, char *errstr, size_t errstr_size);
+
+/* judge.c: judge what the batch touched and emit signals. */
+bw_err_t corr_judge(correlate_t *cr, correlate_emit_cb emit, void *opaque, char *errstr,
+                    size_t errstr_size);
+
+#endif

@@ -1,0 +1,606 @@
+/* bw-correlate's judgement: the windows a batch touched are read back from
+ * Redis (one pipeline) and judged; each window's signal is sent once, and
+ * again only when it grows (a higher severity, or more events for the
+ * response signals). The fired marks are written once the batch's outputs
+ * are delivered (correlate_delivered). */
+#include "correlate_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bw_log.h"
+#include "bw_util.h"
+#include "simhash.h"
+
+static const bw_metric_decl_t M_SIGNALS = {BW_METRIC_COUNTER, "correlate_signals_total",
+                                           "Signals emitted, by type", "type"};
+
+/* Playbooks, from the seeds. */
+static const char *PB_QUALITY =
+    "Apologise and refund or replace; find the root cause with the supplier (batch, packaging, "
+    "listing); fix the listing so it promises what the product does.";
+static const char *PB_LOGISTICS =
+    "Give the buyers tracking and a delivery date before they ask; press the carrier; compensate "
+    "the late ones; consider another carrier for this lane.";
+static const char *PB_AFTER_SALES =
+    "Make returns simple, answer every buyer within 24 hours, and follow up until it is settled.";
+static const char *PB_SERVICE =
+    "Answer politely and fast; review the templates and who answers; follow up after the fix.";
+static const char *PB_ODR =
+    "Find the orders behind the defects (negative feedback, A-to-z claims, chargebacks): answer "
+    "each buyer, refund or replace, ask for removal of feedback that qualifies, and fix the "
+    "common cause before the rate crosses the platform's limit.";
+static const char *PB_RATING =
+    "Read the recent low ratings for their common cause, answer each one, resolve what can be "
+    "resolved and request removal of feedback that breaks the platform's rules.";
+static const char *PB_RESPONSE =
+    "Answer the buyer now (a reply, or mark that no response is needed); the platform counts "
+    "replies later than 24 hours, weekends included.";
+static const char *PB_FAKE =
+    "Collect evidence (order ids that match no order, identical texts, timing) and report the "
+    "reviews to the platform; never argue with them in public.";
+static const char *PB_ABUSE = "Report the abuse to the platform and request removal; do not "
+                              "answer in kind.";
+static const char *PB_REMOVE_PRODUCT = "Request removal: seller feedback that is only about the "
+                                       "product is not about the seller.";
+static const char *PB_REMOVE_FBA = "Request a strike-through: the platform fulfilled this order, "
+                                   "so the delivery complaint is the platform's.";
+static const char *PB_REMOVE_PII = "Request removal: the text holds personal data.";
+static const char *PB_POLICY =
+    "Do not send: asking a buyer to change or remove a review, or offering money, a gift or a "
+    "discount for one, breaks the platform's rules. Rewrite the message without it.";
+
+static const char *cause_playbook(int cause) {
+    if (cause <= 1)
+        return PB_QUALITY;
+    if (cause >= CAUSE_LOGI_FIRST && cause <= CAUSE_LOGI_LAST)
+        return PB_LOGISTICS;
+    if (cause == 6)
+        return PB_AFTER_SALES;
+    if (cause == 10)
+        return PB_ABUSE;
+    return PB_SERVICE;
+}
+
+/* ---- reads ---- */
+
+static const char *const STORE_F[] = {"fb", "fbsum", "rev", "neg"};
+static const char *const MONTH_F[] = {"fb", "fbsum"};
+static const char *const ODR_F[] = {"orders", "defects"};
+static const char *const RESP_F[] = {"rdue", "rwarn", "rlate"};
+static const char *const SKU_F[] = {"rev", "neg", "unk", "c0", "c1", "c2", "c3", "c4",
+                                    "c5",  "c6",  "c7",  "c8", "c9", "c10", "c11"};
+#define NSKU_F 15
+#define RATING_DAYS 90
+#define RATING_MONTHS 13
+#define RESP_DAYS 30
+#define FAKE_MAX 256 /* low-star texts compared per SKU (the test is quadratic) */
+
+static int sku_days(const correlate_cfg_t *c) {
+    int64_t n = c->neg_span_days + c->neg_history_days;
+    if (c->cluster_days > n)
+        n = c->cluster_days;
+    return (int)(n < 2 ? 2 : n > 120 ? 120 : n);
+}
+
+/* HMGET of @p n windows "<prefix><first + k * step>" of a tag. */
+static bool q_windows(bw_redis_pipe_t *pipe, const char *tag, const char *prefix, int64_t first,
+                      int n, int64_t step, const char *const *fields, int nf) {
+    const char *argv[2 + NSKU_F];
+    bw_buf_t key = {0};
+    char name[48];
+    bool ok = true;
+
+    argv[0] = "HMGET";
+    memcpy(argv + 2, fields, (size_t)nf * sizeof(*fields));
+    for (int k = 0; k < n && ok; k++) {
+        snprintf(name, sizeof(name), "%s%lld", prefix, (long long)(first + k * step));
+        bw_buf_reset(&key);
+        ok = bw_win_key(&key, tag, name) &&
+             (argv[1] = key.data, !bw_redis_pipe_add(pipe, 2 + nf, argv, NULL));
+    }
+    bw_buf_free(&key);
+    return ok;
+}
+
+/* HMGET of a tag's fired fields. */
+static bool q_fired(bw_redis_pipe_t *pipe, const char *tag, const char *const *fields, int n) {
+    const char *argv[8];
+    bw_buf_t key = {0};
+    bool ok;
+
+    argv[0] = "HMGET";
+    memcpy(argv + 2, fields, (size_t)n * sizeof(*fields));
+    ok = bw_win_key(&key, tag, "fired") && (argv[1] = key.data, true) &&
+         !bw_redis_pipe_add(pipe, 2 + n, argv, NULL);
+    bw_buf_free(&key);
+    return ok;
+}
+
+/* Parse @p n HMGET replies of @p nf fields into out[k * nf + f]. */
+static void r_windows(redisReply **rep, int n, int nf, int64_t *out) {
+    for (int k = 0; k < n; k++) {
+        redisReply *r = rep[k];
+        for (int f = 0; f < nf; f++) {
+            out[k * nf + f] = 0;
+            if (r->type == REDIS_REPLY_ARRAY && (size_t)f < r->elements &&
+                r->element[f]->type == REDIS_REPLY_STRING)
+                bw_parse_i64(r->element[f]->str, &out[k * nf + f]);
+        }
+    }
+}
+
+static int64_t fired_at(const redisReply *r, size_t i) {
+    return r->type == REDIS_REPLY_ARRAY && i < r->elements ? bw_fired_value(r->element[i]) : 0;
+}
+
+/* ---- emitting ---- */
+
+typedef struct {
+    correlate_t *cr;
+    const touched_t *t;
+    correlate_emit_cb emit;
+    void *opaque;
+    char fired[4][64]; /* this entry's fired field names */
+} judging_t;
+
+static bw_err_t emit(judging_t *j, bw_signal_t *s, const char *fired_field, int64_t mark) {
+    correlate_t *cr = j->cr;
+    char errstr[256];
+    bw_buf_t key = {0};
+    bw_err_t err;
+
+    s->evidence = j->t->evidence;
+    s->nevidence = j->t->nevidence;
+    if (!s->scope)
+        return BW_ERR_NOMEM;
+    if (!(err = bw_signal_build(cr->signal_s, cr->sig, s, &key, errstr, sizeof(errstr))))
+        err = j->emit(j->opaque, key.data, &cr->sig->value);
+    bw_buf_free(&key);
+    if (err)
+        return err;
+    cr->signals++;
+    if (cr->reg)
+        bw_metric_inc(bw_metrics_get(cr->reg, &M_SIGNALS, s->type));
+    return bw_marks_add(&cr->marks, j->t->tag, fired_field, mark) ? BW_ERR_OK : BW_ERR_NOMEM;
+}
+
+static const char *const PLATFORMS[] = {"AMAZON",     "EBAY",         "SHOPIFY", "WALMART",
+                                        "ALIEXPRESS", "MERCADOLIBRE", "OTHER"};
+
+static json_t *store_scope(const touched_t *t, bool platform) {
+    if (platform && t->platform >= 0 && t->platform < 7)
+        return json_pack("{s:s, s:s}", "store_id", t->a, "platform", PLATFORMS[t->platform]);
+    return json_pack("{s:s}", "store_id", t->a);
+}
+
+static int level_of(const bw_spike_t *sp) {
+    return sp->observed >= 2 * sp->threshold ? BW_SEV_CRITICAL : BW_SEV_WARNING;
+}
+
+/* ---- store: ODR, rating, negative share ---- */
+
+static bool q_store(judging_t *j, bw_redis_pipe_t *pipe) {
+    const correlate_cfg_t *c = &j->cr->cfg;
+    const touched_t *t = j->t;
+    const char *fired[3] = {
+        bw_fired_field(j->fired[0], 64, "ODR_AT_RISK", t->hi),
+        bw_fired_field(j->fired[1], 64, "SELLER_RATING_AT_RISK", t->hi),
+        bw_fired_field(j->fired[2], 64, "NEGATIVE_REVIEW_SPIKE", t->hi)};
+    int64_t month = bw_bucket(t->hi, MONTH_MS);
+
+    return q_windows(pipe, t->tag, "r:", t->hi - (RATING_DAYS - 1) * DAY_MS, RATING_DAYS, DAY_MS,
+                     STORE_F, 4) &&
+           q_windows(pipe, t->tag, "rm:", month - (RATING_MONTHS - 1) * MONTH_MS, RATING_MONTHS,
+                     MONTH_MS, MONTH_F, 2) &&
+           q_windows(pipe, t->tag, "odr:", t->hi - (c->odr_days - 1) * DAY_MS, (int)c->odr_days,
+                     DAY_MS, ODR_F, 2) &&
+           q_fired(pipe, t->tag, fired, 3);
+}
+
+static bw_err_t judge_odr(judging_t *j, const int64_t *odr, const redisReply *fired) {
+    const correlate_cfg_t *c = &j->cr->cfg;
+    const touched_t *t = j->t;
+    int64_t orders = 0, defects = 0;
+    bool ebay = t->platform == 1;
+    double warn = ebay ? c->odr_ebay_warn : c->odr_warn;
+    double crit = ebay ? c->odr_ebay_critical : c->odr_critical, rate;
+    char detail[200];
+
+    for (int k = 0; k < c->odr_days; k++) {
+        orders += odr[2 * k];
+        defects += odr[2 * k + 1];
+    }
+    bw_health_t h = bw_rate_high(orders, defects, c->odr_min_orders, warn, crit, &rate);
+    if (h == BW_HEALTH_OK || (int64_t)h <= fired_at(fired, 0))
+        return BW_ERR_OK;
+    snprintf(detail, sizeof(detail),
+             "order defect rate %.2f%% over %lld days by order date (%lld defective of %lld "
+             "orders)",
+             100 * rate, (long long)c->odr_days, (long long)defects, (long long)orders);
+    bw_signal_t s = {.type = "ODR_AT_RISK", .severity = (int)h, .scope = store_scope(t, true),
+                     .window_start = t->hi - (c->odr_days - 1) * DAY_MS,
+                     .window_end = t->hi + DAY_MS, .observed = rate, .baseline = NAN,
+                     .threshold = h == BW_HEALTH_CRITICAL ? crit : warn, .sample = orders,
+                     .playbook = PB_ODR, .detail = detail};
+    return emit(j, &s, j->fired[0], h);
+}
+
+static bw_err_t judge_rating(judging_t *j, const int64_t *days, const int64_t *months,
+                             const redisReply *fired) {
+    const correlate_cfg_t *c = &j->cr->cfg;
+    const touched_t *t = j->t;
+    static const int SPANS[3] = {30, 90, 365};
+    int64_t n[3] = {0}, sum[3] = {0};
+    int worst = -1;
+    bw_health_t hw = BW_HEALTH_OK;
+    double mean = 0, m;
+    char detail[200];
+
+    for (int k = 0; k < RATING_DAYS; k++) {
+        n[1] += days[4 * k];
+        sum[1] += days[4 * k + 1];
+        if (k >= RATING_DAYS - 30) {
+            n[0] += days[4 * k];
+            sum[0] += days[4 * k + 1];
+        }
+    }
+    for (int k = 0; k < RATING_MONTHS; k++) {
+        n[2] += months[2 * k];
+        sum[2] += months[2 * k + 1];
+    }
+    for (int i = 0; i < 3; i++) {
+        bw_health_t h =
+            bw_mean_low(n[i], (double)sum[i], c->rating_min, c->rating_warn, c->rating_critical, &m);
+        if (h > hw) {
+            hw = h;
+            worst = i;
+            mean = m;
+        }
+    }
+    if (hw == BW_HEALTH_OK || (int64_t)hw <= fired_at(fired, 1))
+        return BW_ERR_OK;
+    snprintf(detail, sizeof(detail), "seller feedback averages %.2f stars over %d days (%lld ratings)",
+             mean, SPANS[worst], (long long)n[worst]);
+    bw_signal_t s = {.type = "SELLER_RATING_AT_RISK", .severity = (int)hw,
+                     .scope = store_scope(t, false),
+                     .window_start = t->hi - (SPANS[worst] - 1) * DAY_MS,
+                     .window_end = t->hi + DAY_MS, .observed = mean, .baseline = NAN,
+                     .threshold = hw == BW_HEALTH_CRITICAL ? c->rating_critical : c->rating_warn,
+                     .sample = n[worst], .playbook = PB_RATING, .detail = detail};
+    return emit(j, &s, j->fired[1], hw);
+}
+
+/* Negative share of the last span days against the history days before;
+ * @p rev and @p neg index the window fields, @p stride their count. */
+static bw_err_t judge_negative(judging_t *j, const int64_t *w, int ndays, int stride, int rev,
+                               int neg, const redisReply *fired, int fi, json_t *scope,
+                               const char *what) {
+    const correlate_cfg_t *c = &j->cr->cfg;
+    int64_t n = 0, x = 0, hn = 0, hx = 0;
+    int span = (int)c->neg_span_days, hist = (int)c->neg_history_days;
+    char detail[200];
+
+    for (int k = ndays - span - hist; k < ndays; k++) {
+        if (k < 0)
+            continue;
+        if (k >= ndays - span) {
+            n += w[k * stride + rev];
+            x += w[k * stride + neg];
+        } else {
+            hn += w[k * stride + rev];
+            hx += w[k * stride + neg];
+        }
+    }
+    bw_spike_t sp = bw_shrink_spike_eval(&c->neg, n, x, hn, hx);
+    if (!sp.fires || level_of(&sp) <= fired_at(fired, (size_t)fi)) {
+        json_decref(scope);
+        return BW_ERR_OK;
+    }
+    snprintf(detail, sizeof(detail),
+             "%s: %lld of %lld reviews at 1-2 stars in %d days (shrunk share %.1f%%, baseline "
+             "%.1f%%, binomial p = %.2g)",
+             what, (long long)x, (long long)n, span, 100 * sp.observed, 100 * sp.baseline,
+             sp.p_value);
+    bw_signal_t s = {.type = "NEGATIVE_REVIEW_SPIKE", .severity = level_of(&sp), .scope = scope,
+                     .window_start = j->t->hi - (span - 1) * DAY_MS,
+                     .window_end = j->t->hi + DAY_MS, .observed = sp.observed,
+                     .baseline = sp.baseline, .threshold = sp.threshold, .sample = n,
+                     .playbook = PB_QUALITY, .detail = detail};
+    return emit(j, &s, j->fired[fi], level_of(&sp));
+}
+
+static bw_err_t judge_store(judging_t *j, redisReply **rep) {
+    const correlate_cfg_t *c = &j->cr->cfg;
+    int64_t *days = calloc(4 * RATING_DAYS + 2 * RATING_MONTHS + 2 * (size_t)c->odr_days,
+                           sizeof(int64_t));
+    int64_t *months = days + 4 * RATING_DAYS, *odr = months + 2 * RATING_MONTHS;
+    const redisReply *fired = rep[RATING_DAYS + RATING_MONTHS + c->odr_days];
+    bw_err_t err;
+
+    if (!days)
+        return BW_ERR_NOMEM;
+    r_windows(rep, RATING_DAYS, 4, days);
+    r_windows(rep + RATING_DAYS, RATING_MONTHS, 2, months);
+    r_windows(rep + RATING_DAYS + RATING_MONTHS, (int)c->odr_days, 2, odr);
+    if (!(err = judge_odr(j, odr, fired)) && !(err = judge_rating(j, days, months, fired)))
+        err = judge_negative(j, days, RATING_DAYS, 4, 2, 3, fired, 2, store_scope(j->t, false),
+                             "store");
+    free(days);
+    return err;
+}
+
+/* ---- responses ---- */
+
+static bool q_resp(judging_t *j, bw_redis_pipe_t *pipe) {
+    const touched_t *t = j->t;
+    const char *fired[2] = {bw_fired_field(j->fired[0], 64, "RESPONSE_DUE", t->hi),
+                            bw_fired_field(j->fired[1], 64, "RESPONSE_SLA_BREACH", t->hi)};
+
+    return q_windows(pipe, t->tag, "r:", t->hi - (RESP_DAYS - 1) * DAY_MS, RESP_DAYS, DAY_MS,
+                     RESP_F, 3) &&
+           q_fired(pipe, t->tag, fired, 2);
+}
+
+static bw_err_t judge_resp(judging_t *j, redisReply **rep) {
+    const correlate_cfg_t *c = &j->cr->cfg;
+    int64_t w[3 * RESP_DAYS], due7 = 0, late7 = 0, due30 = 0, late30 = 0;
+    const int64_t *today = &w[3 * (RESP_DAYS - 1)];
+    char detail[240];
+    bw_err_t err = BW_ERR_OK;
+
+    r_windows(rep, RESP_DAYS, 3, w);
+    for (int k = 0; k < RESP_DAYS; k++) {
+        due30 += w[3 * k];
+        late30 += w[3 * k + 2];
+        if (k >= RESP_DAYS - 7) {
+            due7 += w[3 * k];
+            late7 += w[3 * k + 2];
+        }
+    }
+    for (int which = 0; which < 2 && !err; which++) {
+        int64_t count = today[1 + which];
+        if (count <= fired_at(rep[RESP_DAYS], (size_t)which))
+            continue;
+        snprintf(detail, sizeof(detail),
+                 "%lld event(s) due that day %s (%lld h after they came); late response rate "
+                 "%.1f%% over 7 days, %.1f%% over 30 days",
+                 (long long)count, which ? "not answered by the deadline" : "not yet answered",
+                 (long long)(which ? 24 : c->response_warn_ms / 3600000),
+                 due7 ? 100.0 * (double)late7 / (double)due7 : 0.0,
+                 due30 ? 100.0 * (double)late30 / (double)due30 : 0.0);
+        bw_signal_t s = {.type = which ? "RESPONSE_SLA_BREACH" : "RESPONSE_DUE",
+                         .severity = which ? BW_SEV_CRITICAL : BW_SEV_WARNING,
+                         .scope = store_scope(j->t, false), .window_start = j->t->hi,
+                         .window_end = j->t->hi + DAY_MS, .observed = (double)count,
+                         .baseline = NAN, .threshold = 1, .sample = today[0],
+                         .playbook = PB_RESPONSE, .detail = detail};
+        err = emit(j, &s, j->fired[which], count);
+    }
+    return err;
+}
+
+/* ---- SKU: negative share, complaint clusters, fake bursts ---- */
+
+static bool q_sku(judging_t *j, bw_redis_pipe_t *pipe) {
+    const touched_t *t = j->t;
+    int nd = sku_days(&j->cr->cfg);
+    const char *fired[3] = {bw_fired_field(j->fired[0], 64, "NEGATIVE_REVIEW_SPIKE", t->hi),
+                            bw_fired_field(j->fired[1], 64, "COMPLAINT_CLUSTER", t->hi),
+                            bw_fired_field(j->fired[2], 64, "FAKE_REVIEW_BURST", t->hi)};
+    bw_buf_t key = {0};
+    bool ok = q_windows(pipe, t->tag, "d:", t->hi - (nd - 1) * DAY_MS, nd, DAY_MS, SKU_F, NSKU_F);
+
+    for (int k = 0; k < 2 && ok; k++) {
+        char name[48];
+        snprintf(name, sizeof(name), "sh:%lld", (long long)(t->hi - k * DAY_MS));
+        bw_buf_reset(&key);
+        const char *argv[2] = {"HVALS", NULL};
+        ok = bw_win_key(&key, t->tag, name) && (argv[1] = key.data, true) &&
+             !bw_redis_pipe_add(pipe, 2, argv, NULL);
+    }
+    bw_buf_free(&key);
+    return ok && q_fired(pipe, t->tag, fired, 3);
+}
+
+static json_t *sku_scope(const touched_t *t) {
+    return json_pack("{s:s, s:s}", "store_id", t->a, "sku", t->b);
+}
+
+static bw_err_t judge_cluster(judging_t *j, const int64_t *w, int nd, const redisReply *fired) {
+    const correlate_cfg_t *c = &j->cr->cfg;
+    int64_t by_cause[CAUSE__CNT] = {0}, neg = 0;
+    int best = 0;
+    char detail[200];
+
+    for (int k = nd - (int)c->cluster_days; k < nd; k++) {
+        if (k < 0)
+            continue;
+        neg += w[k * NSKU_F + 1];
+        for (int cs = 0; cs < CAUSE__CNT; cs++)
+            by_cause[cs] += w[k * NSKU_F + 3 + cs];
+    }
+    for (int cs = 1; cs < CAUSE__CNT; cs++)
+        if (by_cause[cs] > by_cause[best])
+            best = cs;
+    if (by_cause[best] < c->cluster_min)
+        return BW_ERR_OK;
+    int level = by_cause[best] >= 2 * c->cluster_min ? BW_SEV_CRITICAL : BW_SEV_WARNING;
+    if (level <= fired_at(fired, 1))
+        return BW_ERR_OK;
+    snprintf(detail, sizeof(detail), "%lld complaints about %s on this SKU in %lld days",
+             (long long)by_cause[best], CAUSE_NAMES[best], (long long)c->cluster_days);
+    bw_signal_t s = {.type = "COMPLAINT_CLUSTER", .severity = level, .scope = sku_scope(j->t),
+                     .window_start = j->t->hi - (c->cluster_days - 1) * DAY_MS,
+                     .window_end = j->t->hi + DAY_MS, .observed = (double)by_cause[best],
+                     .baseline = NAN, .threshold = (double)c->cluster_min, .sample = neg,
+                     .playbook = cause_playbook(best), .detail = detail};
+    return emit(j, &s, j->fired[1], level);
+}
+
+static bw_err_t judge_fake(judging_t *j, const int64_t *w, int nd, redisReply **texts,
+                           const redisReply *fired) {
+    const correlate_cfg_t *c = &j->cr->cfg;
+    uint64_t h[FAKE_MAX];
+    int nh = 0, dup;
+    int64_t unk = w[(nd - 1) * NSKU_F + 2] + w[(nd - 2) * NSKU_F + 2];
+    int64_t neg = w[(nd - 1) * NSKU_F + 1] + w[(nd - 2) * NSKU_F + 1];
+    char detail[200];
+
+    for (int k = 0; k < 2; k++) {
+        redisReply *r = texts[k];
+        for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && nh < FAKE_MAX; i++)
+            if (r->element[i]->type == REDIS_REPLY_STRING)
+                h[nh++] = strtoull(r->element[i]->str, NULL, 16);
+    }
+    dup = bw_simhash_cluster(h, nh, (int)c->fake_bits);
+    int64_t burst = unk > dup ? unk : dup;
+    if (burst < c->fake_min)
+        return BW_ERR_OK;
+    int level = burst >= 2 * c->fake_min ? BW_SEV_CRITICAL : BW_SEV_WARNING;
+    if (level <= fired_at(fired, 2))
+        return BW_ERR_OK;
+    snprintf(detail, sizeof(detail),
+             "%lld low-star reviews in 2 days: %lld name orders nobody placed, %d are near "
+             "duplicates (SimHash within %lld bits)",
+             (long long)neg, (long long)unk, dup, (long long)c->fake_bits);
+    bw_signal_t s = {.type = "FAKE_REVIEW_BURST", .severity = level, .scope = sku_scope(j->t),
+                     .window_start = j->t->hi - DAY_MS, .window_end = j->t->hi + DAY_MS,
+                     .observed = (double)burst, .baseline = NAN,
+                     .threshold = (double)c->fake_min, .sample = neg, .playbook = PB_FAKE,
+                     .detail = detail};
+    return emit(j, &s, j->fired[2], level);
+}
+
+static bw_err_t judge_sku(judging_t *j, redisReply **rep) {
+    int nd = sku_days(&j->cr->cfg);
+    int64_t *w = calloc((size_t)nd * NSKU_F, sizeof(int64_t));
+    const redisReply *fired = rep[nd + 2];
+    bw_err_t err;
+
+    if (!w)
+        return BW_ERR_NOMEM;
+    r_windows(rep, nd, NSKU_F, w);
+    if (!(err = judge_negative(j, w, nd, NSKU_F, 0, 1, fired, 0, sku_scope(j->t), "SKU")) &&
+        !(err = judge_cluster(j, w, nd, fired)))
+        err = judge_fake(j, w, nd, rep + nd, fired);
+    free(w);
+    return err;
+}
+
+/* ---- complaints joined to a delay spike ---- */
+
+static bool q_corr(judging_t *j, bw_redis_pipe_t *pipe) {
+    static const char *const F[] = {"complaints"};
+    const char *fired[1] = {
+        bw_fired_field(j->fired[0], 64, "LOGISTICS_COMPLAINTS_CORRELATED", j->t->hi)};
+
+    return q_windows(pipe, j->t->tag, "lc:", j->t->hi, 1, DAY_MS, F, 1) &&
+           q_fired(pipe, j->t->tag, fired, 1);
+}
+
+static bw_err_t judge_corr(judging_t *j, redisReply **rep) {
+    const correlate_cfg_t *c = &j->cr->cfg;
+    int64_t n;
+    int level = j->t->level;
+    char detail[200];
+
+    r_windows(rep, 1, 1, &n);
+    if (n >= c->corr_raise)
+        level = BW_SEV_CRITICAL;
+    if (n < 1 || level <= fired_at(rep[1], 0))
+        return BW_ERR_OK;
+    snprintf(detail, sizeof(detail),
+             "%lld logistics complaint(s) from buyers whose orders shipped on this carrier and "
+             "lane during its delay spike",
+             (long long)n);
+    bw_signal_t s = {.type = "LOGISTICS_COMPLAINTS_CORRELATED", .severity = level,
+                     .scope = json_pack("{s:s, s:s}", "carrier", j->t->a, "lane", j->t->b),
+                     .window_start = j->t->hi, .window_end = j->t->hi + DAY_MS,
+                     .observed = (double)n, .baseline = NAN, .threshold = (double)c->corr_raise,
+                     .sample = n, .playbook = PB_LOGISTICS, .detail = detail};
+    return emit(j, &s, j->fired[0], level);
+}
+
+/* ---- one event ---- */
+
+static bool q_event(judging_t *j, bw_redis_pipe_t *pipe) {
+    bw_buf_t f = {0};
+    const char *fired[1];
+    bool ok = bw_buf_printf(&f, "%s:", j->t->type) && bw_key_escape(&f, j->t->b, strlen(j->t->b));
+
+    if (ok) {
+        bw_strlcpy(j->fired[0], f.data, sizeof(j->fired[0]));
+        fired[0] = f.data;
+        ok = q_fired(pipe, j->t->tag, fired, 1);
+    }
+    bw_buf_free(&f);
+    return ok;
+}
+
+static bw_err_t judge_event(judging_t *j, redisReply **rep) {
+    const touched_t *t = j->t;
+    bool policy = !strcmp(t->type, "POLICY_RISK");
+    const char *pb = policy                                              ? PB_POLICY
+                     : !strcmp(t->note, "ABUSIVE_LANGUAGE")                ? PB_ABUSE
+                     : !strcmp(t->note, "PRODUCT_REVIEW_IN_SELLER_FEEDBACK") ? PB_REMOVE_PRODUCT
+                     : !strcmp(t->note, "PLATFORM_FULFILLED_DELIVERY")     ? PB_REMOVE_FBA
+                                                                           : PB_REMOVE_PII;
+    char detail[200];
+
+    if (fired_at(rep[0], 0))
+        return BW_ERR_OK;
+    snprintf(detail, sizeof(detail), "%s: %s", policy ? "outbound message" : "removable", t->note);
+    bw_signal_t s = {.type = t->type, .severity = policy ? BW_SEV_CRITICAL : BW_SEV_WARNING,
+                     .scope = json_pack("{s:s, s:s}", "store_id", t->a, "event_id", t->b),
+                     .window_start = t->hi, .window_end = t->hi, .observed = 1,
+                     .baseline = NAN, .threshold = 1, .sample = 1, .playbook = pb,
+                     .detail = detail};
+    return emit(j, &s, j->fired[0], 1);
+}
+
+/* ---- all of a batch ---- */
+
+typedef struct {
+    bool (*query)(judging_t *j, bw_redis_pipe_t *pipe);
+    bw_err_t (*judge)(judging_t *j, redisReply **rep);
+} kind_ops_t;
+
+static const kind_ops_t KIND_OPS[] = {
+    [TK_STORE] = {q_store, judge_store}, [TK_RESP] = {q_resp, judge_resp},
+    [TK_SKU] = {q_sku, judge_sku},       [TK_CORR] = {q_corr, judge_corr},
+    [TK_EVENT] = {q_event, judge_event},
+};
+
+bw_err_t corr_judge(correlate_t *cr, correlate_emit_cb emit_cb, void *opaque, char *errstr,
+                    size_t errstr_size) {
+    bw_redis_pipe_t pipe = {0};
+    redisReply **replies = NULL;
+    size_t *first = calloc(cr->ntouched + 1, sizeof(size_t));
+    judging_t *js = calloc(cr->ntouched + 1, sizeof(judging_t));
+    bw_err_t err = BW_ERR_OK;
+
+    if (!first || !js) {
+        err = BW_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < cr->ntouched; i++) {
+        js[i] = (judging_t){.cr = cr, .t = &cr->touched[i], .emit = emit_cb, .opaque = opaque};
+        first[i] = pipe.n;
+        if (!KIND_OPS[cr->touched[i].kind].query(&js[i], &pipe)) {
+            err = BW_ERR_NOMEM;
+            goto out;
+        }
+    }
+    if (pipe.n == 0 || (err = bw_redis_pipe_run(cr->redis, &pipe, &replies, errstr, errstr_size)))
+        goto out;
+    for (size_t i = 0; i < cr->ntouched && !err; i++)
+        err = KIND_OPS[cr->touched[i].kind].judge(&js[i], replies + first[i]);
+out:
+    bw_redis_replies_free(replies, pipe.n);
+    bw_redis_pipe_free(&pipe);
+    free(first);
+    free(js);
+    return err;
+}

@@ -1,0 +1,181 @@
+/* bw-correlate's response clocks, fired by the watermark.
+ *
+ * An event that must be answered (a buyer message, a negative review, a
+ * claim: classify sets response_due_at) gets a record "m:<event>" in its
+ * store's tag (due, at) and an entry "<store tag> m:<event>" in its review
+ * partition's sorted set "bw:{t=<pid>}:resp", scored by the warning time
+ * (at + response.warn, 18 h by default). An answer (SellerAction REPLIED
+ * or NO_RESPONSE_NEEDED) sets "replied" on the record, whichever comes
+ * first. When the watermark passes an entry:
+ *   answered by the deadline     -> the entry leaves;
+ *   before the deadline          -> RESPONSE_DUE: counted "rwarn" in the
+ *                                   deadline day's store window (once), and
+ *                                   the entry waits for the deadline;
+ *   at or after the deadline     -> RESPONSE_SLA_BREACH: counted "rlate"
+ *                                   (once) and the entry leaves.
+ * Weekends and nights count like any hour: the platforms' clock does.
+ * Settling is unfenced and idempotent (once-markers, ZADD/ZREM), so a
+ * crash or two instances count once. */
+#include "correlate_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "bw_log.h"
+#include "bw_util.h"
+
+#define MAX_ROUNDS 8
+
+typedef struct {
+    int32_t pid;
+    char *member; /* points into the reply */
+} due_t;
+
+static bw_err_t timer_move(correlate_t *cr, const due_t *d, int64_t deadline) {
+    char tag[24];
+
+    snprintf(tag, sizeof(tag), "t=%d", (int)d->pid);
+    return bw_win_add(cr->win, tag, BW_WIN_UNFENCED, 0,
+                      deadline == INT64_MIN ? BW_OP_ZREM : BW_OP_ZADD, TIMER_RESP, d->member,
+                      deadline == INT64_MIN ? 0 : deadline, cr->cfg.state_ttl_s);
+}
+
+/* One entry: the record's due, at and replied (INT64_MIN: absent). */
+static bw_err_t settle(correlate_t *cr, const due_t *d, const char *store_tag, const char *ekey,
+                       const int64_t v[3], int64_t wm) {
+    int64_t due = v[0], replied = v[2];
+    bool breach = wm >= due;
+    bw_buf_t store = {0}, event = {0}, marker = {0};
+    touched_t *t;
+    bw_err_t err = BW_ERR_NOMEM;
+
+    bw_metric_inc(cr->m_timers);
+    if (due == INT64_MIN || (replied != INT64_MIN && replied <= due))
+        return timer_move(cr, d, INT64_MIN); /* answered in time, or gone */
+    if (!bw_key_unescape(&store, store_tag + 2, strlen(store_tag + 2)) ||
+        !bw_key_unescape(&event, ekey + 2, strlen(ekey + 2)) ||
+        !bw_buf_printf(&marker, "%s%s", breach ? "rl:" : "rw:", ekey))
+        goto out;
+    if ((err = corr_count_once(cr, store_tag, BW_WIN_UNFENCED, 0, "r:", bw_bucket(due, DAY_MS),
+                               breach ? "rlate" : "rwarn", marker.data)))
+        goto out;
+    err = BW_ERR_NOMEM;
+    if (!(t = corr_touch(cr, TK_RESP, store_tag, store.data, NULL, bw_bucket(due, DAY_MS))) ||
+        !corr_evidence(t, event.data))
+        goto out;
+    err = timer_move(cr, d, breach ? INT64_MIN : due);
+out:
+    bw_buf_free(&store);
+    bw_buf_free(&event);
+    bw_buf_free(&marker);
+    return err;
+}
+
+/* Read one round of passed entries of every review partition, then their
+ * records, and settle them; *more when a set had more. */
+static bw_err_t fire_round(correlate_t *cr, int64_t wm, bool *more, char *errstr,
+                           size_t errstr_size) {
+    bw_redis_pipe_t zpipe = {0}, hpipe = {0};
+    redisReply **zr = NULL, **hr = NULL;
+    int32_t pids[1024];
+    due_t *dues = NULL;
+    size_t nz = 0, nd = 0, capd = 0;
+    char max[24], limit[24], tag[24];
+    bw_buf_t key = {0};
+    bw_err_t err = BW_ERR_OK;
+
+    *more = false;
+    snprintf(max, sizeof(max), "%lld", (long long)wm);
+    snprintf(limit, sizeof(limit), "%lld", (long long)cr->cfg.timer_batch);
+    for (int32_t p = 0; p < 1024; p++) {
+        int32_t pid = CORR_TOPIC_REVIEWS * 1024 + p;
+        if (bw_wm_partition(&cr->wm, pid) == INT64_MIN)
+            continue;
+        snprintf(tag, sizeof(tag), "t=%d", (int)pid);
+        bw_buf_reset(&key);
+        if (!bw_win_key(&key, tag, TIMER_RESP))
+            goto nomem;
+        const char *argv[] = {"ZRANGEBYSCORE", key.data, "-inf", max, "LIMIT", "0", limit};
+        if (bw_redis_pipe_add(&zpipe, 7, argv, NULL))
+            goto nomem;
+        pids[nz++] = pid;
+    }
+    if (!nz)
+        goto out;
+    if ((err = bw_redis_pipe_run(cr->redis, &zpipe, &zr, errstr, errstr_size)))
+        goto out;
+    for (size_t q = 0; q < nz; q++) {
+        redisReply *r = zr[q];
+        if (r->type != REDIS_REPLY_ARRAY)
+            continue;
+        if (r->elements >= (size_t)cr->cfg.timer_batch)
+            *more = true;
+        for (size_t i = 0; i < r->elements; i++) {
+            const char *m = r->element[i]->str, *sp;
+            if (r->element[i]->type != REDIS_REPLY_STRING)
+                continue;
+            if (!corr_grow((void **)&dues, &capd, nd, sizeof(*dues)))
+                goto nomem;
+            dues[nd].pid = pids[q];
+            dues[nd].member = r->element[i]->str;
+            nd++;
+            bw_buf_reset(&key);
+            sp = strchr(m, ' ');
+            if (!sp || !bw_buf_printf(&key, "bw:{%.*s}:%s", (int)(sp - m), m, sp + 1))
+                bw_buf_printf(&key, "bw:{-}:-"); /* malformed: reads nothing, dropped */
+            const char *argv[] = {"HMGET", key.data, "due", "at", "replied"};
+            if (bw_redis_pipe_add(&hpipe, 5, argv, NULL))
+                goto nomem;
+        }
+    }
+    if (nd && (err = bw_redis_pipe_run(cr->redis, &hpipe, &hr, errstr, errstr_size)))
+        goto out;
+    for (size_t i = 0; i < nd && !err; i++) {
+        char *copy = strdup(dues[i].member), *sp;
+        int64_t v[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
+        if (!copy)
+            goto nomem;
+        sp = strchr(copy, ' ');
+        if (!sp || strncmp(copy, "s=", 2) || strncmp(sp + 1, "m:", 2) ||
+            hr[i]->type != REDIS_REPLY_ARRAY || hr[i]->elements != 3) {
+            bw_log_rl(BW_LOG_WARN, "response clock: malformed entry dropped");
+            err = timer_move(cr, &dues[i], INT64_MIN);
+            free(copy);
+            continue;
+        }
+        *sp = '\0';
+        for (int f = 0; f < 3; f++)
+            if (hr[i]->element[f]->type == REDIS_REPLY_STRING)
+                bw_parse_i64(hr[i]->element[f]->str, &v[f]);
+        err = settle(cr, &dues[i], copy, sp + 1, v, wm);
+        free(copy);
+    }
+    if (!err && nd)
+        err = bw_win_flush(cr->win, errstr, errstr_size);
+    goto out;
+nomem:
+    err = BW_ERR_NOMEM;
+out:
+    bw_redis_replies_free(hr, nd);
+    bw_redis_replies_free(zr, nz);
+    bw_redis_pipe_free(&zpipe);
+    bw_redis_pipe_free(&hpipe);
+    bw_buf_free(&key);
+    free(dues);
+    if (nd == 0)
+        *more = false;
+    return err;
+}
+
+bw_err_t corr_fire_timers(correlate_t *cr, int64_t now_ms, char *errstr, size_t errstr_size) {
+    int64_t wm = bw_wm_global(&cr->wm, now_ms);
+    bool more = true;
+    bw_err_t err = BW_ERR_OK;
+
+    if (wm == INT64_MIN)
+        return BW_ERR_OK;
+    bw_metric_set(cr->m_watermark, (double)wm / 1000);
+    for (int round = 0; round < MAX_ROUNDS && more && !err; round++)
+        err = fire_round(cr, wm, &more, errstr, errstr_size);
+    return err;
+}
