@@ -95,11 +95,34 @@ total=$(cat "$WORK"/{orders,shipments,reviews,actions}.jsonl | wc -l)
 reviews=$(wc -l <"$WORK/reviews.jsonl")
 actions=$(wc -l <"$WORK/actions.jsonl")
 say "replaying $total events (orders, scans, reviews, seller actions)"
-for t in orders shipments reviews actions; do
-    "$BUILD/tools/bw-replay" --brokers "$KAFKA" --topic "bw.$t" --progress never \
-        "$WORK/$t.jsonl" 2>>"$WORK/replay.log" &
+replay() {
+    "$BUILD/tools/bw-replay" --brokers "$KAFKA" --topic "bw.$1" --progress never \
+        "$WORK/$1.jsonl" 2>>"$WORK/replay.log" &
     PIDS+=($!)
-done
+}
+# Reviews come days after their orders; replayed at full speed, they would
+# overtake them. So the reviews start once bw-logistics has indexed the
+# orders (a review of an order the index does not know counts as unknown,
+# as it would in production), after the seller actions.
+replay orders
+replay shipments
+(
+    orders=$(($(wc -l <"$WORK/orders.jsonl") + $(wc -l <"$WORK/shipments.jsonl")))
+    for _ in $(seq 1 600); do
+        n=$(curl -sf "http://127.0.0.1:${HTTP[logistics]}/metrics" 2>/dev/null |
+            awk '/^bw_messages_consumed_total/{s+=$2} END{print s+0}')
+        [ "${n:-0}" -ge "$orders" ] && break
+        sleep 0.2
+    done
+    # the replies first: an empty topic's partitions stop holding bw-correlate's
+    # watermark back, and reviews alone would run the response clocks out
+    # before the replies came (a topic with history has no such gap)
+    for t in actions reviews; do
+        "$BUILD/tools/bw-replay" --brokers "$KAFKA" --topic "bw.$t" --progress never \
+            "$WORK/$t.jsonl" 2>>"$WORK/replay.log"
+    done
+) &
+PIDS+=($!)
 
 # ---- alerts as they arrive ----
 # through a FIFO, so that both ends are processes this script can stop
@@ -150,7 +173,10 @@ print("%d alert(s) active at the end of the scenario" % len(a))
 say "score (tools/bw-score: incidents injected by bw-gen against the alerts that came out)"
 touch "$WORK/alerts.jsonl"
 tools/bw-score "$WORK/truth.json" "$WORK/alerts.jsonl"
-if [ -n "${BW_DEMO_KEEP:-}" ]; then
-    cp "$WORK/alerts.jsonl" "$WORK/truth.json" "$BW_DEMO_KEEP/"
+if [ -n "${BW_DEMO_KEEP:-}" ]; then # for tests and post-mortems: the outputs, logs and metrics
+    cp "$WORK/alerts.jsonl" "$WORK/truth.json" "$WORK"/*.log "$BW_DEMO_KEEP/"
+    for stage in "${!HTTP[@]}"; do
+        curl -sf "http://127.0.0.1:${HTTP[$stage]}/metrics" >"$BW_DEMO_KEEP/$stage.metrics" || true
+    done
 fi
 say "done"

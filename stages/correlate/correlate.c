@@ -12,15 +12,16 @@
 #include "simhash.h"
 
 const char *const CAUSE_NAMES[CAUSE__CNT] = {
-    "quality_defect",    "not_as_described", "logistics_delay", "logistics_lost",
-    "logistics_damaged", "logistics_partial", "after_sales",    "service_attitude",
-    "price",             "payment",           "abusive",        "other"};
+    "quality_defect", "not_as_described",  "logistics_delay",
+    "logistics_lost", "logistics_damaged", "logistics_partial",
+    "after_sales",    "service_attitude",  "price",
+    "payment",        "abusive",           "other"};
 const char *const REMOVABLE_NAMES[4] = {"ABUSIVE_LANGUAGE", "PRODUCT_REVIEW_IN_SELLER_FEEDBACK",
                                         "PLATFORM_FULFILLED_DELIVERY", "PERSONAL_DATA"};
 
 static const char *review_fields[F_R__CNT] = {
-    "event_id", "platform",    "store_id",      "kind",      "order_id",
-    "sku",      "rating",      "body",          "occurred_at", "causes",
+    "event_id",      "platform",  "store_id",     "kind",           "order_id",
+    "sku",           "rating",    "body",         "occurred_at",    "causes",
     "primary_cause", "removable", "policy_flags", "response_due_at"};
 static const char *action_fields[F_A__CNT] = {"event_id", "store_id", "ref_event_id", "action",
                                               "occurred_at"};
@@ -52,7 +53,8 @@ correlate_t *correlate_new(const correlate_cfg_t *cfg, bw_serde_t *sd, bw_redis_
     if (!(cr->review_s = bw_serde_schema(sd, "ClassifiedReview")) ||
         !(cr->action_s = bw_serde_schema(sd, "SellerAction")) ||
         !(cr->signal_s = bw_serde_schema(sd, "Signal"))) {
-        bw_errstr_set(errstr, errstr_size, "ClassifiedReview, SellerAction or Signal schema missing");
+        bw_errstr_set(errstr, errstr_size,
+                      "ClassifiedReview, SellerAction or Signal schema missing");
         goto err;
     }
     for (int i = 0; i < F_R__CNT; i++)
@@ -197,6 +199,8 @@ touched_t *corr_touch(correlate_t *cr, touch_kind_t kind, const char *tag, const
             continue;
         if (hi > t->hi)
             t->hi = hi;
+        if (hi < t->lo)
+            t->lo = hi;
         return t;
     }
     if (!corr_grow((void **)&cr->touched, &cr->captouched, cr->ntouched, sizeof(*t)))
@@ -204,7 +208,7 @@ touched_t *corr_touch(correlate_t *cr, touch_kind_t kind, const char *tag, const
     t = &cr->touched[cr->ntouched];
     memset(t, 0, sizeof(*t));
     t->kind = kind;
-    t->hi = hi;
+    t->lo = t->hi = hi;
     t->tag = strdup(tag);
     t->a = strdup(a);
     t->b = b ? strdup(b) : NULL;
@@ -273,8 +277,8 @@ static void read_review(const correlate_t *cr, avro_value_t *v, review_t *r) {
 }
 
 /* A per-event signal (REMOVABLE_FEEDBACK, POLICY_RISK), judged at the end. */
-static bool touch_event(correlate_t *cr, const char *store_tag, const review_t *r,
-                        const char *type, const char *note) {
+static bool touch_event(correlate_t *cr, const char *store_tag, const review_t *r, const char *type,
+                        const char *note) {
     char *event = strndup(r->event, r->elen), *store = strndup(r->store, r->slen);
     touched_t *t = event && store ? corr_touch(cr, TK_EVENT, store_tag, store, event, r->at) : NULL;
     bool ok = t && (t->note = strdup(note)) && corr_evidence(t, event);
@@ -304,8 +308,7 @@ static bw_err_t add_response(correlate_t *cr, const char *tag, const review_t *r
         (err = bw_win_add(cr->win, tag, pid, off, BW_OP_SET, ekey.data, "at", r->at, ttl)) ||
         (err = corr_count_once(cr, tag, pid, off, "r:", bw_bucket(r->due, DAY_MS), "rdue",
                                ekey.data)) ||
-        (err = bw_win_add(cr->win, ptag, pid, off, BW_OP_ZADD, TIMER_RESP, member.data, warn,
-                          ttl)))
+        (err = bw_win_add(cr->win, ptag, pid, off, BW_OP_ZADD, TIMER_RESP, member.data, warn, ttl)))
         goto out;
 out:
     bw_buf_free(&ekey);
@@ -406,9 +409,10 @@ static corr_verdict_t add_review(correlate_t *cr, bw_record_t *rec, int32_t pid,
         return CORR_REJECTED;
     }
     neg = r.rating != INT64_MIN && r.rating <= 2;
-    defect = (r.kind == RK_SELLER_FEEDBACK && neg) || r.kind == RK_A_TO_Z ||
-             r.kind == RK_CHARGEBACK;
-    logistics = (r.causes >> CAUSE_LOGI_FIRST) & ((1u << (CAUSE_LOGI_LAST - CAUSE_LOGI_FIRST + 1)) - 1);
+    defect =
+        (r.kind == RK_SELLER_FEEDBACK && neg) || r.kind == RK_A_TO_Z || r.kind == RK_CHARGEBACK;
+    logistics =
+        (r.causes >> CAUSE_LOGI_FIRST) & ((1u << (CAUSE_LOGI_LAST - CAUSE_LOGI_FIRST + 1)) - 1);
     if (!(tag = corr_name("s=", r.store, r.slen, NULL, 0)))
         goto nomem;
     if (r.has_sku && r.kind == RK_PRODUCT_REVIEW &&
@@ -499,8 +503,8 @@ static corr_verdict_t add_action(correlate_t *cr, bw_record_t *rec, int32_t pid,
 
 corr_verdict_t correlate_add(correlate_t *cr, int topic, bw_record_t *rec, int32_t pid,
                              int64_t offset, int64_t now_ms, char *reason, size_t reason_size) {
-    int64_t at = bw_field_long(&rec->value, topic == CORR_TOPIC_REVIEWS ? cr->fr[F_R_TIME]
-                                                                          : cr->fa[F_A_TIME]);
+    int64_t at = bw_field_long(&rec->value,
+                               topic == CORR_TOPIC_REVIEWS ? cr->fr[F_R_TIME] : cr->fa[F_A_TIME]);
     char ts[BW_TS_BUFSZ];
     corr_verdict_t v;
 
@@ -582,8 +586,7 @@ static bw_err_t lookup_orders(correlate_t *cr, char *errstr, size_t errstr_size)
             bw_parse_i64(r->element[0]->str, &p->placed);
         if (r->element[1]->type == REDIS_REPLY_STRING &&
             r->element[2]->type == REDIS_REPLY_STRING &&
-            (!(p->carrier = strdup(r->element[1]->str)) ||
-             !(p->lane = strdup(r->element[2]->str))))
+            (!(p->carrier = strdup(r->element[1]->str)) || !(p->lane = strdup(r->element[2]->str))))
             goto nomem;
     }
     goto out;
@@ -656,8 +659,7 @@ static bw_err_t queue_spike_joins(correlate_t *cr, char *errstr, size_t errstr_s
         int64_t day = bw_bucket(p->at, DAY_MS);
         if (!p->logistics || !p->carrier)
             continue;
-        if (!(tags[i] = corr_name("cl=", p->carrier, strlen(p->carrier), p->lane,
-                                  strlen(p->lane))))
+        if (!(tags[i] = corr_name("cl=", p->carrier, strlen(p->carrier), p->lane, strlen(p->lane))))
             goto nomem;
         bw_buf_reset(&key);
         if (!bw_win_key(&key, tags[i], "fired"))
@@ -727,8 +729,8 @@ static bw_err_t queue_watermarks(correlate_t *cr) {
     return err;
 }
 
-bw_err_t correlate_end_batch(correlate_t *cr, int64_t now_ms, correlate_emit_cb emit,
-                             void *opaque, char *errstr, size_t errstr_size) {
+bw_err_t correlate_end_batch(correlate_t *cr, int64_t now_ms, correlate_emit_cb emit, void *opaque,
+                             char *errstr, size_t errstr_size) {
     bw_err_t err;
 
     if ((err = lookup_orders(cr, errstr, errstr_size)) || (err = queue_joined(cr)) ||

@@ -75,8 +75,8 @@ corr_verdict_t correlate_add(correlate_t *cr, int topic, bw_record_t *rec, int32
  *        again only when they grow).
  * @returns a retriable error when Redis is away (the batch runs again).
  */
-bw_err_t correlate_end_batch(correlate_t *cr, int64_t now_ms, correlate_emit_cb emit,
-                             void *opaque, char *errstr, size_t errstr_size);
+bw_err_t correlate_end_batch(correlate_t *cr, int64_t now_ms, correlate_emit_cb emit, void *opaque,
+                             char *errstr, size_t errstr_size);
 
 /** @brief The batch's signals are delivered: remember that they were sent. */
 bw_err_t correlate_delivered(correlate_t *cr, char *errstr, size_t errstr_size);

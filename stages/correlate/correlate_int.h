@@ -47,8 +47,15 @@ enum {
 enum { F_A_EVENT, F_A_STORE, F_A_REF, F_A_ACTION, F_A_TIME, F_A__CNT };
 
 /* ReviewKind symbols (schema order). */
-enum { RK_PRODUCT_REVIEW, RK_SELLER_FEEDBACK, RK_BUYER_MESSAGE, RK_A_TO_Z, RK_CHARGEBACK,
-       RK_RETURN, RK_SELLER_MESSAGE };
+enum {
+    RK_PRODUCT_REVIEW,
+    RK_SELLER_FEEDBACK,
+    RK_BUYER_MESSAGE,
+    RK_A_TO_Z,
+    RK_CHARGEBACK,
+    RK_RETURN,
+    RK_SELLER_MESSAGE
+};
 /* ActionKind symbols we act on. */
 enum { AK_REPLIED = 0, AK_NO_RESPONSE_NEEDED = 3 };
 /* Cause symbols: the logistics ones, and how many there are. */
@@ -83,7 +90,7 @@ typedef struct {
     const char *type; /* TK_EVENT: the signal type */
     touch_kind_t kind;
     int platform, level; /* TK_CORR: the spike's level */
-    int64_t hi; /* the day judged (TK_EVENT: the event time) */
+    int64_t lo, hi; /* the days changed, judged each (TK_EVENT: the event time) */
     char *evidence[5];
     int nevidence;
 } touched_t;
@@ -124,8 +131,7 @@ bool corr_evidence(touched_t *t, const char *id);
 
 /* Count field += 1 in "<prefix><bucket>" of @p tag once per @p marker. */
 bw_err_t corr_count_once(correlate_t *cr, const char *tag, int32_t pid, int64_t offset,
-                         const char *prefix, int64_t bucket, const char *field,
-                         const char *marker);
+                         const char *prefix, int64_t bucket, const char *field, const char *marker);
 
 /* timers.c: settle the response clocks the watermark passed. */
 bw_err_t corr_fire_timers(correlate_t *cr, int64_t now_ms, char *errstr, size_t errstr_size);

@@ -69,7 +69,7 @@ static const char *const STORE_F[] = {"fb", "fbsum", "rev", "neg"};
 static const char *const MONTH_F[] = {"fb", "fbsum"};
 static const char *const ODR_F[] = {"orders", "defects"};
 static const char *const RESP_F[] = {"rdue", "rwarn", "rlate"};
-static const char *const SKU_F[] = {"rev", "neg", "unk", "c0", "c1", "c2", "c3", "c4",
+static const char *const SKU_F[] = {"rev", "neg", "unk", "c0", "c1", "c2",  "c3", "c4",
                                     "c5",  "c6",  "c7",  "c8", "c9", "c10", "c11"};
 #define NSKU_F 15
 #define RATING_DAYS 90
@@ -106,15 +106,35 @@ static bool q_windows(bw_redis_pipe_t *pipe, const char *tag, const char *prefix
 
 /* HMGET of a tag's fired fields. */
 static bool q_fired(bw_redis_pipe_t *pipe, const char *tag, const char *const *fields, int n) {
-    const char *argv[8];
+    const char **argv = calloc(2 + (size_t)n, sizeof(*argv));
     bw_buf_t key = {0};
-    bool ok;
+    bool ok = argv != NULL;
 
-    argv[0] = "HMGET";
-    memcpy(argv + 2, fields, (size_t)n * sizeof(*fields));
-    ok = bw_win_key(&key, tag, "fired") && (argv[1] = key.data, true) &&
-         !bw_redis_pipe_add(pipe, 2 + n, argv, NULL);
+    if (ok) {
+        argv[0] = "HMGET";
+        memcpy(argv + 2, fields, (size_t)n * sizeof(*fields));
+        ok = bw_win_key(&key, tag, "fired") && (argv[1] = key.data, true) &&
+             !bw_redis_pipe_add(pipe, 2 + n, argv, NULL);
+    }
+    free(argv);
     bw_buf_free(&key);
+    return ok;
+}
+
+/* HMGET of the fired fields "<type>:<day>" of @p types for each of @p nd days. */
+static bool q_fired_days(bw_redis_pipe_t *pipe, const char *tag, const char *const *types,
+                         int ntypes, int64_t first, int nd) {
+    const char **f = calloc((size_t)(ntypes * nd), sizeof(*f));
+    char(*names)[64] = calloc((size_t)(ntypes * nd), 64);
+    bool ok = f && names;
+
+    for (int d = 0; ok && d < nd; d++)
+        for (int i = 0; i < ntypes; i++)
+            f[d * ntypes + i] =
+                bw_fired_field(names[d * ntypes + i], 64, types[i], first + d * DAY_MS);
+    ok = ok && q_fired(pipe, tag, f, ntypes * nd);
+    free(f);
+    free(names);
     return ok;
 }
 
@@ -142,12 +162,28 @@ typedef struct {
     const touched_t *t;
     correlate_emit_cb emit;
     void *opaque;
-    char fired[4][64]; /* this entry's fired field names */
+    int64_t first; /* the first day judged (store and SKU: each day to t->hi) */
+    int ndays; /* days judged */
+    int64_t b; /* the day being judged */
+    const redisReply *fired; /* the fired fields, per day judged */
+    int fired_base; /* index of day b's first fired field */
+    char event_field[256]; /* TK_EVENT: its fired field */
 } judging_t;
+
+/* Days a store or SKU entry is judged: each day it changed, up to a month. */
+#define MAX_JUDGED 31
+
+static void plan_days(judging_t *j) {
+    int64_t lo = j->t->lo;
+    if (lo < j->t->hi - (MAX_JUDGED - 1) * DAY_MS)
+        lo = j->t->hi - (MAX_JUDGED - 1) * DAY_MS;
+    j->first = lo;
+    j->ndays = (int)((j->t->hi - lo) / DAY_MS) + 1;
+}
 
 static bw_err_t emit(judging_t *j, bw_signal_t *s, const char *fired_field, int64_t mark) {
     correlate_t *cr = j->cr;
-    char errstr[256];
+    char errstr[256], field[64];
     bw_buf_t key = {0};
     bw_err_t err;
 
@@ -155,6 +191,8 @@ static bw_err_t emit(judging_t *j, bw_signal_t *s, const char *fired_field, int6
     s->nevidence = j->t->nevidence;
     if (!s->scope)
         return BW_ERR_NOMEM;
+    if (!fired_field)
+        fired_field = bw_fired_field(field, sizeof(field), s->type, j->b);
     if (!(err = bw_signal_build(cr->signal_s, cr->sig, s, &key, errstr, sizeof(errstr))))
         err = j->emit(j->opaque, key.data, &cr->sig->value);
     bw_buf_free(&key);
@@ -164,6 +202,11 @@ static bw_err_t emit(judging_t *j, bw_signal_t *s, const char *fired_field, int6
     if (cr->reg)
         bw_metric_inc(bw_metrics_get(cr->reg, &M_SIGNALS, s->type));
     return bw_marks_add(&cr->marks, j->t->tag, fired_field, mark) ? BW_ERR_OK : BW_ERR_NOMEM;
+}
+
+/* What day b already sent for its @p i-th signal type. */
+static int64_t sent(const judging_t *j, int i) {
+    return fired_at(j->fired, (size_t)(j->fired_base + i));
 }
 
 static const char *const PLATFORMS[] = {"AMAZON",     "EBAY",         "SHOPIFY", "WALMART",
@@ -179,27 +222,28 @@ static int level_of(const bw_spike_t *sp) {
     return sp->observed >= 2 * sp->threshold ? BW_SEV_CRITICAL : BW_SEV_WARNING;
 }
 
-/* ---- store: ODR, rating, negative share ---- */
+/* ---- store: ODR, rating, negative share (each day changed) ---- */
+
+static const char *const STORE_TYPES[] = {"ODR_AT_RISK", "SELLER_RATING_AT_RISK",
+                                          "NEGATIVE_REVIEW_SPIKE"};
 
 static bool q_store(judging_t *j, bw_redis_pipe_t *pipe) {
     const correlate_cfg_t *c = &j->cr->cfg;
     const touched_t *t = j->t;
-    const char *fired[3] = {
-        bw_fired_field(j->fired[0], 64, "ODR_AT_RISK", t->hi),
-        bw_fired_field(j->fired[1], 64, "SELLER_RATING_AT_RISK", t->hi),
-        bw_fired_field(j->fired[2], 64, "NEGATIVE_REVIEW_SPIKE", t->hi)};
     int64_t month = bw_bucket(t->hi, MONTH_MS);
 
-    return q_windows(pipe, t->tag, "r:", t->hi - (RATING_DAYS - 1) * DAY_MS, RATING_DAYS, DAY_MS,
-                     STORE_F, 4) &&
+    plan_days(j);
+    return q_windows(pipe, t->tag, "r:", j->first - (RATING_DAYS - 1) * DAY_MS,
+                     RATING_DAYS + j->ndays - 1, DAY_MS, STORE_F, 4) &&
            q_windows(pipe, t->tag, "rm:", month - (RATING_MONTHS - 1) * MONTH_MS, RATING_MONTHS,
                      MONTH_MS, MONTH_F, 2) &&
-           q_windows(pipe, t->tag, "odr:", t->hi - (c->odr_days - 1) * DAY_MS, (int)c->odr_days,
-                     DAY_MS, ODR_F, 2) &&
-           q_fired(pipe, t->tag, fired, 3);
+           q_windows(pipe, t->tag, "odr:", j->first - (c->odr_days - 1) * DAY_MS,
+                     (int)c->odr_days + j->ndays - 1, DAY_MS, ODR_F, 2) &&
+           q_fired_days(pipe, t->tag, STORE_TYPES, 3, j->first, j->ndays);
 }
 
-static bw_err_t judge_odr(judging_t *j, const int64_t *odr, const redisReply *fired) {
+/* @p odr: the odr_days windows ending at day b. */
+static bw_err_t judge_odr(judging_t *j, const int64_t *odr) {
     const correlate_cfg_t *c = &j->cr->cfg;
     const touched_t *t = j->t;
     int64_t orders = 0, defects = 0;
@@ -213,24 +257,29 @@ static bw_err_t judge_odr(judging_t *j, const int64_t *odr, const redisReply *fi
         defects += odr[2 * k + 1];
     }
     bw_health_t h = bw_rate_high(orders, defects, c->odr_min_orders, warn, crit, &rate);
-    if (h == BW_HEALTH_OK || (int64_t)h <= fired_at(fired, 0))
+    if (h == BW_HEALTH_OK || (int64_t)h <= sent(j, 0))
         return BW_ERR_OK;
     snprintf(detail, sizeof(detail),
              "order defect rate %.2f%% over %lld days by order date (%lld defective of %lld "
              "orders)",
              100 * rate, (long long)c->odr_days, (long long)defects, (long long)orders);
-    bw_signal_t s = {.type = "ODR_AT_RISK", .severity = (int)h, .scope = store_scope(t, true),
-                     .window_start = t->hi - (c->odr_days - 1) * DAY_MS,
-                     .window_end = t->hi + DAY_MS, .observed = rate, .baseline = NAN,
-                     .threshold = h == BW_HEALTH_CRITICAL ? crit : warn, .sample = orders,
-                     .playbook = PB_ODR, .detail = detail};
-    return emit(j, &s, j->fired[0], h);
+    bw_signal_t s = {.type = "ODR_AT_RISK",
+                     .severity = (int)h,
+                     .scope = store_scope(t, true),
+                     .window_start = j->b - (c->odr_days - 1) * DAY_MS,
+                     .window_end = j->b + DAY_MS,
+                     .observed = rate,
+                     .baseline = NAN,
+                     .threshold = h == BW_HEALTH_CRITICAL ? crit : warn,
+                     .sample = orders,
+                     .playbook = PB_ODR,
+                     .detail = detail};
+    return emit(j, &s, NULL, h);
 }
 
-static bw_err_t judge_rating(judging_t *j, const int64_t *days, const int64_t *months,
-                             const redisReply *fired) {
+/* @p days: the RATING_DAYS windows ending at day b. */
+static bw_err_t judge_rating(judging_t *j, const int64_t *days, const int64_t *months) {
     const correlate_cfg_t *c = &j->cr->cfg;
-    const touched_t *t = j->t;
     static const int SPANS[3] = {30, 90, 365};
     int64_t n[3] = {0}, sum[3] = {0};
     int worst = -1;
@@ -251,32 +300,38 @@ static bw_err_t judge_rating(judging_t *j, const int64_t *days, const int64_t *m
         sum[2] += months[2 * k + 1];
     }
     for (int i = 0; i < 3; i++) {
-        bw_health_t h =
-            bw_mean_low(n[i], (double)sum[i], c->rating_min, c->rating_warn, c->rating_critical, &m);
+        bw_health_t h = bw_mean_low(n[i], (double)sum[i], c->rating_min, c->rating_warn,
+                                    c->rating_critical, &m);
         if (h > hw) {
             hw = h;
             worst = i;
             mean = m;
         }
     }
-    if (hw == BW_HEALTH_OK || (int64_t)hw <= fired_at(fired, 1))
+    if (hw == BW_HEALTH_OK || (int64_t)hw <= sent(j, 1))
         return BW_ERR_OK;
-    snprintf(detail, sizeof(detail), "seller feedback averages %.2f stars over %d days (%lld ratings)",
-             mean, SPANS[worst], (long long)n[worst]);
-    bw_signal_t s = {.type = "SELLER_RATING_AT_RISK", .severity = (int)hw,
-                     .scope = store_scope(t, false),
-                     .window_start = t->hi - (SPANS[worst] - 1) * DAY_MS,
-                     .window_end = t->hi + DAY_MS, .observed = mean, .baseline = NAN,
+    snprintf(detail, sizeof(detail),
+             "seller feedback averages %.2f stars over %d days (%lld ratings)", mean, SPANS[worst],
+             (long long)n[worst]);
+    bw_signal_t s = {.type = "SELLER_RATING_AT_RISK",
+                     .severity = (int)hw,
+                     .scope = store_scope(j->t, false),
+                     .window_start = j->b - (SPANS[worst] - 1) * DAY_MS,
+                     .window_end = j->b + DAY_MS,
+                     .observed = mean,
+                     .baseline = NAN,
                      .threshold = hw == BW_HEALTH_CRITICAL ? c->rating_critical : c->rating_warn,
-                     .sample = n[worst], .playbook = PB_RATING, .detail = detail};
-    return emit(j, &s, j->fired[1], hw);
+                     .sample = n[worst],
+                     .playbook = PB_RATING,
+                     .detail = detail};
+    return emit(j, &s, NULL, hw);
 }
 
-/* Negative share of the last span days against the history days before;
- * @p rev and @p neg index the window fields, @p stride their count. */
+/* Negative share of the span days ending at day b (the last of @p ndays
+ * windows) against the history days before; @p rev and @p neg index the
+ * window fields, @p stride their count; @p fi the signal's fired index. */
 static bw_err_t judge_negative(judging_t *j, const int64_t *w, int ndays, int stride, int rev,
-                               int neg, const redisReply *fired, int fi, json_t *scope,
-                               const char *what) {
+                               int neg, int fi, json_t *scope, const char *what) {
     const correlate_cfg_t *c = &j->cr->cfg;
     int64_t n = 0, x = 0, hn = 0, hx = 0;
     int span = (int)c->neg_span_days, hist = (int)c->neg_history_days;
@@ -294,7 +349,7 @@ static bw_err_t judge_negative(judging_t *j, const int64_t *w, int ndays, int st
         }
     }
     bw_spike_t sp = bw_shrink_spike_eval(&c->neg, n, x, hn, hx);
-    if (!sp.fires || level_of(&sp) <= fired_at(fired, (size_t)fi)) {
+    if (!sp.fires || level_of(&sp) <= sent(j, fi)) {
         json_decref(scope);
         return BW_ERR_OK;
     }
@@ -303,44 +358,53 @@ static bw_err_t judge_negative(judging_t *j, const int64_t *w, int ndays, int st
              "%.1f%%, binomial p = %.2g)",
              what, (long long)x, (long long)n, span, 100 * sp.observed, 100 * sp.baseline,
              sp.p_value);
-    bw_signal_t s = {.type = "NEGATIVE_REVIEW_SPIKE", .severity = level_of(&sp), .scope = scope,
-                     .window_start = j->t->hi - (span - 1) * DAY_MS,
-                     .window_end = j->t->hi + DAY_MS, .observed = sp.observed,
-                     .baseline = sp.baseline, .threshold = sp.threshold, .sample = n,
-                     .playbook = PB_QUALITY, .detail = detail};
-    return emit(j, &s, j->fired[fi], level_of(&sp));
+    bw_signal_t s = {.type = "NEGATIVE_REVIEW_SPIKE",
+                     .severity = level_of(&sp),
+                     .scope = scope,
+                     .window_start = j->b - (span - 1) * DAY_MS,
+                     .window_end = j->b + DAY_MS,
+                     .observed = sp.observed,
+                     .baseline = sp.baseline,
+                     .threshold = sp.threshold,
+                     .sample = n,
+                     .playbook = PB_QUALITY,
+                     .detail = detail};
+    return emit(j, &s, NULL, level_of(&sp));
 }
 
 static bw_err_t judge_store(judging_t *j, redisReply **rep) {
     const correlate_cfg_t *c = &j->cr->cfg;
-    int64_t *days = calloc(4 * RATING_DAYS + 2 * RATING_MONTHS + 2 * (size_t)c->odr_days,
-                           sizeof(int64_t));
-    int64_t *months = days + 4 * RATING_DAYS, *odr = months + 2 * RATING_MONTHS;
-    const redisReply *fired = rep[RATING_DAYS + RATING_MONTHS + c->odr_days];
-    bw_err_t err;
+    int nr = RATING_DAYS + j->ndays - 1, no = (int)c->odr_days + j->ndays - 1;
+    int64_t *days = calloc(4 * (size_t)nr + 2 * RATING_MONTHS + 2 * (size_t)no, sizeof(int64_t));
+    int64_t *months = days + 4 * nr, *odr = months + 2 * RATING_MONTHS;
+    bw_err_t err = BW_ERR_OK;
 
     if (!days)
         return BW_ERR_NOMEM;
-    r_windows(rep, RATING_DAYS, 4, days);
-    r_windows(rep + RATING_DAYS, RATING_MONTHS, 2, months);
-    r_windows(rep + RATING_DAYS + RATING_MONTHS, (int)c->odr_days, 2, odr);
-    if (!(err = judge_odr(j, odr, fired)) && !(err = judge_rating(j, days, months, fired)))
-        err = judge_negative(j, days, RATING_DAYS, 4, 2, 3, fired, 2, store_scope(j->t, false),
-                             "store");
+    r_windows(rep, nr, 4, days);
+    r_windows(rep + nr, RATING_MONTHS, 2, months);
+    r_windows(rep + nr + RATING_MONTHS, no, 2, odr);
+    j->fired = rep[nr + RATING_MONTHS + no];
+    for (int d = 0; d < j->ndays && !err; d++) {
+        j->b = j->first + d * DAY_MS;
+        j->fired_base = 3 * d;
+        if (!(err = judge_odr(j, odr + 2 * d)) && !(err = judge_rating(j, days + 4 * d, months)))
+            err = judge_negative(j, days + 4 * d, RATING_DAYS, 4, 2, 3, 2, store_scope(j->t, false),
+                                 "store");
+    }
     free(days);
     return err;
 }
 
-/* ---- responses ---- */
+/* ---- responses (per deadline day) ---- */
 
 static bool q_resp(judging_t *j, bw_redis_pipe_t *pipe) {
+    static const char *const TYPES[] = {"RESPONSE_DUE", "RESPONSE_SLA_BREACH"};
     const touched_t *t = j->t;
-    const char *fired[2] = {bw_fired_field(j->fired[0], 64, "RESPONSE_DUE", t->hi),
-                            bw_fired_field(j->fired[1], 64, "RESPONSE_SLA_BREACH", t->hi)};
 
     return q_windows(pipe, t->tag, "r:", t->hi - (RESP_DAYS - 1) * DAY_MS, RESP_DAYS, DAY_MS,
                      RESP_F, 3) &&
-           q_fired(pipe, t->tag, fired, 2);
+           q_fired_days(pipe, t->tag, TYPES, 2, t->hi, 1);
 }
 
 static bw_err_t judge_resp(judging_t *j, redisReply **rep) {
@@ -351,6 +415,8 @@ static bw_err_t judge_resp(judging_t *j, redisReply **rep) {
     bw_err_t err = BW_ERR_OK;
 
     r_windows(rep, RESP_DAYS, 3, w);
+    j->fired = rep[RESP_DAYS];
+    j->b = j->t->hi;
     for (int k = 0; k < RESP_DAYS; k++) {
         due30 += w[3 * k];
         late30 += w[3 * k + 2];
@@ -361,7 +427,7 @@ static bw_err_t judge_resp(judging_t *j, redisReply **rep) {
     }
     for (int which = 0; which < 2 && !err; which++) {
         int64_t count = today[1 + which];
-        if (count <= fired_at(rep[RESP_DAYS], (size_t)which))
+        if (count <= sent(j, which))
             continue;
         snprintf(detail, sizeof(detail),
                  "%lld event(s) due that day %s (%lld h after they came); late response rate "
@@ -372,43 +438,53 @@ static bw_err_t judge_resp(judging_t *j, redisReply **rep) {
                  due30 ? 100.0 * (double)late30 / (double)due30 : 0.0);
         bw_signal_t s = {.type = which ? "RESPONSE_SLA_BREACH" : "RESPONSE_DUE",
                          .severity = which ? BW_SEV_CRITICAL : BW_SEV_WARNING,
-                         .scope = store_scope(j->t, false), .window_start = j->t->hi,
-                         .window_end = j->t->hi + DAY_MS, .observed = (double)count,
-                         .baseline = NAN, .threshold = 1, .sample = today[0],
-                         .playbook = PB_RESPONSE, .detail = detail};
-        err = emit(j, &s, j->fired[which], count);
+                         .scope = store_scope(j->t, false),
+                         .window_start = j->b,
+                         .window_end = j->b + DAY_MS,
+                         .observed = (double)count,
+                         .baseline = NAN,
+                         .threshold = 1,
+                         .sample = today[0],
+                         .playbook = PB_RESPONSE,
+                         .detail = detail};
+        err = emit(j, &s, NULL, count);
     }
     return err;
 }
 
-/* ---- SKU: negative share, complaint clusters, fake bursts ---- */
+/* ---- SKU: negative share, complaint clusters, fake bursts (each day changed) ---- */
+
+static const char *const SKU_TYPES[] = {"NEGATIVE_REVIEW_SPIKE", "COMPLAINT_CLUSTER",
+                                        "FAKE_REVIEW_BURST"};
 
 static bool q_sku(judging_t *j, bw_redis_pipe_t *pipe) {
     const touched_t *t = j->t;
     int nd = sku_days(&j->cr->cfg);
-    const char *fired[3] = {bw_fired_field(j->fired[0], 64, "NEGATIVE_REVIEW_SPIKE", t->hi),
-                            bw_fired_field(j->fired[1], 64, "COMPLAINT_CLUSTER", t->hi),
-                            bw_fired_field(j->fired[2], 64, "FAKE_REVIEW_BURST", t->hi)};
     bw_buf_t key = {0};
-    bool ok = q_windows(pipe, t->tag, "d:", t->hi - (nd - 1) * DAY_MS, nd, DAY_MS, SKU_F, NSKU_F);
+    bool ok;
 
-    for (int k = 0; k < 2 && ok; k++) {
+    plan_days(j);
+    ok = q_windows(pipe, t->tag, "d:", j->first - (nd - 1) * DAY_MS, nd + j->ndays - 1, DAY_MS,
+                   SKU_F, NSKU_F);
+    /* the low-star texts of each day judged and the day before */
+    for (int k = -1; k < j->ndays && ok; k++) {
         char name[48];
-        snprintf(name, sizeof(name), "sh:%lld", (long long)(t->hi - k * DAY_MS));
+        snprintf(name, sizeof(name), "sh:%lld", (long long)(j->first + k * DAY_MS));
         bw_buf_reset(&key);
         const char *argv[2] = {"HVALS", NULL};
         ok = bw_win_key(&key, t->tag, name) && (argv[1] = key.data, true) &&
              !bw_redis_pipe_add(pipe, 2, argv, NULL);
     }
     bw_buf_free(&key);
-    return ok && q_fired(pipe, t->tag, fired, 3);
+    return ok && q_fired_days(pipe, t->tag, SKU_TYPES, 3, j->first, j->ndays);
 }
 
 static json_t *sku_scope(const touched_t *t) {
     return json_pack("{s:s, s:s}", "store_id", t->a, "sku", t->b);
 }
 
-static bw_err_t judge_cluster(judging_t *j, const int64_t *w, int nd, const redisReply *fired) {
+/* @p w: the nd windows ending at day b. */
+static bw_err_t judge_cluster(judging_t *j, const int64_t *w, int nd) {
     const correlate_cfg_t *c = &j->cr->cfg;
     int64_t by_cause[CAUSE__CNT] = {0}, neg = 0;
     int best = 0;
@@ -427,20 +503,26 @@ static bw_err_t judge_cluster(judging_t *j, const int64_t *w, int nd, const redi
     if (by_cause[best] < c->cluster_min)
         return BW_ERR_OK;
     int level = by_cause[best] >= 2 * c->cluster_min ? BW_SEV_CRITICAL : BW_SEV_WARNING;
-    if (level <= fired_at(fired, 1))
+    if (level <= sent(j, 1))
         return BW_ERR_OK;
     snprintf(detail, sizeof(detail), "%lld complaints about %s on this SKU in %lld days",
              (long long)by_cause[best], CAUSE_NAMES[best], (long long)c->cluster_days);
-    bw_signal_t s = {.type = "COMPLAINT_CLUSTER", .severity = level, .scope = sku_scope(j->t),
-                     .window_start = j->t->hi - (c->cluster_days - 1) * DAY_MS,
-                     .window_end = j->t->hi + DAY_MS, .observed = (double)by_cause[best],
-                     .baseline = NAN, .threshold = (double)c->cluster_min, .sample = neg,
-                     .playbook = cause_playbook(best), .detail = detail};
-    return emit(j, &s, j->fired[1], level);
+    bw_signal_t s = {.type = "COMPLAINT_CLUSTER",
+                     .severity = level,
+                     .scope = sku_scope(j->t),
+                     .window_start = j->b - (c->cluster_days - 1) * DAY_MS,
+                     .window_end = j->b + DAY_MS,
+                     .observed = (double)by_cause[best],
+                     .baseline = NAN,
+                     .threshold = (double)c->cluster_min,
+                     .sample = neg,
+                     .playbook = cause_playbook(best),
+                     .detail = detail};
+    return emit(j, &s, NULL, level);
 }
 
-static bw_err_t judge_fake(judging_t *j, const int64_t *w, int nd, redisReply **texts,
-                           const redisReply *fired) {
+/* @p texts: HVALS of the low-star texts of day b - 1 and day b. */
+static bw_err_t judge_fake(judging_t *j, const int64_t *w, int nd, redisReply **texts) {
     const correlate_cfg_t *c = &j->cr->cfg;
     uint64_t h[FAKE_MAX];
     int nh = 0, dup;
@@ -459,32 +541,43 @@ static bw_err_t judge_fake(judging_t *j, const int64_t *w, int nd, redisReply **
     if (burst < c->fake_min)
         return BW_ERR_OK;
     int level = burst >= 2 * c->fake_min ? BW_SEV_CRITICAL : BW_SEV_WARNING;
-    if (level <= fired_at(fired, 2))
+    if (level <= sent(j, 2))
         return BW_ERR_OK;
     snprintf(detail, sizeof(detail),
              "%lld low-star reviews in 2 days: %lld name orders nobody placed, %d are near "
              "duplicates (SimHash within %lld bits)",
              (long long)neg, (long long)unk, dup, (long long)c->fake_bits);
-    bw_signal_t s = {.type = "FAKE_REVIEW_BURST", .severity = level, .scope = sku_scope(j->t),
-                     .window_start = j->t->hi - DAY_MS, .window_end = j->t->hi + DAY_MS,
-                     .observed = (double)burst, .baseline = NAN,
-                     .threshold = (double)c->fake_min, .sample = neg, .playbook = PB_FAKE,
+    bw_signal_t s = {.type = "FAKE_REVIEW_BURST",
+                     .severity = level,
+                     .scope = sku_scope(j->t),
+                     .window_start = j->b - DAY_MS,
+                     .window_end = j->b + DAY_MS,
+                     .observed = (double)burst,
+                     .baseline = NAN,
+                     .threshold = (double)c->fake_min,
+                     .sample = neg,
+                     .playbook = PB_FAKE,
                      .detail = detail};
-    return emit(j, &s, j->fired[2], level);
+    return emit(j, &s, NULL, level);
 }
 
 static bw_err_t judge_sku(judging_t *j, redisReply **rep) {
-    int nd = sku_days(&j->cr->cfg);
-    int64_t *w = calloc((size_t)nd * NSKU_F, sizeof(int64_t));
-    const redisReply *fired = rep[nd + 2];
-    bw_err_t err;
+    int nd = sku_days(&j->cr->cfg), nw = nd + j->ndays - 1;
+    int64_t *w = calloc((size_t)nw * NSKU_F, sizeof(int64_t));
+    bw_err_t err = BW_ERR_OK;
 
     if (!w)
         return BW_ERR_NOMEM;
-    r_windows(rep, nd, NSKU_F, w);
-    if (!(err = judge_negative(j, w, nd, NSKU_F, 0, 1, fired, 0, sku_scope(j->t), "SKU")) &&
-        !(err = judge_cluster(j, w, nd, fired)))
-        err = judge_fake(j, w, nd, rep + nd, fired);
+    r_windows(rep, nw, NSKU_F, w);
+    j->fired = rep[nw + j->ndays + 1];
+    for (int d = 0; d < j->ndays && !err; d++) {
+        const int64_t *wd = w + (size_t)d * NSKU_F; /* the nd windows ending at day d */
+        j->b = j->first + d * DAY_MS;
+        j->fired_base = 3 * d;
+        if (!(err = judge_negative(j, wd, nd, NSKU_F, 0, 1, 0, sku_scope(j->t), "SKU")) &&
+            !(err = judge_cluster(j, wd, nd)))
+            err = judge_fake(j, wd, nd, rep + nw + d);
+    }
     free(w);
     return err;
 }
@@ -493,11 +586,10 @@ static bw_err_t judge_sku(judging_t *j, redisReply **rep) {
 
 static bool q_corr(judging_t *j, bw_redis_pipe_t *pipe) {
     static const char *const F[] = {"complaints"};
-    const char *fired[1] = {
-        bw_fired_field(j->fired[0], 64, "LOGISTICS_COMPLAINTS_CORRELATED", j->t->hi)};
+    static const char *const TYPES[] = {"LOGISTICS_COMPLAINTS_CORRELATED"};
 
     return q_windows(pipe, j->t->tag, "lc:", j->t->hi, 1, DAY_MS, F, 1) &&
-           q_fired(pipe, j->t->tag, fired, 1);
+           q_fired_days(pipe, j->t->tag, TYPES, 1, j->t->hi, 1);
 }
 
 static bw_err_t judge_corr(judging_t *j, redisReply **rep) {
@@ -507,32 +599,41 @@ static bw_err_t judge_corr(judging_t *j, redisReply **rep) {
     char detail[200];
 
     r_windows(rep, 1, 1, &n);
+    j->fired = rep[1];
+    j->b = j->t->hi;
     if (n >= c->corr_raise)
         level = BW_SEV_CRITICAL;
-    if (n < 1 || level <= fired_at(rep[1], 0))
+    if (n < 1 || level <= sent(j, 0))
         return BW_ERR_OK;
     snprintf(detail, sizeof(detail),
              "%lld logistics complaint(s) from buyers whose orders shipped on this carrier and "
              "lane during its delay spike",
              (long long)n);
-    bw_signal_t s = {.type = "LOGISTICS_COMPLAINTS_CORRELATED", .severity = level,
+    bw_signal_t s = {.type = "LOGISTICS_COMPLAINTS_CORRELATED",
+                     .severity = level,
                      .scope = json_pack("{s:s, s:s}", "carrier", j->t->a, "lane", j->t->b),
-                     .window_start = j->t->hi, .window_end = j->t->hi + DAY_MS,
-                     .observed = (double)n, .baseline = NAN, .threshold = (double)c->corr_raise,
-                     .sample = n, .playbook = PB_LOGISTICS, .detail = detail};
-    return emit(j, &s, j->fired[0], level);
+                     .window_start = j->b,
+                     .window_end = j->b + DAY_MS,
+                     .observed = (double)n,
+                     .baseline = NAN,
+                     .threshold = (double)c->corr_raise,
+                     .sample = n,
+                     .playbook = PB_LOGISTICS,
+                     .detail = detail};
+    return emit(j, &s, NULL, level);
 }
 
 /* ---- one event ---- */
 
+/* Fired field "<type>:<event>" (the event id escaped, cut to fit: ids
+ * that long are not ids any platform issues). */
 static bool q_event(judging_t *j, bw_redis_pipe_t *pipe) {
     bw_buf_t f = {0};
-    const char *fired[1];
+    const char *fired[1] = {j->event_field};
     bool ok = bw_buf_printf(&f, "%s:", j->t->type) && bw_key_escape(&f, j->t->b, strlen(j->t->b));
 
     if (ok) {
-        bw_strlcpy(j->fired[0], f.data, sizeof(j->fired[0]));
-        fired[0] = f.data;
+        bw_strlcpy(j->event_field, f.data, sizeof(j->event_field));
         ok = q_fired(pipe, j->t->tag, fired, 1);
     }
     bw_buf_free(&f);
@@ -542,22 +643,29 @@ static bool q_event(judging_t *j, bw_redis_pipe_t *pipe) {
 static bw_err_t judge_event(judging_t *j, redisReply **rep) {
     const touched_t *t = j->t;
     bool policy = !strcmp(t->type, "POLICY_RISK");
-    const char *pb = policy                                              ? PB_POLICY
-                     : !strcmp(t->note, "ABUSIVE_LANGUAGE")                ? PB_ABUSE
+    const char *pb = policy                                                  ? PB_POLICY
+                     : !strcmp(t->note, "ABUSIVE_LANGUAGE")                  ? PB_ABUSE
                      : !strcmp(t->note, "PRODUCT_REVIEW_IN_SELLER_FEEDBACK") ? PB_REMOVE_PRODUCT
-                     : !strcmp(t->note, "PLATFORM_FULFILLED_DELIVERY")     ? PB_REMOVE_FBA
-                                                                           : PB_REMOVE_PII;
+                     : !strcmp(t->note, "PLATFORM_FULFILLED_DELIVERY")       ? PB_REMOVE_FBA
+                                                                             : PB_REMOVE_PII;
     char detail[200];
 
     if (fired_at(rep[0], 0))
         return BW_ERR_OK;
+    j->b = t->hi;
     snprintf(detail, sizeof(detail), "%s: %s", policy ? "outbound message" : "removable", t->note);
-    bw_signal_t s = {.type = t->type, .severity = policy ? BW_SEV_CRITICAL : BW_SEV_WARNING,
+    bw_signal_t s = {.type = t->type,
+                     .severity = policy ? BW_SEV_CRITICAL : BW_SEV_WARNING,
                      .scope = json_pack("{s:s, s:s}", "store_id", t->a, "event_id", t->b),
-                     .window_start = t->hi, .window_end = t->hi, .observed = 1,
-                     .baseline = NAN, .threshold = 1, .sample = 1, .playbook = pb,
+                     .window_start = t->hi,
+                     .window_end = t->hi,
+                     .observed = 1,
+                     .baseline = NAN,
+                     .threshold = 1,
+                     .sample = 1,
+                     .playbook = pb,
                      .detail = detail};
-    return emit(j, &s, j->fired[0], 1);
+    return emit(j, &s, j->event_field, 1);
 }
 
 /* ---- all of a batch ---- */

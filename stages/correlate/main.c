@@ -32,8 +32,8 @@ typedef struct {
 #define K(f) offsetof(corr_conf_t, f)
 static const bw_conf_def_t corr_defs[] = {
     BW_STAGE_CONF_DEFS("bw-correlate", "127.0.0.1:9103"),
-    {"reviews.topic", BW_CONF_STR, K(reviews_topic), "bw.reviews.classified", BW_CONF_NORANGE,
-     NULL, "Topic of ClassifiedReviews"},
+    {"reviews.topic", BW_CONF_STR, K(reviews_topic), "bw.reviews.classified", BW_CONF_NORANGE, NULL,
+     "Topic of ClassifiedReviews"},
     {"actions.topic", BW_CONF_STR, K(actions_topic), "bw.actions", BW_CONF_NORANGE, NULL,
      "Topic of SellerActions"},
     {"output.topic", BW_CONF_STR, K(output_topic), "bw.signals", BW_CONF_NORANGE, NULL,
@@ -85,8 +85,7 @@ static const bw_conf_def_t corr_defs[] = {
      "Level of the one-sided binomial test"},
     {"cluster.min", BW_CONF_INT, K(cluster_min), "3", 2, 1000, NULL,
      "Complaints with one root cause on one SKU that make a COMPLAINT_CLUSTER"},
-    {"cluster.days", BW_CONF_INT, K(cluster_days), "7", 1, 60, NULL,
-     "within this many days"},
+    {"cluster.days", BW_CONF_INT, K(cluster_days), "7", 1, 60, NULL, "within this many days"},
     {"fake.min", BW_CONF_INT, K(fake_min), "5", 2, 10000, NULL,
      "Low-star reviews on one SKU in two days with unknown orders, or near-duplicate texts, that "
      "make a FAKE_REVIEW_BURST"},

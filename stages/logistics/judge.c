@@ -57,13 +57,13 @@ static plan_t plan_of(const logistics_t *lg, const touched_t *t) {
     int64_t w = lg->cfg.window_ms, lo;
     plan_t p;
 
-    if (t->kind != TK_LANE) { /* the 30 days up to the latest change */
-        p.first = t->hi - (STORE_DAYS - 1) * w;
-        p.nb = STORE_DAYS;
+    lo = t->lo < t->hi - (MAX_JUDGED - 1) * w ? t->hi - (MAX_JUDGED - 1) * w : t->lo;
+    if (t->kind != TK_LANE) { /* each day changed, with the 30 days up to it */
+        p.first = lo - (STORE_DAYS - 1) * w;
+        p.nb = (int)((t->hi - p.first) / w) + 1;
         p.lo = STORE_DAYS - 1;
         return p;
     }
-    lo = t->lo < t->hi - (MAX_JUDGED - 1) * w ? t->hi - (MAX_JUDGED - 1) * w : t->lo;
     p.first = lo - (lg->cfg.spike.span - 1 + lg->cfg.history) * w;
     p.nb = (int)((t->hi - p.first) / w) + 1;
     p.lo = (int)((lo - p.first) / w);
@@ -209,9 +209,10 @@ static bw_err_t judge_lane(judging_t *j) {
     return err;
 }
 
-static bw_err_t judge_store(judging_t *j) {
+/* The store's rates over the 30 days ending at window @p k. */
+static bw_err_t judge_store_day(judging_t *j, int k, size_t fi) {
     logistics_t *lg = j->lg;
-    int64_t w = lg->cfg.window_ms, b = j->p.first + (int64_t)(j->p.nb - 1) * w;
+    int64_t w = lg->cfg.window_ms, b = j->p.first + (int64_t)k * w;
     int64_t n10 = 0, x10 = 0, n30 = 0, x30 = 0;
     bw_buf_t store = {0};
     char detail[160];
@@ -220,12 +221,12 @@ static bw_err_t judge_store(judging_t *j) {
     bw_err_t err = BW_ERR_OK;
     int days;
 
-    for (int k = 0; k < j->p.nb; k++) {
-        n30 += j->win[k].c[0];
-        x30 += j->win[k].c[1];
-        if (k >= j->p.nb - 10) {
-            n10 += j->win[k].c[0];
-            x10 += j->win[k].c[1];
+    for (int i = k - (STORE_DAYS - 1); i <= k; i++) {
+        n30 += j->win[i].c[0];
+        x30 += j->win[i].c[1];
+        if (i > k - 10) {
+            n10 += j->win[i].c[0];
+            x10 += j->win[i].c[1];
         }
     }
     if (j->t->kind == TK_SHIP) {
@@ -247,7 +248,7 @@ static bw_err_t judge_store(judging_t *j) {
                  "valid tracking rate %.2f%% over 30 days (%lld of %lld shipments)", 100 * rate,
                  (long long)x30, (long long)n30);
     }
-    if (h == BW_HEALTH_OK || (int)h <= fired_level(j, 0))
+    if (h == BW_HEALTH_OK || (int)h <= fired_level(j, fi))
         return BW_ERR_OK;
     if (!bw_key_unescape(&store, j->t->tag + 2, strlen(j->t->tag + 2)))
         return BW_ERR_NOMEM;
@@ -264,6 +265,17 @@ static bw_err_t judge_store(judging_t *j) {
                         1, h == BW_HEALTH_CRITICAL ? lg->cfg.track_critical : lg->cfg.track_warn,
                         n30, PLAYBOOK_TRACK, detail, b);
     bw_buf_free(&store);
+    return err;
+}
+
+/* Each day the batch changed, with the 30 days up to it: a batch that
+ * settles many days at once (a backlog of timers) is judged day by day,
+ * as a steady stream would be. */
+static bw_err_t judge_store(judging_t *j) {
+    bw_err_t err = BW_ERR_OK;
+
+    for (int k = j->p.lo; k < j->p.nb && !err; k++)
+        err = judge_store_day(j, k, (size_t)(k - j->p.lo));
     return err;
 }
 

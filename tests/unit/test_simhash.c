@@ -14,7 +14,8 @@ static void test_near_duplicates_are_close(void **state) {
     assert_int_equal(dist("Terrible product avoid", "terrible PRODUCT!!! avoid 7"), 0);
     assert_true(dist("Terrible product, broke after one day, avoid! 1",
                      "Terrible product, broke after one day, avoid! 2") <= 3);
-    assert_true(dist("質量很差，用了一天就壞了，不要買", "質量很差，用了一天就壞了，不要買！！") <= 3);
+    assert_true(dist("質量很差，用了一天就壞了，不要買", "質量很差，用了一天就壞了，不要買！！") <=
+                3);
     assert_true(dist("the zipper tore on the second day", "colour is nothing like the photo") > 3);
     assert_true(dist("battery does not hold a charge overnight",
                      "smaller than described, returning it") > 3);
@@ -22,8 +23,8 @@ static void test_near_duplicates_are_close(void **state) {
 
 static void test_cluster(void **state) {
     uint64_t h[6];
-    const char *t[6] = {"worst seller ever do not buy 1", "worst seller ever do not buy 2",
-                        "worst seller ever do not buy 3", "lovely colour, fits well",
+    const char *t[6] = {"worst seller ever do not buy 1",       "worst seller ever do not buy 2",
+                        "worst seller ever do not buy 3",       "lovely colour, fits well",
                         "arrived late and the box was crushed", ""};
     (void)state;
     for (int i = 0; i < 6; i++)
