@@ -11,11 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "bench_common.h"
 #include "bw_json.h"
-#include "bw_metrics_def.h"
 #include "bw_serde.h"
 #include "logistics.h"
 
@@ -69,35 +67,6 @@ static bw_err_t no_emit(void *opaque, const char *key, avro_value_t *v) {
     (void)v;
     (*(long *)opaque)++;
     return BW_ERR_OK;
-}
-
-/* CPU seconds this process has used. */
-static double cpu_self(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-           ru.ru_stime.tv_usec / 1e6;
-}
-
-/* CPU seconds redis-server has used (INFO cpu), or -1. */
-static double cpu_redis(bw_redis_t *r) {
-    redisReply *rep;
-    char errstr[256];
-    double user = -1, sys = 0;
-
-    if (bw_redis_cmd(r, &rep, errstr, sizeof(errstr), "INFO cpu") != BW_ERR_OK)
-        return -1;
-    const char *u = strstr(rep->str, "used_cpu_user:"), *y = strstr(rep->str, "used_cpu_sys:");
-    if (u && y) {
-        user = atof(u + 14);
-        sys = atof(y + 13);
-    }
-    freeReplyObject(rep);
-    return user < 0 ? -1 : user + sys;
-}
-
-static double redis_calls(bw_metrics_t *reg) {
-    return bw_metric_value(bw_metrics_get(reg, &bw_common_metrics[BW_M_REDIS_CALLS], "ok"));
 }
 
 /* Run events [0, n) in batches; returns seconds. */

@@ -329,8 +329,10 @@ static bw_err_t add_sku(correlate_t *cr, const char *sku_tag, const review_t *r,
     snprintf(key, sizeof(key), "d:%lld", (long long)day);
     if ((err = bw_win_add(cr->win, sku_tag, pid, off, BW_OP_INCR, key, "rev", 1, ttl)))
         return err;
+    /* only a negative review can make the SKU's signals fire: praise is
+     * counted, not judged */
     if (!neg)
-        goto touch;
+        return BW_ERR_OK;
     if ((err = bw_win_add(cr->win, sku_tag, pid, off, BW_OP_INCR, key, "neg", 1, ttl)))
         return err;
     if (r->primary >= 0 && r->primary < CAUSE__CNT) {
@@ -343,11 +345,9 @@ static bw_err_t add_sku(correlate_t *cr, const char *sku_tag, const review_t *r,
     if (!(event = strndup(r->event, r->elen)) ||
         (err = bw_win_add_str(cr->win, sku_tag, pid, off, key, event, hash, ttl)))
         goto out;
-touch:
     err = BW_ERR_NOMEM;
     if (!(store = strndup(r->store, r->slen)) || !(sku = strndup(r->sku, r->klen)) ||
-        !(t = corr_touch(cr, TK_SKU, sku_tag, store, sku, day)) ||
-        (neg && !corr_evidence(t, event)))
+        !(t = corr_touch(cr, TK_SKU, sku_tag, store, sku, day)) || !corr_evidence(t, event))
         goto out;
     err = BW_ERR_OK;
 out:
@@ -383,10 +383,14 @@ static bw_err_t add_store(correlate_t *cr, const char *tag, const review_t *r, i
                               400LL * 86400)))
             goto out;
     }
-    if (!(t = corr_touch(cr, TK_STORE, tag, store, NULL, day)))
+    if (r->kind == RK_PRODUCT_REVIEW && !neg)
+        goto out; /* praise: counted, nothing to judge */
+    if (!(t = corr_touch(cr, TK_STORE, tag, store, NULL, day))) {
         err = BW_ERR_NOMEM;
-    else
+    } else {
         t->platform = r->platform;
+        t->need |= r->kind == RK_PRODUCT_REVIEW ? NEED_NEG : NEED_RATING;
+    }
 out:
     free(store);
     return err;
@@ -627,6 +631,7 @@ static bw_err_t queue_joined(correlate_t *cr) {
                 break;
             }
             t->platform = p->platform;
+            t->need |= NEED_ODR;
         }
         if (p->lowstar && !known) {
             char key[48];

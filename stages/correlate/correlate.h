@@ -44,6 +44,9 @@ typedef struct correlate_cfg_s {
     int64_t timer_batch;
 } correlate_cfg_t;
 
+/** @brief The stage's defaults, from its key table (correlate_conf.h). */
+bw_err_t correlate_cfg_defaults(correlate_cfg_t *cfg, char *errstr, size_t errstr_size);
+
 /** Called with each Signal record to send (owned by the caller). */
 typedef bw_err_t (*correlate_emit_cb)(void *opaque, const char *key, avro_value_t *signal);
 

@@ -84,8 +84,15 @@ typedef enum {
     TK_EVENT, /* one review or message: REMOVABLE_FEEDBACK, POLICY_RISK */
 } touch_kind_t;
 
+/* What a store entry needs judged: only what the batch could have made
+ * worse (a rating only moves with new feedback, the negative share with a
+ * new negative review, the defect rate with a new defect), so a batch of
+ * praise costs no window reads. */
+enum { NEED_RATING = 1, NEED_NEG = 2, NEED_ODR = 4 };
+
 typedef struct {
     char *tag, *a, *b; /* store (and SKU), carrier and lane, or store and event id */
+    unsigned need; /* TK_STORE: NEED_* */
     char *note; /* TK_EVENT: the signal type's reason */
     const char *type; /* TK_EVENT: the signal type */
     touch_kind_t kind;

@@ -227,18 +227,31 @@ static int level_of(const bw_spike_t *sp) {
 static const char *const STORE_TYPES[] = {"ODR_AT_RISK", "SELLER_RATING_AT_RISK",
                                           "NEGATIVE_REVIEW_SPIKE"};
 
+/* Windows a store entry reads: the daily ones (90 days for the rating, 35
+ * for the negative share), the months (rating), the ODR days. */
+static void store_reads(const judging_t *j, int *nr, int *nm, int *no) {
+    unsigned need = j->t->need;
+    int days = need & NEED_RATING ? RATING_DAYS : need & NEED_NEG ? sku_days(&j->cr->cfg) : 0;
+
+    *nr = days ? days + j->ndays - 1 : 0;
+    *nm = need & NEED_RATING ? RATING_MONTHS : 0;
+    *no = need & NEED_ODR ? (int)j->cr->cfg.odr_days + j->ndays - 1 : 0;
+}
+
 static bool q_store(judging_t *j, bw_redis_pipe_t *pipe) {
     const correlate_cfg_t *c = &j->cr->cfg;
     const touched_t *t = j->t;
     int64_t month = bw_bucket(t->hi, MONTH_MS);
+    int nr, nm, no;
 
     plan_days(j);
-    return q_windows(pipe, t->tag, "r:", j->first - (RATING_DAYS - 1) * DAY_MS,
-                     RATING_DAYS + j->ndays - 1, DAY_MS, STORE_F, 4) &&
-           q_windows(pipe, t->tag, "rm:", month - (RATING_MONTHS - 1) * MONTH_MS, RATING_MONTHS,
-                     MONTH_MS, MONTH_F, 2) &&
-           q_windows(pipe, t->tag, "odr:", j->first - (c->odr_days - 1) * DAY_MS,
-                     (int)c->odr_days + j->ndays - 1, DAY_MS, ODR_F, 2) &&
+    store_reads(j, &nr, &nm, &no);
+    return q_windows(pipe, t->tag, "r:", j->first - (nr - j->ndays) * DAY_MS, nr, DAY_MS, STORE_F,
+                     4) &&
+           q_windows(pipe, t->tag, "rm:", month - (RATING_MONTHS - 1) * MONTH_MS, nm, MONTH_MS,
+                     MONTH_F, 2) &&
+           q_windows(pipe, t->tag, "odr:", j->first - (c->odr_days - 1) * DAY_MS, no, DAY_MS, ODR_F,
+                     2) &&
            q_fired_days(pipe, t->tag, STORE_TYPES, 3, j->first, j->ndays);
 }
 
@@ -373,23 +386,30 @@ static bw_err_t judge_negative(judging_t *j, const int64_t *w, int ndays, int st
 }
 
 static bw_err_t judge_store(judging_t *j, redisReply **rep) {
-    const correlate_cfg_t *c = &j->cr->cfg;
-    int nr = RATING_DAYS + j->ndays - 1, no = (int)c->odr_days + j->ndays - 1;
-    int64_t *days = calloc(4 * (size_t)nr + 2 * RATING_MONTHS + 2 * (size_t)no, sizeof(int64_t));
-    int64_t *months = days + 4 * nr, *odr = months + 2 * RATING_MONTHS;
+    unsigned need = j->t->need;
+    int nr, nm, no;
     bw_err_t err = BW_ERR_OK;
+
+    store_reads(j, &nr, &nm, &no);
+    int64_t *days = calloc(4 * (size_t)nr + 2 * (size_t)nm + 2 * (size_t)no + 1, sizeof(int64_t));
+    int64_t *months = days + 4 * nr, *odr = months + 2 * nm;
+    int span = nr - j->ndays + 1; /* daily windows up to each judged day */
 
     if (!days)
         return BW_ERR_NOMEM;
     r_windows(rep, nr, 4, days);
-    r_windows(rep + nr, RATING_MONTHS, 2, months);
-    r_windows(rep + nr + RATING_MONTHS, no, 2, odr);
-    j->fired = rep[nr + RATING_MONTHS + no];
+    r_windows(rep + nr, nm, 2, months);
+    r_windows(rep + nr + nm, no, 2, odr);
+    j->fired = rep[nr + nm + no];
     for (int d = 0; d < j->ndays && !err; d++) {
         j->b = j->first + d * DAY_MS;
         j->fired_base = 3 * d;
-        if (!(err = judge_odr(j, odr + 2 * d)) && !(err = judge_rating(j, days + 4 * d, months)))
-            err = judge_negative(j, days + 4 * d, RATING_DAYS, 4, 2, 3, 2, store_scope(j->t, false),
+        if (need & NEED_ODR)
+            err = judge_odr(j, odr + 2 * d);
+        if (!err && (need & NEED_RATING))
+            err = judge_rating(j, days + 4 * d, months);
+        if (!err && (need & NEED_NEG))
+            err = judge_negative(j, days + 4 * d, span, 4, 2, 3, 2, store_scope(j->t, false),
                                  "store");
     }
     free(days);

@@ -7,10 +7,10 @@
  * (at + response.warn, 18 h by default). An answer (SellerAction REPLIED
  * or NO_RESPONSE_NEEDED) sets "replied" on the record, whichever comes
  * first. When the watermark passes an entry:
+ *   not answered by the warning time -> RESPONSE_DUE: counted "rwarn" in
+ *                                   the deadline day's store window (once);
  *   answered by the deadline     -> the entry leaves;
- *   before the deadline          -> RESPONSE_DUE: counted "rwarn" in the
- *                                   deadline day's store window (once), and
- *                                   the entry waits for the deadline;
+ *   before the deadline          -> the entry waits for the deadline;
  *   at or after the deadline     -> RESPONSE_SLA_BREACH: counted "rlate"
  *                                   (once) and the entry leaves.
  * Weekends and nights count like any hour: the platforms' clock does.
@@ -40,18 +40,14 @@ static bw_err_t timer_move(correlate_t *cr, const due_t *d, int64_t deadline) {
                       deadline == INT64_MIN ? 0 : deadline, cr->cfg.state_ttl_s);
 }
 
-/* One entry: the record's due, at and replied (INT64_MIN: absent). */
-static bw_err_t settle(correlate_t *cr, const due_t *d, const char *store_tag, const char *ekey,
-                       const int64_t v[3], int64_t wm) {
-    int64_t due = v[0], replied = v[2];
-    bool breach = wm >= due;
+/* Count the event in the deadline day's store window (once per marker)
+ * and note it for judging. */
+static bw_err_t count_response(correlate_t *cr, const char *store_tag, const char *ekey,
+                               int64_t due, bool breach) {
     bw_buf_t store = {0}, event = {0}, marker = {0};
     touched_t *t;
     bw_err_t err = BW_ERR_NOMEM;
 
-    bw_metric_inc(cr->m_timers);
-    if (due == INT64_MIN || (replied != INT64_MIN && replied <= due))
-        return timer_move(cr, d, INT64_MIN); /* answered in time, or gone */
     if (!bw_key_unescape(&store, store_tag + 2, strlen(store_tag + 2)) ||
         !bw_key_unescape(&event, ekey + 2, strlen(ekey + 2)) ||
         !bw_buf_printf(&marker, "%s%s", breach ? "rl:" : "rw:", ekey))
@@ -60,15 +56,43 @@ static bw_err_t settle(correlate_t *cr, const due_t *d, const char *store_tag, c
                                breach ? "rlate" : "rwarn", marker.data)))
         goto out;
     err = BW_ERR_NOMEM;
-    if (!(t = corr_touch(cr, TK_RESP, store_tag, store.data, NULL, bw_bucket(due, DAY_MS))) ||
-        !corr_evidence(t, event.data))
-        goto out;
-    err = timer_move(cr, d, breach ? INT64_MIN : due);
+    if ((t = corr_touch(cr, TK_RESP, store_tag, store.data, NULL, bw_bucket(due, DAY_MS))) &&
+        corr_evidence(t, event.data))
+        err = BW_ERR_OK;
 out:
     bw_buf_free(&store);
     bw_buf_free(&event);
     bw_buf_free(&marker);
     return err;
+}
+
+/* One entry: the record's due, at and replied (INT64_MIN: absent). What
+ * is counted depends on the answer's time only, never on how far the
+ * watermark got in one batch: "unanswered at the warning time" (rwarn)
+ * and "unanswered at the deadline" (rlate) come out the same whether the
+ * watermark stops between the two or jumps past both. */
+static bw_err_t settle(correlate_t *cr, const due_t *d, const char *store_tag, const char *ekey,
+                       const int64_t v[3], int64_t wm) {
+    int64_t due = v[0], at = v[1], replied = v[2];
+    int64_t warn = at == INT64_MIN ? due : at + cr->cfg.response_warn_ms;
+    bool breach = wm >= due, in_time = replied != INT64_MIN && replied <= due;
+    bw_err_t err;
+
+    bw_metric_inc(cr->m_timers);
+    if (due == INT64_MIN)
+        return timer_move(cr, d, INT64_MIN); /* gone (expired) */
+    if (warn > due)
+        warn = due;
+    if ((replied == INT64_MIN || replied > warn) &&
+        (err = count_response(cr, store_tag, ekey, due, false)))
+        return err;
+    if (in_time)
+        return timer_move(cr, d, INT64_MIN);
+    if (!breach)
+        return timer_move(cr, d, due); /* wait for the deadline */
+    if ((err = count_response(cr, store_tag, ekey, due, true)))
+        return err;
+    return timer_move(cr, d, INT64_MIN);
 }
 
 /* Read one round of passed entries of every review partition, then their
