@@ -15,6 +15,7 @@ trap 'rm -rf "$tmp"' EXIT
 "$build/stages/classify/bw-classify" --print-config-table >"$tmp/keys-bw-classify"
 "$build/stages/classify/bw-classify" --print-metrics-table >"$tmp/metrics-bw-classify"
 "$build/stages/logistics/bw-logistics" --print-config-table >"$tmp/keys-bw-logistics"
+"$build/stages/correlate/bw-correlate" --print-config-table >"$tmp/keys-bw-correlate"
 "$build/stages/alert/bw-alert" --print-config-table >"$tmp/keys-bw-alert"
 
 python3 - "$tmp" README.md "${1:-}" <<'PY'

@@ -25,4 +25,5 @@ echo "== tests under ASan + UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 BW_ROUNDTRIP_COUNT=${BW_ROUNDTRIP_COUNT_ASAN:-20000} BW_EXONCE_PER_DAY=${BW_EXONCE_PER_DAY_ASAN:-250} \
+    BW_CORR_EXONCE_PER_DAY=${BW_CORR_EXONCE_PER_DAY_ASAN:-30} \
     ctest --test-dir build-asan --output-on-failure -j"$jobs"

@@ -75,7 +75,6 @@ const bw_conf_def_t correlate_conf_defs[] = {
 };
 #undef K
 
-
 const size_t correlate_conf_ndefs = sizeof(correlate_conf_defs) / sizeof(correlate_conf_defs[0]);
 
 void correlate_cfg_from_conf(const correlate_conf_t *cc, correlate_cfg_t *cfg) {

@@ -13,8 +13,8 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 # 20 days x 40 stores x 106 reviews + their replies: ~100,000 events
-DAYS=${BW_EXONCE_DAYS:-20}
-PER=${BW_EXONCE_PER_DAY:-106}
+DAYS=${BW_CORR_EXONCE_DAYS:-20}
+PER=${BW_CORR_EXONCE_PER_DAY:-106}
 
 start_devkafka 6
 start_redis

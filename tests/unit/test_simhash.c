@@ -37,7 +37,7 @@ static void test_cluster(void **state) {
 static void test_hostile_input(void **state) {
     static char big[1 << 20];
     (void)state;
-    memset(big, 'a', sizeof(big)); /* hashed on its start: bounded work */
+    memset(big, 'a', sizeof(big) - 1); /* hashed on its start: bounded work */
     assert_int_equal(dist(big, big), 0);
     assert_int_equal(dist("\xff\xfe\xfd\x80", "\xff\xfe\xfd\x80"), 0); /* not UTF-8: still bytes */
     (void)bw_simhash("\0\0\0\0", 4);
