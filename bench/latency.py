@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Event-to-alert latency through bw-logistics and bw-alert, beside the raw
+"""Event-to-alert latency through the pipeline, beside the raw
 produce-to-consume latency of the same broker, measured the same way.
 
-Usage: latency.py BUILD BROKERS RATE SECONDS WORKDIR
+Usage: latency.py BUILD BROKERS RATE SECONDS WORKDIR [logistics|reviews]
 
+logistics (the default):
 While bw-replay sends a calm background stream of orders and scans at RATE
 events/s, every 2 s a burst of 40 late deliveries on a fresh carrier x lane
 (whose orders were sent beforehand) goes out with bw-replay; a CARRIER_DELAY_SPIKE
@@ -12,6 +13,12 @@ the time from bw-replay's exit (its flush: every burst record is acknowledged)
 to the alert's arrival at a bw-tail reading bw.alerts. The baseline is the
 same measure for one record sent to bw.shipments and read back by a bw-tail:
 one hop, no stage, in the same conditions.
+
+reviews: the background is product reviews (praise) into bw.reviews at RATE,
+and every 2 s one outbound seller message offering a refund for a better
+review goes out: bw-classify flags it, bw-correlate sends POLICY_RISK at once,
+bw-alert fires it. Four Kafka hops (reviews, classified, signals, alerts),
+three stages.
 """
 import json
 import os
@@ -70,14 +77,83 @@ def replay(build, brokers, topic, path, rate=None, wait=True):
     return p
 
 
+def measure(build, brokers, rate, seconds, work, topic, bg_path, bursts, burst_path, match,
+            key_of, label):
+    """Send the background at rate, each burst file every 2 s; time burst -> alert and ping."""
+    with open(work + "/ping.jsonl") as fp:
+        ping = fp.read()
+    alerts = Reader(build, brokers, "bw.alerts", match)
+    raw = Reader(build, brokers, topic,
+                 lambda s: s["event_id"] if s["event_id"].startswith("ping-") else None)
+    time.sleep(2)
+    bg = replay(build, brokers, topic, bg_path, rate=rate, wait=False)
+    lat, base, missed = [], [], 0
+    for b in range(bursts):
+        time.sleep(1.5)
+        replay(build, brokers, topic, burst_path(b))
+        t0 = time.monotonic()
+        got = alerts.wait(key_of(b))
+        if got is None:
+            missed += 1
+        else:
+            lat.append((got - t0) * 1000)
+        # the baseline, in the same conditions
+        with open(work + "/ping-%d.jsonl" % b, "w") as fp:
+            fp.write(ping.replace('"event_id": "p"', '"event_id": "ping-%d"' % b))
+        replay(build, brokers, topic, work + "/ping-%d.jsonl" % b)
+        t1 = time.monotonic()
+        got = raw.wait("ping-%d" % b, timeout=10)
+        if got is not None:
+            base.append((got - t1) * 1000)
+    bg.kill()
+    alerts.p.kill()
+    raw.p.kill()
+    print("background %d events/s for %d s; %d bursts, %d without an alert in 30 s" %
+          (rate, seconds, bursts, missed))
+    print("%-48s %8s %8s %8s %5s" % ("latency (ms)", "p50", "p99", "max", "n"))
+    for name, xs in (("raw produce -> consume (1 hop, no stage)", base), (label, lat)):
+        print("%-48s %8.1f %8.1f %8.1f %5d" % (name, pct(xs, 50), pct(xs, 99),
+                                              max(xs) if xs else float("nan"), len(xs)))
+
+
+def review(event_id, store, kind, rating, body, at):
+    return {"event_id": event_id, "platform": "AMAZON", "marketplace": "US", "store_id": store,
+            "kind": kind, "order_id": None, "sku": None, "rating": rating, "title": None,
+            "body": body, "language": None, "fulfilled_by_platform": None, "occurred_at": ts(at)}
+
+
+def reviews_path(build, brokers, rate, seconds, work):
+    now = int(time.time() * 1000)
+    with open(work + "/bg.jsonl", "w") as fp:
+        for i in range(rate * seconds):
+            fp.write(json.dumps(review("bg-%d" % i, "bg-%d" % (i % 50), "PRODUCT_REVIEW", 5,
+                                       "Great product, fast delivery, thank you!",
+                                       now - 6 * H + i)) + "\n")
+    bursts = seconds // 2
+    for b in range(bursts):
+        with open(work + "/burst-%d.jsonl" % b, "w") as fp:
+            fp.write(json.dumps(review("msg-%d" % b, "lat-%d" % b, "SELLER_MESSAGE", None,
+                                       "We will refund you if you update your review to 5 stars.",
+                                       now - H)) + "\n")
+    with open(work + "/ping.jsonl", "w") as fp:
+        fp.write(json.dumps(review("p", "s", "PRODUCT_REVIEW", 5, "ok", now)) + "\n")
+    measure(build, brokers, rate, seconds, work, "bw.reviews", work + "/bg.jsonl", bursts,
+            lambda b: work + "/burst-%d.jsonl" % b,
+            lambda a: a["scope"].get("store_id") if a["state"] == "FIRING" and
+            a["type"] == "POLICY_RISK" else None,
+            lambda b: "lat-%d" % b, "event -> alert (classify, correlate, alert)")
+
+
 def main():
     build, brokers, rate, seconds, work = sys.argv[1], sys.argv[2], int(sys.argv[3]), \
         int(sys.argv[4]), sys.argv[5]
+    if len(sys.argv) > 6 and sys.argv[6] == "reviews":
+        return reviews_path(build, brokers, rate, seconds, work)
     now = int(time.time() * 1000)
     # calm background: orders and their deliveries, on time, event times near now
     n = rate * seconds
     with open(work + "/bg.jsonl", "w") as fp:
-        for i in range(n // 2):
+        for i in range(n):
             at = now - 6 * H + i
             fp.write(json.dumps({"event_id": "bg-%d" % i, "store_id": "bg-%d" % (i % 50),
                                  "order_id": "bgo-%d" % i, "carrier": "CALM", "tracking_no": "T",
@@ -111,41 +187,10 @@ def main():
                              "estimated_delivery": None, "occurred_at": ts(now)}) + "\n")
     replay(build, brokers, "bw.orders", work + "/burst-orders.jsonl")
     time.sleep(3)
-    alerts = Reader(build, brokers, "bw.alerts",
-                    lambda a: a["scope"].get("carrier") if a["state"] == "FIRING" else None)
-    raw = Reader(build, brokers, "bw.shipments",
-                 lambda s: s["event_id"] if s["event_id"].startswith("ping-") else None)
-    time.sleep(2)
-    bg = replay(build, brokers, "bw.shipments", work + "/bg.jsonl", rate=rate // 2, wait=False)
-    lat, base, missed = [], [], 0
-    for b in range(bursts):
-        time.sleep(1.5)
-        replay(build, brokers, "bw.shipments", work + "/burst-%d.jsonl" % b)
-        t0 = time.monotonic()
-        got = alerts.wait("LAT%d" % b)
-        if got is None:
-            missed += 1
-        else:
-            lat.append((got - t0) * 1000)
-        # the baseline, in the same conditions
-        with open(work + "/ping-%d.jsonl" % b, "w") as fp:
-            fp.write(open(work + "/ping.jsonl").read().replace('"event_id": "p"',
-                                                               '"event_id": "ping-%d"' % b))
-        replay(build, brokers, "bw.shipments", work + "/ping-%d.jsonl" % b)
-        t1 = time.monotonic()
-        got = raw.wait("ping-%d" % b, timeout=10)
-        if got is not None:
-            base.append((got - t1) * 1000)
-    bg.kill()
-    alerts.p.kill()
-    raw.p.kill()
-    print("background %d events/s for %d s; %d bursts, %d without an alert in 30 s" %
-          (rate, seconds, bursts, missed))
-    print("%-44s %8s %8s %8s %5s" % ("latency (ms)", "p50", "p99", "max", "n"))
-    for name, xs in (("raw produce -> consume (1 hop, no stage)", base),
-                     ("event -> alert (bw-logistics, bw-alert)", lat)):
-        print("%-44s %8.1f %8.1f %8.1f %5d" % (name, pct(xs, 50), pct(xs, 99),
-                                              max(xs) if xs else float("nan"), len(xs)))
+    measure(build, brokers, rate, seconds, work, "bw.shipments", work + "/bg.jsonl", bursts,
+            lambda b: work + "/burst-%d.jsonl" % b,
+            lambda a: a["scope"].get("carrier") if a["state"] == "FIRING" else None,
+            lambda b: "LAT%d" % b, "event -> alert (bw-logistics, bw-alert)")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ free_port() {
 # start_devkafka PARTITIONS: sets BROKERS to @file
 start_devkafka() {
     local parts=${1:-6}
+    rm -f "$WORK/bootstrap" # a second broker must not be mistaken for the first
     "$BW_BUILD/tools/bw-devkafka" --partitions "$parts" \
         --bootstrap.file "$WORK/bootstrap" >"$WORK/devkafka.out" 2>"$WORK/devkafka.log" &
     PIDS+=($!)
@@ -45,6 +46,7 @@ start_devkafka() {
 # start_redis: sets REDIS_PORT and REDIS_URL
 start_redis() {
     REDIS_PORT=$(free_port)
+    rm -rf "$WORK/redis" # a second server starts empty, not from the first one's AOF
     mkdir -p "$WORK/redis"
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK/redis" --save "" \
         --appendonly yes --appendfsync everysec --loglevel warning >"$WORK/redis.log" 2>&1 &
