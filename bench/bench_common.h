@@ -10,8 +10,12 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
+#include "bw_json.h"
 #include "bw_metrics_def.h"
 #include "bw_redis.h"
+#include "bw_serde.h"
 
 static inline void bench_header(int argc, char **argv) {
     struct utsname u;
@@ -65,6 +69,65 @@ static inline double cpu_redis(bw_redis_t *r) {
 
 static inline double redis_calls(bw_metrics_t *reg) {
     return bw_metric_value(bw_metrics_get(reg, &bw_common_metrics[BW_M_REDIS_CALLS], "ok"));
+}
+
+/* An input record as the stage would consume it: its topic and wire bytes. */
+typedef struct {
+    int topic;
+    bw_buf_t wire; /* exactly the encoded bytes */
+    int64_t at; /* occurred_at, for sorting */
+} bench_ev_t;
+
+/* Append the JSON lines of @p path, encoded as @p schema, to *evs. */
+static inline int bench_load(bw_serde_t *sd, const char *path, const char *schema, int topic,
+                             bench_ev_t **evs, int *n, int *cap) {
+    FILE *fp = fopen(path, "r");
+    char line[8192], errstr[256] = "";
+    const bw_schema_t *s = bw_serde_schema(sd, schema);
+    bw_record_t *rec = s ? bw_record_new(s) : NULL;
+    bw_buf_t enc = {0};
+    int rc = 0;
+
+    if (!fp || !rec) {
+        fprintf(stderr, "%s: cannot read (or no schema %s)\n", path, schema);
+        rc = -1;
+        goto out;
+    }
+    while (fgets(line, sizeof(line), fp)) {
+        json_t *j = json_loads(line, 0, NULL);
+        if (*n == *cap) {
+            bench_ev_t *grown = realloc(*evs, (size_t)(*cap ? *cap * 2 : 4096) * sizeof(**evs));
+            if (!grown)
+                abort();
+            *evs = grown;
+            *cap = *cap ? *cap * 2 : 4096;
+        }
+        bench_ev_t *e = &(*evs)[*n];
+        memset(e, 0, sizeof(*e));
+        e->topic = topic;
+        if (!j || bw_json_to_avro(s, j, &rec->value, errstr, sizeof(errstr)) ||
+            bw_serde_encode(sd, s, &rec->value, &enc, errstr, sizeof(errstr)) ||
+            !bw_buf_append(&e->wire, enc.data, enc.len)) {
+            fprintf(stderr, "%s: %s\n", path, errstr);
+            json_decref(j);
+            rc = -1;
+            goto out;
+        }
+        bw_ts_parse(json_string_value(json_object_get(j, "occurred_at")), &e->at);
+        json_decref(j);
+        (*n)++;
+    }
+out:
+    if (fp)
+        fclose(fp);
+    bw_record_destroy(rec);
+    bw_buf_free(&enc);
+    return rc;
+}
+
+static inline int bench_by_time(const void *a, const void *b) {
+    const bench_ev_t *x = a, *y = b;
+    return x->at < y->at ? -1 : x->at > y->at;
 }
 
 #endif

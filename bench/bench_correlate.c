@@ -18,54 +18,6 @@
 #include "bw_serde.h"
 #include "correlate.h"
 
-typedef struct {
-    int topic;
-    bw_buf_t wire;
-    int64_t at;
-} ev_t;
-
-static int load(bw_serde_t *sd, const char *path, int topic, ev_t **evs, int *n, int *cap) {
-    FILE *fp = fopen(path, "r");
-    char line[8192], errstr[256];
-    const bw_schema_t *s =
-        bw_serde_schema(sd, topic == CORR_TOPIC_REVIEWS ? "ClassifiedReview" : "SellerAction");
-    bw_record_t *rec = bw_record_new(s);
-    bw_buf_t enc = {0};
-
-    if (!fp)
-        return -1;
-    while (fgets(line, sizeof(line), fp)) {
-        json_t *j = json_loads(line, 0, NULL);
-        int64_t at = 0;
-        if (*n == *cap) {
-            *cap = *cap ? *cap * 2 : 4096;
-            *evs = realloc(*evs, (size_t)*cap * sizeof(ev_t));
-        }
-        ev_t *e = &(*evs)[*n];
-        memset(e, 0, sizeof(*e));
-        e->topic = topic;
-        if (!j || bw_json_to_avro(s, j, &rec->value, errstr, sizeof(errstr)) ||
-            bw_serde_encode(sd, s, &rec->value, &enc, errstr, sizeof(errstr)) ||
-            !bw_buf_append(&e->wire, enc.data, enc.len)) {
-            fprintf(stderr, "%s: %s\n", path, errstr);
-            return -1;
-        }
-        bw_ts_parse(json_string_value(json_object_get(j, "occurred_at")), &e->at);
-        (void)at;
-        json_decref(j);
-        (*n)++;
-    }
-    fclose(fp);
-    bw_record_destroy(rec);
-    bw_buf_free(&enc);
-    return 0;
-}
-
-static int by_time(const void *a, const void *b) {
-    const ev_t *x = a, *y = b;
-    return x->at < y->at ? -1 : x->at > y->at;
-}
-
 static bw_err_t count_emit(void *opaque, const char *key, avro_value_t *v) {
     (void)key;
     (void)v;
@@ -75,7 +27,8 @@ static bw_err_t count_emit(void *opaque, const char *key, avro_value_t *v) {
 
 /* Run events [0, n) in batches; returns seconds. The clock handed to the
  * stage is the events' own (a replay of history: nothing is "future"). */
-static double run(correlate_t *cr, bw_serde_t *sd, ev_t *evs, int n, int batch, long *signals) {
+static double run(correlate_t *cr, bw_serde_t *sd, bench_ev_t *evs, int n, int batch,
+                  long *signals) {
     const bw_schema_t *sch[2] = {bw_serde_schema(sd, "ClassifiedReview"),
                                  bw_serde_schema(sd, "SellerAction")};
     int64_t t0 = bw_mono_ns(), off[2] = {0, 0};
@@ -83,7 +36,7 @@ static double run(correlate_t *cr, bw_serde_t *sd, ev_t *evs, int n, int batch, 
 
     for (int i = 0; i < n; i++) {
         bw_record_t *rec;
-        ev_t *e = &evs[i];
+        bench_ev_t *e = &evs[i];
         int k = e->topic == CORR_TOPIC_REVIEWS ? 0 : 1;
         if (bw_serde_decode(sd, e->wire.data, e->wire.len, sch[k], &rec, errstr, sizeof(errstr)))
             abort();
@@ -103,7 +56,7 @@ int main(int argc, char **argv) {
     char errstr[512], path[4096];
     int batch = argc > 3 ? atoi(argv[3]) : 2000, naive_n = argc > 4 ? atoi(argv[4]) : 3000;
     int n = 0, cap = 0;
-    ev_t *evs = NULL;
+    bench_ev_t *evs = NULL;
     bw_serde_t *sd =
         bw_serde_new(BW_DEFAULT_SCHEMA_DIR, BW_SERDE_DEFAULT_MAX, errstr, sizeof(errstr));
     correlate_cfg_t cfg;
@@ -120,12 +73,12 @@ int main(int argc, char **argv) {
     }
     bench_header(argc, argv);
     snprintf(path, sizeof(path), "%s/classified.jsonl", argv[2]);
-    if (!sd || load(sd, path, CORR_TOPIC_REVIEWS, &evs, &n, &cap))
+    if (!sd || bench_load(sd, path, "ClassifiedReview", CORR_TOPIC_REVIEWS, &evs, &n, &cap))
         return 1;
     snprintf(path, sizeof(path), "%s/actions.jsonl", argv[2]);
-    if (load(sd, path, CORR_TOPIC_ACTIONS, &evs, &n, &cap))
+    if (bench_load(sd, path, "SellerAction", CORR_TOPIC_ACTIONS, &evs, &n, &cap))
         return 1;
-    qsort(evs, (size_t)n, sizeof(ev_t), by_time);
+    qsort(evs, (size_t)n, sizeof(bench_ev_t), bench_by_time);
     printf("events: %d (classified reviews and seller actions), batch %d\n\n", n, batch);
     for (int mode = 0; mode < 2; mode++) {
         bw_metrics_t *reg = bw_metrics_new();

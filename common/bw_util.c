@@ -455,3 +455,17 @@ void bw_alert_id(char out[17], const char *type, const char *scope, int64_t wind
             h = (h ^ (unsigned char)*p) * 1099511628211ULL;
     snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
+
+bool bw_grow(void **arr, size_t *cap, size_t n, size_t sz) {
+    size_t ncap;
+    void *p;
+
+    if (n < *cap)
+        return true;
+    ncap = *cap ? *cap * 2 : 64;
+    if (!(p = realloc(*arr, ncap * sz)))
+        return false;
+    *arr = p;
+    *cap = ncap;
+    return true;
+}

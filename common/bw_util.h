@@ -76,6 +76,9 @@ char *bw_arena_strdup(bw_arena_t *a, const char *s);
 void bw_arena_reset(bw_arena_t *a);
 void bw_arena_free(bw_arena_t *a);
 
+/** @brief Grow *arr (of *cap elements of @p sz bytes) to hold @p n + 1 (doubling). */
+bool bw_grow(void **arr, size_t *cap, size_t n, size_t sz);
+
 /** @brief strncpy that always terminates; returns false if truncated. */
 bool bw_strlcpy(char *dst, const char *src, size_t size);
 

@@ -1101,3 +1101,79 @@ void bw_wm_load(bw_wm_t *wm, bw_redis_t *redis, int32_t partition, int64_t now_m
         bw_wm_assign(wm, partition, now_ms);
     freeReplyObject(r);
 }
+
+/* ---- admitting events, a batch's partitions ---- */
+
+bw_wm_verdict_t bw_wm_admit(bw_wm_t *wm, int32_t partition, int64_t event_ms, int64_t now_ms,
+                            int64_t min_event_ms, char *reason, size_t reason_size) {
+    char ts[BW_TS_BUFSZ];
+    bw_wm_verdict_t v;
+
+    if (event_ms < min_event_ms) {
+        bw_ts_format(event_ms, ts);
+        bw_errstr_set(reason, reason_size, "occurred_at: %s is implausibly early", ts);
+        return BW_WM_FUTURE;
+    }
+    if ((v = bw_wm_observe(wm, partition, event_ms, now_ms)) == BW_WM_FUTURE) {
+        bw_ts_format(event_ms, ts);
+        bw_errstr_set(reason, reason_size,
+                      "occurred_at: %s is further in the future than skew.ms allows", ts);
+    }
+    return v;
+}
+
+bool bw_batch_parts_init(bw_batch_parts_t *bp) {
+    bp->n = 0;
+    bp->pids = calloc(BW_WM_MAX_PARTITIONS, sizeof(*bp->pids));
+    bp->last = malloc(BW_WM_MAX_PARTITIONS * sizeof(*bp->last));
+    if (!bp->pids || !bp->last) {
+        bw_batch_parts_free(bp);
+        return false;
+    }
+    for (int p = 0; p < BW_WM_MAX_PARTITIONS; p++)
+        bp->last[p] = -1;
+    return true;
+}
+
+void bw_batch_parts_note(bw_batch_parts_t *bp, int32_t partition, int64_t offset) {
+    if (!bp->last || partition < 0 || partition >= BW_WM_MAX_PARTITIONS)
+        return;
+    if (bp->last[partition] < 0)
+        bp->pids[bp->n++] = partition;
+    if (offset > bp->last[partition])
+        bp->last[partition] = offset;
+}
+
+bw_err_t bw_batch_parts_persist(const bw_batch_parts_t *bp, const bw_wm_t *wm, bw_win_t *win,
+                                int64_t ttl_s) {
+    bw_err_t err = BW_ERR_OK;
+
+    for (size_t i = 0; i < bp->n && !err; i++)
+        err = bw_wm_persist(wm, win, bp->pids[i], bp->last[bp->pids[i]], ttl_s);
+    return err;
+}
+
+void bw_batch_parts_reset(bw_batch_parts_t *bp) {
+    for (size_t i = 0; bp->last && i < bp->n; i++)
+        bp->last[bp->pids[i]] = -1;
+    bp->n = 0;
+}
+
+void bw_batch_parts_free(bw_batch_parts_t *bp) {
+    free(bp->pids);
+    free(bp->last);
+    bp->pids = NULL;
+    bp->last = NULL;
+    bp->n = 0;
+}
+
+char *bw_key_name(const char *prefix, const char *a, size_t alen, const char *b, size_t blen) {
+    bw_buf_t out = {0};
+
+    if (!bw_buf_append(&out, prefix, strlen(prefix)) || !bw_key_escape(&out, a, alen) ||
+        (b && (!bw_buf_append(&out, "|", 1) || !bw_key_escape(&out, b, blen)))) {
+        bw_buf_free(&out);
+        return NULL;
+    }
+    return out.data ? out.data : strdup(prefix);
+}

@@ -55,6 +55,12 @@ typedef struct bw_win_s bw_win_t;
 bool bw_key_escape(bw_buf_t *out, const char *in, size_t len);
 
 /**
+ * @brief "prefix" + @p a escaped (+ "|" + @p b escaped when @p b is not
+ *        NULL: the escaping keeps the two apart); NULL when out of memory.
+ */
+char *bw_key_name(const char *prefix, const char *a, size_t alen, const char *b, size_t blen);
+
+/**
  * @brief The inverse of bw_key_escape (appends to @p out, NUL-terminated
  *        but not counted); false on a malformed escape or out of memory.
  */
@@ -130,6 +136,56 @@ bw_err_t bw_wm_persist(const bw_wm_t *wm, bw_win_t *win, int32_t partition, int6
  *        is none or Redis cannot say.
  */
 void bw_wm_load(bw_wm_t *wm, bw_redis_t *redis, int32_t partition, int64_t now_ms);
+
+/**
+ * The event-time keys every windowed stage has, for its key table: @p K
+ * maps a field name (lateness_ms, grace_ms, skew_ms, idle_ms, int64_t) to
+ * its offset in the stage's config struct.
+ */
+#define BW_WM_CONF_DEFS(K)                                                                          \
+    {"lateness.ms",                                                                                 \
+     BW_CONF_INT,                                                                                   \
+     K(lateness_ms),                                                                                \
+     "3600000",                                                                                     \
+     0,                                                                                             \
+     30LL * 86400000,                                                                               \
+     NULL,                                                                                          \
+     "Watermark = largest event time less this"},                                                   \
+        {"grace.ms",  BW_CONF_INT,                                                                  \
+         K(grace_ms), "172800000",                                                                  \
+         0,           365LL * 86400000,                                                             \
+         NULL,        "Events this far behind the watermark still count (later ones are dropped)"}, \
+        {"skew.ms",  BW_CONF_INT,                                                                   \
+         K(skew_ms), "600000",                                                                      \
+         0,          86400000,                                                                      \
+         NULL,       "Events stamped further ahead of the clock are dead-lettered"},                \
+    {                                                                                               \
+        "idle.ms", BW_CONF_INT, K(idle_ms), "60000", 1000, 86400000, NULL,                          \
+            "A partition quiet this long does not hold the watermark back"                          \
+    }
+
+/**
+ * @brief Admit an event's time: refused (BW_WM_FUTURE, *reason set) when it
+ *        is before @p min_event_ms (a clock error) or further ahead than the
+ *        skew; else bw_wm_observe()'s verdict.
+ */
+bw_wm_verdict_t bw_wm_admit(bw_wm_t *wm, int32_t partition, int64_t event_ms, int64_t now_ms,
+                            int64_t min_event_ms, char *reason, size_t reason_size);
+
+/** The partitions of a batch, with the last offset of each (for bw_wm_persist). */
+typedef struct bw_batch_parts_s {
+    int32_t *pids;
+    int64_t *last; /* per partition id: -1 when not in the batch */
+    size_t n;
+} bw_batch_parts_t;
+
+bool bw_batch_parts_init(bw_batch_parts_t *bp);
+void bw_batch_parts_note(bw_batch_parts_t *bp, int32_t partition, int64_t offset);
+/** @brief Queue each partition's watermark with its state (bw_wm_persist). */
+bw_err_t bw_batch_parts_persist(const bw_batch_parts_t *bp, const bw_wm_t *wm, bw_win_t *win,
+                                int64_t ttl_s);
+void bw_batch_parts_reset(bw_batch_parts_t *bp);
+void bw_batch_parts_free(bw_batch_parts_t *bp);
 
 /** @brief Start of the tumbling bucket of size @p size_ms holding @p t_ms. */
 static inline int64_t bw_bucket(int64_t t_ms, int64_t size_ms) {

@@ -63,14 +63,10 @@ correlate_t *correlate_new(const correlate_cfg_t *cfg, bw_serde_t *sd, bw_redis_
     for (int i = 0; i < F_A__CNT; i++)
         if ((cr->fa[i] = bw_snode_field_index(cr->action_s->root, action_fields[i])) < 0)
             goto schema_err;
-    cr->batch_pids = calloc(BW_WM_MAX_PARTITIONS, sizeof(*cr->batch_pids));
-    cr->batch_off = malloc(BW_WM_MAX_PARTITIONS * sizeof(*cr->batch_off));
-    if (!cr->batch_pids || !cr->batch_off) {
+    if (!bw_batch_parts_init(&cr->parts)) {
         bw_errstr_set(errstr, errstr_size, "out of memory");
         goto err;
     }
-    for (int p = 0; p < BW_WM_MAX_PARTITIONS; p++)
-        cr->batch_off[p] = -1;
     if (!(cr->sig = bw_record_new(cr->signal_s)) ||
         !(cr->win = bw_win_new(redis, reg, errstr, errstr_size)))
         goto err;
@@ -118,9 +114,7 @@ static void discard_batch(correlate_t *cr) {
             free(t->evidence[k]);
     }
     cr->ntouched = 0;
-    for (size_t i = 0; i < cr->nbatch_pids; i++)
-        cr->batch_off[cr->batch_pids[i]] = -1;
-    cr->nbatch_pids = 0;
+    bw_batch_parts_reset(&cr->parts);
     if (cr->win)
         bw_win_discard(cr->win);
 }
@@ -137,8 +131,7 @@ void correlate_destroy(correlate_t *cr) {
     free(cr->pend);
     free(cr->touched);
     bw_marks_free(&cr->marks);
-    free(cr->batch_pids);
-    free(cr->batch_off);
+    bw_batch_parts_free(&cr->parts);
     bw_record_destroy(cr->sig);
     bw_win_destroy(cr->win);
     free(cr);
@@ -163,31 +156,6 @@ int64_t correlate_signals(const correlate_t *cr) {
 
 /* ---- helpers shared with timers.c and judge.c ---- */
 
-bool corr_grow(void **arr, size_t *cap, size_t n, size_t sz) {
-    size_t ncap;
-    void *p;
-
-    if (n < *cap)
-        return true;
-    ncap = *cap ? *cap * 2 : 64;
-    if (!(p = realloc(*arr, ncap * sz)))
-        return false;
-    *arr = p;
-    *cap = ncap;
-    return true;
-}
-
-char *corr_name(const char *prefix, const char *a, size_t alen, const char *b, size_t blen) {
-    bw_buf_t out = {0};
-
-    if (!bw_buf_append(&out, prefix, strlen(prefix)) || !bw_key_escape(&out, a, alen) ||
-        (b && (!bw_buf_append(&out, "|", 1) || !bw_key_escape(&out, b, blen)))) {
-        bw_buf_free(&out);
-        return NULL;
-    }
-    return out.data ? out.data : strdup(prefix);
-}
-
 touched_t *corr_touch(correlate_t *cr, touch_kind_t kind, const char *tag, const char *a,
                       const char *b, int64_t hi) {
     bool per_day = kind == TK_RESP || kind == TK_CORR;
@@ -203,7 +171,7 @@ touched_t *corr_touch(correlate_t *cr, touch_kind_t kind, const char *tag, const
             t->lo = hi;
         return t;
     }
-    if (!corr_grow((void **)&cr->touched, &cr->captouched, cr->ntouched, sizeof(*t)))
+    if (!bw_grow((void **)&cr->touched, &cr->captouched, cr->ntouched, sizeof(*t)))
         return NULL;
     t = &cr->touched[cr->ntouched];
     memset(t, 0, sizeof(*t));
@@ -417,10 +385,10 @@ static corr_verdict_t add_review(correlate_t *cr, bw_record_t *rec, int32_t pid,
         (r.kind == RK_SELLER_FEEDBACK && neg) || r.kind == RK_A_TO_Z || r.kind == RK_CHARGEBACK;
     logistics =
         (r.causes >> CAUSE_LOGI_FIRST) & ((1u << (CAUSE_LOGI_LAST - CAUSE_LOGI_FIRST + 1)) - 1);
-    if (!(tag = corr_name("s=", r.store, r.slen, NULL, 0)))
+    if (!(tag = bw_key_name("s=", r.store, r.slen, NULL, 0)))
         goto nomem;
     if (r.has_sku && r.kind == RK_PRODUCT_REVIEW &&
-        !(sku_tag = corr_name("k=", r.store, r.slen, r.sku, r.klen)))
+        !(sku_tag = bw_key_name("k=", r.store, r.slen, r.sku, r.klen)))
         goto nomem;
     if ((r.kind == RK_PRODUCT_REVIEW && r.rating != INT64_MIN) ||
         (r.kind == RK_SELLER_FEEDBACK && r.rating != INT64_MIN))
@@ -440,12 +408,12 @@ static corr_verdict_t add_review(correlate_t *cr, bw_record_t *rec, int32_t pid,
         goto nomem;
     /* what needs the order index: decided at the end of the batch */
     if (defect || (sku_tag && neg && r.has_order) || (logistics && r.has_order)) {
-        if (!corr_grow((void **)&cr->pend, &cr->cappend, cr->npend, sizeof(p)))
+        if (!bw_grow((void **)&cr->pend, &cr->cappend, cr->npend, sizeof(p)))
             goto nomem;
         p.store_tag = tag;
         p.sku_tag = sku_tag;
         tag = sku_tag = NULL;
-        if ((r.has_order && !(p.order_key = corr_name("o:", r.order, r.olen, NULL, 0))) ||
+        if ((r.has_order && !(p.order_key = bw_key_name("o:", r.order, r.olen, NULL, 0))) ||
             !(p.event_id = strndup(r.event, r.elen))) {
             free_pend(&p);
             goto nomem;
@@ -490,7 +458,7 @@ static corr_verdict_t add_action(correlate_t *cr, bw_record_t *rec, int32_t pid,
         bw_errstr_set(reason, reason_size, "%s: empty", slen ? "ref_event_id" : "store_id");
         return CORR_REJECTED;
     }
-    if (!(tag = corr_name("s=", store, slen, NULL, 0)) || !bw_buf_append(&ekey, "m:", 2) ||
+    if (!(tag = bw_key_name("s=", store, slen, NULL, 0)) || !bw_buf_append(&ekey, "m:", 2) ||
         !bw_key_escape(&ekey, ref, rlen))
         err = BW_ERR_NOMEM;
     else
@@ -509,20 +477,10 @@ corr_verdict_t correlate_add(correlate_t *cr, int topic, bw_record_t *rec, int32
                              int64_t offset, int64_t now_ms, char *reason, size_t reason_size) {
     int64_t at = bw_field_long(&rec->value,
                                topic == CORR_TOPIC_REVIEWS ? cr->fr[F_R_TIME] : cr->fa[F_A_TIME]);
-    char ts[BW_TS_BUFSZ];
     corr_verdict_t v;
 
-    if (at < cr->cfg.min_event_ms) {
-        bw_ts_format(at, ts);
-        bw_errstr_set(reason, reason_size, "occurred_at: %s is implausibly early", ts);
-        bw_metric_inc(cr->m_rejected);
-        return CORR_REJECTED;
-    }
-    switch (bw_wm_observe(&cr->wm, pid, at, now_ms)) {
+    switch (bw_wm_admit(&cr->wm, pid, at, now_ms, cr->cfg.min_event_ms, reason, reason_size)) {
     case BW_WM_FUTURE:
-        bw_ts_format(at, ts);
-        bw_errstr_set(reason, reason_size,
-                      "occurred_at: %s is further in the future than skew.ms allows", ts);
         bw_metric_inc(cr->m_rejected);
         return CORR_REJECTED;
     case BW_WM_TOO_LATE:
@@ -534,12 +492,7 @@ corr_verdict_t correlate_add(correlate_t *cr, int topic, bw_record_t *rec, int32
     default:
         v = CORR_APPLIED;
     }
-    if (pid >= 0 && pid < BW_WM_MAX_PARTITIONS) {
-        if (cr->batch_off[pid] < 0)
-            cr->batch_pids[cr->nbatch_pids++] = pid;
-        if (offset > cr->batch_off[pid])
-            cr->batch_off[pid] = offset;
-    }
+    bw_batch_parts_note(&cr->parts, pid, offset);
     corr_verdict_t rv = topic == CORR_TOPIC_REVIEWS
                             ? add_review(cr, rec, pid, offset, reason, reason_size)
                             : add_action(cr, rec, pid, offset, at, reason, reason_size);
@@ -664,7 +617,8 @@ static bw_err_t queue_spike_joins(correlate_t *cr, char *errstr, size_t errstr_s
         int64_t day = bw_bucket(p->at, DAY_MS);
         if (!p->logistics || !p->carrier)
             continue;
-        if (!(tags[i] = corr_name("cl=", p->carrier, strlen(p->carrier), p->lane, strlen(p->lane))))
+        if (!(tags[i] =
+                  bw_key_name("cl=", p->carrier, strlen(p->carrier), p->lane, strlen(p->lane))))
             goto nomem;
         bw_buf_reset(&key);
         if (!bw_win_key(&key, tags[i], "fired"))
@@ -724,22 +678,13 @@ out:
     return err;
 }
 
-/* Each partition's largest event time, with its state (fenced). */
-static bw_err_t queue_watermarks(correlate_t *cr) {
-    bw_err_t err = BW_ERR_OK;
-
-    for (size_t i = 0; i < cr->nbatch_pids && !err; i++)
-        err = bw_wm_persist(&cr->wm, cr->win, cr->batch_pids[i], cr->batch_off[cr->batch_pids[i]],
-                            cr->cfg.state_ttl_s);
-    return err;
-}
-
 bw_err_t correlate_end_batch(correlate_t *cr, int64_t now_ms, correlate_emit_cb emit, void *opaque,
                              char *errstr, size_t errstr_size) {
     bw_err_t err;
 
     if ((err = lookup_orders(cr, errstr, errstr_size)) || (err = queue_joined(cr)) ||
-        (err = queue_spike_joins(cr, errstr, errstr_size)) || (err = queue_watermarks(cr)) ||
+        (err = queue_spike_joins(cr, errstr, errstr_size)) ||
+        (err = bw_batch_parts_persist(&cr->parts, &cr->wm, cr->win, cr->cfg.state_ttl_s)) ||
         (err = bw_win_flush(cr->win, errstr, errstr_size)) ||
         (err = corr_fire_timers(cr, now_ms, errstr, errstr_size)))
         goto out;

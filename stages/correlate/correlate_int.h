@@ -116,19 +116,12 @@ struct correlate_s {
     touched_t *touched;
     size_t ntouched, captouched;
     bw_marks_t marks;
-    int32_t *batch_pids; /* partitions of this batch, with their last offset */
-    int64_t *batch_off;
-    size_t nbatch_pids;
+    bw_batch_parts_t parts; /* partitions of this batch, with their last offset */
     int64_t signals;
     bw_metrics_t *reg;
     bw_metric_t *m_applied, *m_late, *m_dropped, *m_rejected, *m_ignored, *m_unknown_order,
         *m_timers, *m_watermark;
 };
-
-bool corr_grow(void **arr, size_t *cap, size_t n, size_t sz);
-
-/* "prefix" + escaped parts joined by '|'. */
-char *corr_name(const char *prefix, const char *a, size_t alen, const char *b, size_t blen);
 
 /* Note that the batch changed @p tag's windows at day @p hi (for judging);
  * entries of kind TK_RESP and TK_CORR are per day, TK_EVENT per event. */

@@ -138,7 +138,7 @@ static bw_err_t fire_round(correlate_t *cr, int64_t wm, bool *more, char *errstr
             const char *m = r->element[i]->str, *sp;
             if (r->element[i]->type != REDIS_REPLY_STRING)
                 continue;
-            if (!corr_grow((void **)&dues, &capd, nd, sizeof(*dues)))
+            if (!bw_grow((void **)&dues, &capd, nd, sizeof(*dues)))
                 goto nomem;
             dues[nd].pid = pids[q];
             dues[nd].member = r->element[i]->str;

@@ -56,12 +56,8 @@ logistics_t *logistics_new(const logistics_cfg_t *cfg, bw_serde_t *sd, bw_redis_
     for (int i = 0; i < F_S__CNT; i++)
         if ((lg->fs[i] = bw_snode_field_index(lg->ship_s->root, ship_fields[i])) < 0)
             goto schema_err;
-    lg->batch_pids = calloc(BW_WM_MAX_PARTITIONS, sizeof(*lg->batch_pids));
-    lg->batch_off = malloc(BW_WM_MAX_PARTITIONS * sizeof(*lg->batch_off));
-    if (!lg->batch_pids || !lg->batch_off)
+    if (!bw_batch_parts_init(&lg->parts))
         goto nomem;
-    for (int p = 0; p < BW_WM_MAX_PARTITIONS; p++)
-        lg->batch_off[p] = -1;
     if (!(lg->sig = bw_record_new(lg->signal_s)) || !(lg->overlay = json_object()) ||
         !(lg->win = bw_win_new(redis, reg, errstr, errstr_size)))
         goto err;
@@ -121,9 +117,7 @@ static void discard_batch(logistics_t *lg) {
             free(t->evidence[k]);
     }
     lg->ntouched = 0;
-    for (size_t i = 0; i < lg->nbatch_pids; i++)
-        lg->batch_off[lg->batch_pids[i]] = -1;
-    lg->nbatch_pids = 0;
+    bw_batch_parts_reset(&lg->parts);
     json_object_clear(lg->overlay);
     if (lg->win)
         bw_win_discard(lg->win);
@@ -142,8 +136,7 @@ void logistics_destroy(logistics_t *lg) {
     free(lg->ords);
     free(lg->touched);
     bw_marks_free(&lg->marks);
-    free(lg->batch_pids);
-    free(lg->batch_off);
+    bw_batch_parts_free(&lg->parts);
     json_decref(lg->overlay);
     bw_record_destroy(lg->sig);
     bw_win_destroy(lg->win);
@@ -174,31 +167,6 @@ int64_t logistics_timers_fired(const logistics_t *lg) {
 
 /* ---- helpers shared with timers.c and judge.c ---- */
 
-bool logi_grow(void **arr, size_t *cap, size_t n, size_t sz) {
-    size_t ncap;
-    void *p;
-
-    if (n < *cap)
-        return true;
-    ncap = *cap ? *cap * 2 : 64;
-    if (!(p = realloc(*arr, ncap * sz)))
-        return false;
-    *arr = p;
-    *cap = ncap;
-    return true;
-}
-
-char *logi_name(const char *prefix, const char *a, size_t alen, const char *b, size_t blen) {
-    bw_buf_t out = {0};
-
-    if (!bw_buf_append(&out, prefix, strlen(prefix)) || !bw_key_escape(&out, a, alen) ||
-        (b && (!bw_buf_append(&out, "|", 1) || !bw_key_escape(&out, b, blen)))) {
-        bw_buf_free(&out);
-        return NULL;
-    }
-    return out.data ? out.data : strdup(prefix);
-}
-
 touched_t *logi_touch(logistics_t *lg, const char *tag, const char *a, const char *b,
                       touch_kind_t kind, int64_t bucket) {
     touched_t *t;
@@ -211,7 +179,7 @@ touched_t *logi_touch(logistics_t *lg, const char *tag, const char *a, const cha
             return t;
         }
     }
-    if (!logi_grow((void **)&lg->touched, &lg->captouched, lg->ntouched, sizeof(*t)))
+    if (!bw_grow((void **)&lg->touched, &lg->captouched, lg->ntouched, sizeof(*t)))
         return NULL;
     t = &lg->touched[lg->ntouched];
     memset(t, 0, sizeof(*t));
@@ -290,8 +258,8 @@ static logi_verdict_t add_order(logistics_t *lg, bw_record_t *rec, int32_t pid, 
 
     bw_field_str(&rec->value, lg->fo[F_O_STORE], &store, &slen);
     bw_field_str(&rec->value, lg->fo[F_O_ORDER], &order, &olen);
-    if (!(tag = logi_name("s=", store, slen, NULL, 0)) ||
-        !(okey = logi_name("o:", order, olen, NULL, 0)))
+    if (!(tag = bw_key_name("s=", store, slen, NULL, 0)) ||
+        !(okey = bw_key_name("o:", order, olen, NULL, 0)))
         goto nomem;
     snprintf(num, sizeof(num), "%d", bw_field_enum(&rec->value, lg->fo[F_O_PLATFORM]));
     ADD(bw_win_add_str(lg->win, tag, pid, off, okey, "platform", num, ttl));
@@ -315,7 +283,7 @@ static logi_verdict_t add_order(logistics_t *lg, bw_record_t *rec, int32_t pid, 
                             json_pack("[I,I]", (json_int_t)ship_by, (json_int_t)deliver_by)))
         goto nomem;
     /* its scans may already be in the index: decided at the end of the batch */
-    if (!logi_grow((void **)&lg->ords, &lg->capords, lg->nords, sizeof(*lg->ords)))
+    if (!bw_grow((void **)&lg->ords, &lg->capords, lg->nords, sizeof(*lg->ords)))
         goto nomem;
     lg->ords[lg->nords++] = (ord_t){tag, okey, pid, off, ship_by, deliver_by};
     bw_buf_free(&ovl);
@@ -388,9 +356,9 @@ static logi_verdict_t add_shipment(logistics_t *lg, bw_record_t *rec, int32_t pi
     p.lane = lb.data;
     lb.data = NULL;
     if (!(p.carrier = strndup(carrier, clen)) ||
-        !(p.store_tag = logi_name("s=", store, slen, NULL, 0)) ||
-        !(p.order_key = logi_name("o:", order, olen, NULL, 0)) ||
-        !(p.cl_tag = logi_name("cl=", carrier, clen, p.lane, strlen(p.lane))) ||
+        !(p.store_tag = bw_key_name("s=", store, slen, NULL, 0)) ||
+        !(p.order_key = bw_key_name("o:", order, olen, NULL, 0)) ||
+        !(p.cl_tag = bw_key_name("cl=", carrier, clen, p.lane, strlen(p.lane))) ||
         !(p.event_id = strndup(event, elen)))
         goto nomem;
     if (add_scan_index(lg, p.store_tag, p.order_key, p.carrier, p.lane, status, pid, off, at))
@@ -398,7 +366,7 @@ static logi_verdict_t add_shipment(logistics_t *lg, bw_record_t *rec, int32_t pi
     if (status == SS_LABEL)
         goto done;
     /* the outcome needs the promises: decided at the end of the batch */
-    if (!logi_grow((void **)&lg->pend, &lg->cappend, lg->npend, sizeof(p)))
+    if (!bw_grow((void **)&lg->pend, &lg->cappend, lg->npend, sizeof(p)))
         goto nomem;
     p.kind = status == SS_DELIVERED                              ? SS_DELIVERED
              : status == SS_PICKED_UP || status == SS_IN_TRANSIT ? SS_PICKED_UP
@@ -433,20 +401,10 @@ logi_verdict_t logistics_add(logistics_t *lg, int topic, bw_record_t *rec, int32
                              int64_t offset, int64_t now_ms, char *reason, size_t reason_size) {
     int64_t at = bw_field_long(&rec->value,
                                topic == LOGI_TOPIC_ORDERS ? lg->fo[F_O_TIME] : lg->fs[F_S_TIME]);
-    char ts[BW_TS_BUFSZ];
     logi_verdict_t v;
 
-    if (at < lg->cfg.min_event_ms) {
-        bw_ts_format(at, ts);
-        bw_errstr_set(reason, reason_size, "occurred_at: %s is implausibly early", ts);
-        bw_metric_inc(lg->m_rejected);
-        return LOGI_REJECTED;
-    }
-    switch (bw_wm_observe(&lg->wm, pid, at, now_ms)) {
+    switch (bw_wm_admit(&lg->wm, pid, at, now_ms, lg->cfg.min_event_ms, reason, reason_size)) {
     case BW_WM_FUTURE:
-        bw_ts_format(at, ts);
-        bw_errstr_set(reason, reason_size,
-                      "occurred_at: %s is further in the future than skew.ms allows", ts);
         bw_metric_inc(lg->m_rejected);
         return LOGI_REJECTED;
     case BW_WM_TOO_LATE:
@@ -458,12 +416,7 @@ logi_verdict_t logistics_add(logistics_t *lg, int topic, bw_record_t *rec, int32
     default:
         v = LOGI_APPLIED;
     }
-    if (pid >= 0 && pid < BW_WM_MAX_PARTITIONS) {
-        if (lg->batch_off[pid] < 0)
-            lg->batch_pids[lg->nbatch_pids++] = pid;
-        if (offset > lg->batch_off[pid])
-            lg->batch_off[pid] = offset;
-    }
+    bw_batch_parts_note(&lg->parts, pid, offset);
     if ((topic == LOGI_TOPIC_ORDERS ? add_order(lg, rec, pid, offset, at)
                                     : add_shipment(lg, rec, pid, offset, at)) == LOGI_REJECTED) {
         bw_errstr_set(reason, reason_size, "out of memory");
@@ -711,7 +664,7 @@ static bw_err_t queue_late_orders(logistics_t *lg, char *errstr, size_t errstr_s
         if (o->deliver_by != INT64_MIN && r->element[2]->type == REDIS_REPLY_STRING &&
             r->element[3]->type == REDIS_REPLY_STRING) {
             const char *carrier = r->element[2]->str, *lane = r->element[3]->str;
-            char *cltag = logi_name("cl=", carrier, strlen(carrier), lane, strlen(lane));
+            char *cltag = bw_key_name("cl=", carrier, strlen(carrier), lane, strlen(lane));
             if (!cltag)
                 goto nomem;
             if (delivered != INT64_MIN)
@@ -736,23 +689,13 @@ out:
     return err;
 }
 
-/* Each partition's largest event time, written with its state (fenced):
- * a restart resumes its watermark from there (logistics_assigned). */
-static bw_err_t queue_watermarks(logistics_t *lg) {
-    bw_err_t err = BW_ERR_OK;
-
-    for (size_t i = 0; i < lg->nbatch_pids && !err; i++)
-        err = bw_wm_persist(&lg->wm, lg->win, lg->batch_pids[i], lg->batch_off[lg->batch_pids[i]],
-                            lg->cfg.index_ttl_s);
-    return err;
-}
-
 bw_err_t logistics_end_batch(logistics_t *lg, int64_t now_ms, logistics_emit_cb emit, void *opaque,
                              char *errstr, size_t errstr_size) {
     bw_err_t err;
 
     if ((err = lookup_orders(lg, errstr, errstr_size)) || (err = queue_outcomes(lg)) ||
-        (err = queue_late_orders(lg, errstr, errstr_size)) || (err = queue_watermarks(lg)) ||
+        (err = queue_late_orders(lg, errstr, errstr_size)) ||
+        (err = bw_batch_parts_persist(&lg->parts, &lg->wm, lg->win, lg->cfg.index_ttl_s)) ||
         (err = bw_win_flush(lg->win, errstr, errstr_size)) ||
         (err = logi_fire_timers(lg, now_ms, errstr, errstr_size)))
         goto out;

@@ -110,20 +110,12 @@ struct logistics_s {
     size_t ntouched, captouched;
     bw_marks_t marks; /* signals sent, remembered once delivered */
     json_t *overlay; /* "store_tag order_key" -> [ship_by, deliver_by] of this batch */
-    int32_t *batch_pids; /* partitions of this batch, with their last offset */
-    int64_t *batch_off; /* per pid (BW_WM_MAX_PARTITIONS): -1 when not in the batch */
-    size_t nbatch_pids;
+    bw_batch_parts_t parts; /* partitions of this batch, with their last offset */
     int64_t signals, timers_fired;
     bw_metrics_t *reg;
     bw_metric_t *m_applied, *m_late, *m_dropped, *m_rejected, *m_no_promise;
     bw_metric_t *m_timers_due, *m_timers_stall, *m_timers_track, *m_watermark;
 };
-
-/* Grow *arr (of *cap elements of size sz) to hold n + 1. */
-bool logi_grow(void **arr, size_t *cap, size_t n, size_t sz);
-
-/* "prefix" + escaped parts joined by '|' (escaping keeps them apart). */
-char *logi_name(const char *prefix, const char *a, size_t alen, const char *b, size_t blen);
 
 /* Note that the batch changed bucket @p bucket of @p tag (for detection). */
 touched_t *logi_touch(logistics_t *lg, const char *tag, const char *a, const char *b,

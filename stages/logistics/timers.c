@@ -220,7 +220,7 @@ static bw_err_t fire_round(logistics_t *lg, int64_t wm, bool *more, char *errstr
         for (size_t i = 0; i + 1 < r->elements; i += 2) {
             if (r->element[i]->type != REDIS_REPLY_STRING)
                 continue;
-            if (!logi_grow((void **)&dues, &capd, nd, sizeof(*dues)))
+            if (!bw_grow((void **)&dues, &capd, nd, sizeof(*dues)))
                 goto nomem;
             dues[nd].pid = pids[q];
             dues[nd].kind = (int)(q % K__CNT);
@@ -263,7 +263,7 @@ static bw_err_t fire_round(logistics_t *lg, int64_t wm, bool *more, char *errstr
             o.carrier = r->element[H_CARRIER]->str;
             o.lane = r->element[H_LANE]->str;
             if (!(o.cl_tag =
-                      logi_name("cl=", o.carrier, strlen(o.carrier), o.lane, strlen(o.lane)))) {
+                      bw_key_name("cl=", o.carrier, strlen(o.carrier), o.lane, strlen(o.lane)))) {
                 free(member_copy);
                 goto nomem;
             }
