@@ -286,21 +286,28 @@ out:
 
 /* Product reviews into the SKU's day: volume, negatives, complaints by
  * cause, and the texts of low-star reviews for the near-duplicate test. */
-static bw_err_t add_sku(correlate_t *cr, const char *sku_tag, const review_t *r, int32_t pid,
-                        int64_t off, bool neg) {
+static bw_err_t add_sku(correlate_t *cr, const char *store_tag, const char *sku_tag,
+                        const review_t *r, int32_t pid, int64_t off, bool neg) {
     int64_t ttl = cr->cfg.state_ttl_s, day = bw_bucket(r->at, DAY_MS);
     char key[48], field[16], hash[24];
     char *store = NULL, *sku = NULL, *event = NULL;
+    bw_buf_t esku = {0};
     touched_t *t;
     bw_err_t err = BW_ERR_NOMEM;
 
-    snprintf(key, sizeof(key), "d:%lld", (long long)day);
-    if ((err = bw_win_add(cr->win, sku_tag, pid, off, BW_OP_INCR, key, "rev", 1, ttl)))
-        return err;
+    /* every review counts in the store's per-SKU day ("kr:DAY", field the
+     * escaped SKU): the store's tag is written for the review anyway, so
+     * praise costs no flush of its own */
+    snprintf(key, sizeof(key), "kr:%lld", (long long)day);
+    if (!bw_key_escape(&esku, r->sku, r->klen))
+        return BW_ERR_NOMEM;
+    err = bw_win_add(cr->win, store_tag, pid, off, BW_OP_INCR, key, esku.data, 1, ttl);
+    bw_buf_free(&esku);
     /* only a negative review can make the SKU's signals fire: praise is
      * counted, not judged */
-    if (!neg)
-        return BW_ERR_OK;
+    if (err || !neg)
+        return err;
+    snprintf(key, sizeof(key), "d:%lld", (long long)day);
     if ((err = bw_win_add(cr->win, sku_tag, pid, off, BW_OP_INCR, key, "neg", 1, ttl)))
         return err;
     if (r->primary >= 0 && r->primary < CAUSE__CNT) {
@@ -394,7 +401,7 @@ static corr_verdict_t add_review(correlate_t *cr, bw_record_t *rec, int32_t pid,
         (r.kind == RK_SELLER_FEEDBACK && r.rating != INT64_MIN))
         ADD(add_store(cr, tag, &r, pid, off, neg));
     if (sku_tag && r.rating != INT64_MIN)
-        ADD(add_sku(cr, sku_tag, &r, pid, off, neg));
+        ADD(add_sku(cr, tag, sku_tag, &r, pid, off, neg));
     if (r.due != INT64_MIN && r.kind != RK_SELLER_MESSAGE)
         ADD(add_response(cr, tag, &r, pid, off));
     if (r.removable >= 0 && r.removable < 4 &&

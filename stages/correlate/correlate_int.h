@@ -8,10 +8,12 @@
  *                                 by order date, once per order)
  *                 r:<day>         fb, fbsum (seller feedback), rev, neg (product
  *                                 reviews), rdue, rwarn, rlate (responses by deadline day)
+ *                 kr:<day>        reviews per SKU (field: the escaped SKU)
  *                 rm:<30 days>    fb, fbsum (the 365-day rating)
  *                 m:<event>       due, replied (a response clock)
  *                 cmarks          once-markers; fired: signals sent
- *   {k=<store>|<sku>} d:<day>     rev, neg, unk (low stars, unknown order), c<cause>
+ *   {k=<store>|<sku>} d:<day>     neg, unk (low stars, unknown order), c<cause>
+ *                                 (written by negative reviews only)
  *                 sh:<day>        event id -> SimHash of low-star texts
  *   {cl=<carrier>|<lane>} lc:<day> complaints joined to a delay spike (fired: bw-logistics')
  *   {t=<pid>}     resp            response clocks by next deadline; wm: the watermark

@@ -483,9 +483,20 @@ static bool q_sku(judging_t *j, bw_redis_pipe_t *pipe) {
     bw_buf_t key = {0};
     bool ok;
 
+    char *store_tag = bw_key_name("s=", t->a, strlen(t->a), NULL, 0);
+    bw_buf_t esku = {0};
+    const char *fields[1];
+
     plan_days(j);
-    ok = q_windows(pipe, t->tag, "d:", j->first - (nd - 1) * DAY_MS, nd + j->ndays - 1, DAY_MS,
+    ok = store_tag && bw_key_escape(&esku, t->b, strlen(t->b)) &&
+         q_windows(pipe, t->tag, "d:", j->first - (nd - 1) * DAY_MS, nd + j->ndays - 1, DAY_MS,
                    SKU_F, NSKU_F);
+    /* the SKU's review counts live in its store's tag (correlate.c: add_sku) */
+    fields[0] = esku.data;
+    ok = ok && q_windows(pipe, store_tag, "kr:", j->first - (nd - 1) * DAY_MS, nd + j->ndays - 1,
+                         DAY_MS, fields, 1);
+    free(store_tag);
+    bw_buf_free(&esku);
     /* the low-star texts of each day judged and the day before */
     for (int k = -1; k < j->ndays && ok; k++) {
         char name[48];
@@ -589,6 +600,9 @@ static bw_err_t judge_sku(judging_t *j, redisReply **rep) {
     if (!w)
         return BW_ERR_NOMEM;
     r_windows(rep, nw, NSKU_F, w);
+    for (int k = 0; k < nw; k++) /* reviews: from the store's tag */
+        r_windows(rep + nw + k, 1, 1, &w[(size_t)k * NSKU_F]);
+    rep += nw;
     j->fired = rep[nw + j->ndays + 1];
     for (int d = 0; d < j->ndays && !err; d++) {
         const int64_t *wd = w + (size_t)d * NSKU_F; /* the nd windows ending at day d */
