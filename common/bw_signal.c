@@ -63,7 +63,8 @@ int64_t bw_fired_value(const redisReply *r) {
     return v;
 }
 
-bool bw_marks_add(bw_marks_t *m, const char *tag, const char *field, int64_t value) {
+bool bw_marks_add_op(bw_marks_t *m, const char *tag, const char *key, bw_op_t op, const char *field,
+                     int64_t value) {
     bw_mark_t *k;
 
     if (m->n == m->cap) {
@@ -76,10 +77,13 @@ bool bw_marks_add(bw_marks_t *m, const char *tag, const char *field, int64_t val
     }
     k = &m->v[m->n];
     k->tag = strdup(tag);
+    k->key = strdup(key);
     k->field = strdup(field);
+    k->op = op;
     k->value = value;
-    if (!k->tag || !k->field) {
+    if (!k->tag || !k->key || !k->field) {
         free(k->tag);
+        free(k->key);
         free(k->field);
         return false;
     }
@@ -87,13 +91,17 @@ bool bw_marks_add(bw_marks_t *m, const char *tag, const char *field, int64_t val
     return true;
 }
 
+bool bw_marks_add(bw_marks_t *m, const char *tag, const char *field, int64_t value) {
+    return bw_marks_add_op(m, tag, "fired", BW_OP_MAX, field, value);
+}
+
 bw_err_t bw_marks_write(bw_marks_t *m, bw_win_t *win, int64_t ttl_s, char *errstr,
                         size_t errstr_size) {
     bw_err_t err = BW_ERR_OK;
 
     for (size_t i = 0; i < m->n && !err; i++)
-        err = bw_win_add(win, m->v[i].tag, BW_WIN_UNFENCED, 0, BW_OP_MAX, "fired", m->v[i].field,
-                         m->v[i].value, ttl_s);
+        err = bw_win_add(win, m->v[i].tag, BW_WIN_UNFENCED, 0, m->v[i].op, m->v[i].key,
+                         m->v[i].field, m->v[i].value, ttl_s);
     if (!err && m->n)
         err = bw_win_flush(win, errstr, errstr_size);
     else if (err)
@@ -107,6 +115,7 @@ bw_err_t bw_marks_write(bw_marks_t *m, bw_win_t *win, int64_t ttl_s, char *errst
 void bw_marks_clear(bw_marks_t *m) {
     for (size_t i = 0; i < m->n; i++) {
         free(m->v[i].tag);
+        free(m->v[i].key);
         free(m->v[i].field);
     }
     m->n = 0;

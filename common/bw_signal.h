@@ -54,9 +54,15 @@ const char *bw_fired_field(char *buf, size_t size, const char *type, int64_t win
 /** @brief The value of a fired field from an HMGET reply's element (0: none). */
 int64_t bw_fired_value(const redisReply *r);
 
-/** Marks of the signals a batch sent, written once they are delivered. */
+/**
+ * Marks of the signals a batch sent, written once they are delivered; and
+ * any other change that must wait for them (a timer that may leave its set
+ * only once what it made the batch send is out: written earlier, a crash
+ * in between would lose the signal for good).
+ */
 typedef struct bw_mark_s {
-    char *tag, *field;
+    char *tag, *key, *field;
+    bw_op_t op;
     int64_t value;
 } bw_mark_t;
 
@@ -67,9 +73,13 @@ typedef struct bw_marks_s {
 
 bool bw_marks_add(bw_marks_t *m, const char *tag, const char *field, int64_t value);
 
+/** @brief Any other change to write with the marks (unfenced: it must be idempotent). */
+bool bw_marks_add_op(bw_marks_t *m, const char *tag, const char *key, bw_op_t op, const char *field,
+                     int64_t value);
+
 /**
  * @brief Queue the marks on @p win (HSET-if-larger on each tag's "fired",
- *        unfenced: a mark only grows) and flush; the marks are cleared
+ *        unfenced: a mark only grows; the other changes as added) and flush; the marks are cleared
  *        either way (on failure the batch runs again and marks again).
  */
 bw_err_t bw_marks_write(bw_marks_t *m, bw_win_t *win, int64_t ttl_s, char *errstr,

@@ -159,6 +159,7 @@ int64_t correlate_signals(const correlate_t *cr) {
 touched_t *corr_touch(correlate_t *cr, touch_kind_t kind, const char *tag, const char *a,
                       const char *b, int64_t hi) {
     bool per_day = kind == TK_RESP || kind == TK_CORR;
+    /* TK_EVENT entries are one per event; the others merge per tag */
     touched_t *t;
 
     for (size_t i = 0; kind != TK_EVENT && i < cr->ntouched; i++) {
@@ -207,6 +208,21 @@ bw_err_t corr_count_once(correlate_t *cr, const char *tag, int32_t pid, int64_t 
     snprintf(key, sizeof(key), "%s%lld", prefix, (long long)bucket);
     return bw_win_add_once(cr->win, tag, pid, offset, key, field, 1, "cmarks", marker,
                            cr->cfg.state_ttl_s);
+}
+
+bw_err_t corr_close_later(correlate_t *cr, char kind, const char *tag, int64_t day, int32_t pid,
+                          int64_t offset) {
+    char ptag[24];
+    bw_buf_t member = {0};
+    bw_err_t err;
+
+    snprintf(ptag, sizeof(ptag), "t=%d", (int)pid);
+    if (!bw_buf_printf(&member, "%c %lld %s", kind, (long long)day, tag))
+        return BW_ERR_NOMEM;
+    err = bw_win_add(cr->win, ptag, pid, offset, BW_OP_ZADD, TIMER_CLOSE, member.data, day + DAY_MS,
+                     cr->cfg.state_ttl_s);
+    bw_buf_free(&member);
+    return err;
 }
 
 /* ---- queueing changes ---- */
@@ -324,7 +340,8 @@ static bw_err_t add_sku(correlate_t *cr, const char *store_tag, const char *sku_
     if (!(store = strndup(r->store, r->slen)) || !(sku = strndup(r->sku, r->klen)) ||
         !(t = corr_touch(cr, TK_SKU, sku_tag, store, sku, day)) || !corr_evidence(t, event))
         goto out;
-    err = BW_ERR_OK;
+    t->need |= NEED_CLUSTER;
+    err = corr_close_later(cr, 'K', sku_tag, day, pid, off);
 out:
     free(store);
     free(sku);
@@ -337,12 +354,8 @@ static bw_err_t add_store(correlate_t *cr, const char *tag, const review_t *r, i
                           int64_t off, bool neg) {
     int64_t ttl = cr->cfg.state_ttl_s, day = bw_bucket(r->at, DAY_MS);
     char key[48];
-    char *store = strndup(r->store, r->slen);
-    touched_t *t;
     bw_err_t err = BW_ERR_OK;
 
-    if (!store)
-        return BW_ERR_NOMEM;
     snprintf(key, sizeof(key), "r:%lld", (long long)day);
     if (r->kind == RK_PRODUCT_REVIEW) {
         if ((err = bw_win_add(cr->win, tag, pid, off, BW_OP_INCR, key, "rev", 1, ttl)) ||
@@ -360,14 +373,8 @@ static bw_err_t add_store(correlate_t *cr, const char *tag, const review_t *r, i
     }
     if (r->kind == RK_PRODUCT_REVIEW && !neg)
         goto out; /* praise: counted, nothing to judge */
-    if (!(t = corr_touch(cr, TK_STORE, tag, store, NULL, day))) {
-        err = BW_ERR_NOMEM;
-    } else {
-        t->platform = r->platform;
-        t->need |= r->kind == RK_PRODUCT_REVIEW ? NEED_NEG : NEED_RATING;
-    }
+    err = corr_close_later(cr, 'S', tag, day, pid, off);
 out:
-    free(store);
     return err;
 }
 

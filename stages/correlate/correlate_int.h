@@ -66,6 +66,9 @@ extern const char *const CAUSE_NAMES[CAUSE__CNT];
 extern const char *const REMOVABLE_NAMES[4];
 
 #define TIMER_RESP "resp"
+/* Days whose rates wait to be judged until the watermark closes them:
+ * members "S <day> <store tag>" and "K <day> <SKU tag>", scored day + 1 day. */
+#define TIMER_CLOSE "close"
 
 /* A review that needs its order from the index (end of batch). */
 typedef struct {
@@ -79,22 +82,27 @@ typedef struct {
 } pend_t;
 
 typedef enum {
-    TK_STORE, /* ODR, rating, store negative share */
+    TK_STORE, /* ODR (as the batch changed it) */
+    TK_STORE_DAY, /* a closed day: rating, store negative share */
     TK_RESP, /* responses due and late, by deadline day */
-    TK_SKU, /* SKU negative share, complaint clusters, fake bursts */
+    TK_SKU, /* complaint clusters, fake bursts (as the batch changed them) */
+    TK_SKU_DAY, /* a closed day: SKU negative share */
     TK_CORR, /* complaints joined to a delay spike */
     TK_EVENT, /* one review or message: REMOVABLE_FEEDBACK, POLICY_RISK */
 } touch_kind_t;
 
-/* What a store entry needs judged: only what the batch could have made
- * worse (a rating only moves with new feedback, the negative share with a
- * new negative review, the defect rate with a new defect), so a batch of
- * praise costs no window reads. */
-enum { NEED_RATING = 1, NEED_NEG = 2, NEED_ODR = 4 };
+/* What an entry needs judged. Counts that only grow as a day fills
+ * (clusters, fake bursts, defects) are judged as the batch changes them;
+ * rates and means (rating, negative share) only once the watermark has
+ * closed the day, so that which windows fire does not depend on where a
+ * batch boundary fell (a rate above its threshold halfway through a day
+ * that the whole day is not). Only what could have got worse is judged: a
+ * batch of praise reads nothing. */
+enum { NEED_RATING = 1, NEED_NEG = 2, NEED_ODR = 4, NEED_CLUSTER = 8 };
 
 typedef struct {
     char *tag, *a, *b; /* store (and SKU), carrier and lane, or store and event id */
-    unsigned need; /* TK_STORE: NEED_* */
+    unsigned need; /* TK_STORE*, TK_SKU*: NEED_* */
     char *note; /* TK_EVENT: the signal type's reason */
     const char *type; /* TK_EVENT: the signal type */
     touch_kind_t kind;
@@ -135,7 +143,12 @@ bool corr_evidence(touched_t *t, const char *id);
 bw_err_t corr_count_once(correlate_t *cr, const char *tag, int32_t pid, int64_t offset,
                          const char *prefix, int64_t bucket, const char *field, const char *marker);
 
-/* timers.c: settle the response clocks the watermark passed. */
+/* Queue day @p day of @p tag (kind 'S' store, 'K' SKU) to be judged once
+ * the watermark closes it. */
+bw_err_t corr_close_later(correlate_t *cr, char kind, const char *tag, int64_t day, int32_t pid,
+                          int64_t offset);
+
+/* timers.c: settle the response clocks and close the days the watermark passed. */
 bw_err_t corr_fire_timers(correlate_t *cr, int64_t now_ms, char *errstr, size_t errstr_size);
 
 /* judge.c: judge what the batch touched and emit signals. */

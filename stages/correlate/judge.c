@@ -73,7 +73,7 @@ static const char *const SKU_F[] = {"rev", "neg", "unk", "c0", "c1", "c2",  "c3"
                                     "c5",  "c6",  "c7",  "c8", "c9", "c10", "c11"};
 #define NSKU_F 15
 #define RATING_DAYS 90
-#define RATING_MONTHS 13
+#define RATING_MONTHS 14 /* 30-day buckets read: 12 whole before a day's own, over 2 own */
 #define RESP_DAYS 30
 #define FAKE_MAX 256 /* low-star texts compared per SKU (the test is quadratic) */
 
@@ -308,9 +308,21 @@ static bw_err_t judge_rating(judging_t *j, const int64_t *days, const int64_t *m
             sum[0] += days[4 * k + 1];
         }
     }
-    for (int k = 0; k < RATING_MONTHS; k++) {
+    /* 365 days: the 12 whole 30-day buckets before day b's, and the days
+     * of b's bucket up to b (the bucket also holds days after b). months[]
+     * ends with the bucket of the entry's last day. */
+    int own = RATING_MONTHS - 1 -
+              (int)((bw_bucket(j->t->hi, MONTH_MS) - bw_bucket(j->b, MONTH_MS)) / MONTH_MS);
+    for (int k = own - 12; k < own; k++) {
+        if (k < 0)
+            continue;
         n[2] += months[2 * k];
         sum[2] += months[2 * k + 1];
+    }
+    for (int k = RATING_DAYS - 1 - (int)((j->b - bw_bucket(j->b, MONTH_MS)) / DAY_MS);
+         k < RATING_DAYS; k++) {
+        n[2] += days[4 * k];
+        sum[2] += days[4 * k + 1];
     }
     for (int i = 0; i < 3; i++) {
         bw_health_t h = bw_mean_low(n[i], (double)sum[i], c->rating_min, c->rating_warn,
@@ -608,8 +620,9 @@ static bw_err_t judge_sku(judging_t *j, redisReply **rep) {
         const int64_t *wd = w + (size_t)d * NSKU_F; /* the nd windows ending at day d */
         j->b = j->first + d * DAY_MS;
         j->fired_base = 3 * d;
-        if (!(err = judge_negative(j, wd, nd, NSKU_F, 0, 1, 0, sku_scope(j->t), "SKU")) &&
-            !(err = judge_cluster(j, wd, nd)))
+        if (j->t->need & NEED_NEG)
+            err = judge_negative(j, wd, nd, NSKU_F, 0, 1, 0, sku_scope(j->t), "SKU");
+        if (!err && (j->t->need & NEED_CLUSTER) && !(err = judge_cluster(j, wd, nd)))
             err = judge_fake(j, wd, nd, rep + nw + d);
     }
     free(w);
@@ -710,8 +723,9 @@ typedef struct {
 } kind_ops_t;
 
 static const kind_ops_t KIND_OPS[] = {
-    [TK_STORE] = {q_store, judge_store}, [TK_RESP] = {q_resp, judge_resp},
-    [TK_SKU] = {q_sku, judge_sku},       [TK_CORR] = {q_corr, judge_corr},
+    [TK_STORE] = {q_store, judge_store}, [TK_STORE_DAY] = {q_store, judge_store},
+    [TK_RESP] = {q_resp, judge_resp},    [TK_SKU] = {q_sku, judge_sku},
+    [TK_SKU_DAY] = {q_sku, judge_sku},   [TK_CORR] = {q_corr, judge_corr},
     [TK_EVENT] = {q_event, judge_event},
 };
 

@@ -15,29 +15,38 @@
  *                                   (once) and the entry leaves.
  * Weekends and nights count like any hour: the platforms' clock does.
  * Settling is unfenced and idempotent (once-markers, ZADD/ZREM), so a
- * crash or two instances count once. */
+ * crash or two instances count once.
+ *
+ * The same watermark closes days: "bw:{t=<pid>}:close" holds the store and
+ * SKU days a batch changed, scored by the day's end; once passed, the day's
+ * rates are judged (judge.c) and the entry leaves. */
 #include "correlate_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bw_log.h"
 #include "bw_util.h"
 
-#define MAX_ROUNDS 8
-
 typedef struct {
     int32_t pid;
     char *member; /* points into the reply */
 } due_t;
 
+/* The settled entry leaves its set, or waits for a later deadline: once
+ * the batch's signals are delivered (with the fired marks), so that a crash
+ * before then settles it again (its counts are once-guarded) and sends
+ * what it made the batch send, rather than losing it. */
 static bw_err_t timer_move(correlate_t *cr, const due_t *d, int64_t deadline) {
     char tag[24];
 
     snprintf(tag, sizeof(tag), "t=%d", (int)d->pid);
-    return bw_win_add(cr->win, tag, BW_WIN_UNFENCED, 0,
-                      deadline == INT64_MIN ? BW_OP_ZREM : BW_OP_ZADD, TIMER_RESP, d->member,
-                      deadline == INT64_MIN ? 0 : deadline, cr->cfg.state_ttl_s);
+    return bw_marks_add_op(&cr->marks, tag, TIMER_RESP,
+                           deadline == INT64_MIN ? BW_OP_ZREM : BW_OP_ZADD, d->member,
+                           deadline == INT64_MIN ? 0 : deadline)
+               ? BW_ERR_OK
+               : BW_ERR_NOMEM;
 }
 
 /* Count the event in the deadline day's store window (once per marker)
@@ -96,9 +105,8 @@ static bw_err_t settle(correlate_t *cr, const due_t *d, const char *store_tag, c
 }
 
 /* Read one round of passed entries of every review partition, then their
- * records, and settle them; *more when a set had more. */
-static bw_err_t fire_round(correlate_t *cr, int64_t wm, bool *more, char *errstr,
-                           size_t errstr_size) {
+ * records, and settle them (up to timer.batch a partition). */
+static bw_err_t fire_round(correlate_t *cr, int64_t wm, char *errstr, size_t errstr_size) {
     bw_redis_pipe_t zpipe = {0}, hpipe = {0};
     redisReply **zr = NULL, **hr = NULL;
     int32_t pids[1024];
@@ -108,7 +116,6 @@ static bw_err_t fire_round(correlate_t *cr, int64_t wm, bool *more, char *errstr
     bw_buf_t key = {0};
     bw_err_t err = BW_ERR_OK;
 
-    *more = false;
     snprintf(max, sizeof(max), "%lld", (long long)wm);
     snprintf(limit, sizeof(limit), "%lld", (long long)cr->cfg.timer_batch);
     for (int32_t p = 0; p < 1024; p++) {
@@ -132,8 +139,6 @@ static bw_err_t fire_round(correlate_t *cr, int64_t wm, bool *more, char *errstr
         redisReply *r = zr[q];
         if (r->type != REDIS_REPLY_ARRAY)
             continue;
-        if (r->elements >= (size_t)cr->cfg.timer_batch)
-            *more = true;
         for (size_t i = 0; i < r->elements; i++) {
             const char *m = r->element[i]->str, *sp;
             if (r->element[i]->type != REDIS_REPLY_STRING)
@@ -186,20 +191,99 @@ out:
     bw_redis_pipe_free(&hpipe);
     bw_buf_free(&key);
     free(dues);
-    if (nd == 0)
-        *more = false;
+    return err;
+}
+
+/* A closed day's entry: judge the day's rates (judge.c) and let it go. */
+static bw_err_t close_day(correlate_t *cr, int32_t pid, const char *member) {
+    char kind, tag[2048], ptag[24];
+    long long day;
+    bw_buf_t a = {0}, b = {0};
+    touched_t *t = NULL;
+    const char *bar;
+    bw_err_t err = BW_ERR_OK;
+
+    snprintf(ptag, sizeof(ptag), "t=%d", (int)pid);
+    if (sscanf(member, "%c %lld %2047s", &kind, &day, tag) != 3 || strlen(member) > 2000 ||
+        (kind != 'S' && kind != 'K')) {
+        bw_log_rl(BW_LOG_WARN, "day to close: malformed entry dropped");
+        goto done;
+    }
+    if (kind == 'S' && bw_key_unescape(&a, tag + 2, strlen(tag + 2)))
+        t = corr_touch(cr, TK_STORE_DAY, tag, a.data, NULL, day);
+    else if (kind == 'K' && (bar = strchr(tag, '|')) &&
+             bw_key_unescape(&a, tag + 2, (size_t)(bar - tag - 2)) &&
+             bw_key_unescape(&b, bar + 1, strlen(bar + 1)))
+        t = corr_touch(cr, TK_SKU_DAY, tag, a.data, b.data, day);
+    if (!t)
+        err = BW_ERR_NOMEM;
+    else
+        t->need |= kind == 'S' ? NEED_RATING | NEED_NEG : NEED_NEG;
+done:
+    bw_buf_free(&a);
+    bw_buf_free(&b);
+    /* it leaves once the day's signals are delivered (as timer_move) */
+    if (!err && !bw_marks_add_op(&cr->marks, ptag, TIMER_CLOSE, BW_OP_ZREM, member, 0))
+        err = BW_ERR_NOMEM;
+    return err;
+}
+
+/* The days the watermark closed, of every review partition. */
+static bw_err_t close_days(correlate_t *cr, int64_t wm, char *errstr, size_t errstr_size) {
+    bw_redis_pipe_t pipe = {0};
+    redisReply **zr = NULL;
+    int32_t pids[1024];
+    size_t nz = 0;
+    char max[24], limit[24], tag[24];
+    bw_buf_t key = {0};
+    bw_err_t err = BW_ERR_OK;
+
+    /* a day closes when the watermark passes its end: its score */
+    snprintf(max, sizeof(max), "%lld", (long long)wm);
+    snprintf(limit, sizeof(limit), "%lld", (long long)cr->cfg.timer_batch);
+    for (int32_t p = 0; p < 1024; p++) {
+        int32_t pid = CORR_TOPIC_REVIEWS * 1024 + p;
+        if (bw_wm_partition(&cr->wm, pid) == INT64_MIN)
+            continue;
+        snprintf(tag, sizeof(tag), "t=%d", (int)pid);
+        bw_buf_reset(&key);
+        if (!bw_win_key(&key, tag, TIMER_CLOSE)) {
+            err = BW_ERR_NOMEM;
+            goto out;
+        }
+        const char *argv[] = {"ZRANGEBYSCORE", key.data, "-inf", max, "LIMIT", "0", limit};
+        if (bw_redis_pipe_add(&pipe, 7, argv, NULL)) {
+            err = BW_ERR_NOMEM;
+            goto out;
+        }
+        pids[nz++] = pid;
+    }
+    if (!nz || (err = bw_redis_pipe_run(cr->redis, &pipe, &zr, errstr, errstr_size)))
+        goto out;
+    for (size_t q = 0; q < nz && !err; q++)
+        for (size_t i = 0; zr[q]->type == REDIS_REPLY_ARRAY && i < zr[q]->elements && !err; i++)
+            if (zr[q]->element[i]->type == REDIS_REPLY_STRING)
+                err = close_day(cr, pids[q], zr[q]->element[i]->str);
+    if (!err)
+        err = bw_win_flush(cr->win, errstr, errstr_size);
+out:
+    bw_redis_replies_free(zr, nz);
+    bw_redis_pipe_free(&pipe);
+    bw_buf_free(&key);
     return err;
 }
 
 bw_err_t corr_fire_timers(correlate_t *cr, int64_t now_ms, char *errstr, size_t errstr_size) {
     int64_t wm = bw_wm_global(&cr->wm, now_ms);
-    bool more = true;
-    bw_err_t err = BW_ERR_OK;
+    bw_err_t err;
 
     if (wm == INT64_MIN)
         return BW_ERR_OK;
     bw_metric_set(cr->m_watermark, (double)wm / 1000);
-    for (int round = 0; round < MAX_ROUNDS && more && !err; round++)
-        err = fire_round(cr, wm, &more, errstr, errstr_size);
-    return err;
+    /* one read a batch: the entries leave their sets only once the batch
+     * is delivered, so a second read would see them again (a backlog
+     * takes a few batches, or ticks) */
+    if ((err = fire_round(cr, wm, errstr, errstr_size)))
+        return err;
+    return close_days(cr, wm, errstr, errstr_size);
 }

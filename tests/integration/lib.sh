@@ -15,6 +15,8 @@ cleanup() {
     for pid in "${PIDS[@]:-}"; do
         [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
     done
+    # BW_KEEP=DIR keeps the work folder (logs, dumps, outputs) for a post-mortem
+    if [ -n "${BW_KEEP:-}" ]; then rm -rf "$BW_KEEP" && cp -r "$WORK" "$BW_KEEP"; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT

@@ -7,8 +7,8 @@
 # signals were sent, at which severity: a window judged while it fills is
 # judged at batch boundaries, which differ between runs; the signals' ids do
 # not, and bw-alert keeps one alert per id), and bw-logistics's pending
-# parcel timers and bw-correlate's response clocks (bw:{t=...}:due|stall|
-# track|resp: which deadlines are still pending at the end depends on how
+# parcel timers and bw-correlate's response clocks and days to close
+# (bw:{t=...}:due|stall|track|resp|close: which deadlines are still pending at the end depends on how
 # far each instance's watermark got, the least of its own partitions', so
 # two instances settle some earlier than one; what settling counts is
 # compared). Usage: redis_dump.sh PORT DB
@@ -18,7 +18,8 @@ table.sort(keys)
 local out = {}
 for _, k in ipairs(keys) do
  local timer = string.sub(k, 1, 5) == 'bw:{t' and (string.sub(k, -4) == ':due' or
-   string.sub(k, -6) == ':stall' or string.sub(k, -6) == ':track' or string.sub(k, -5) == ':resp')
+   string.sub(k, -6) == ':stall' or string.sub(k, -6) == ':track' or string.sub(k, -5) == ':resp' or
+   string.sub(k, -6) == ':close')
  if string.sub(k, -6) ~= ':fence' and string.sub(k, -6) ~= ':fired' and not timer then
   local t = redis.call('TYPE', k).ok
   local v = {}

@@ -236,6 +236,8 @@ static json_t *str(const char *s) {
     return json_string(s);
 }
 
+static void clock_to(int64_t t);
+
 /* ---- ODR ---- */
 
 static void test_odr_counts_by_order_date(void **state) {
@@ -296,8 +298,9 @@ static void test_seller_rating(void **state) {
         add(review(id, "s3", "SELLER_FEEDBACK", 3, f + i * H));
     }
     end_batch();
+    clock_to(f + 2 * DAY); /* rates are judged once the watermark closes their day */
     assert_int_equal(count("SELLER_RATING_AT_RISK"), 0); /* 9 ratings: too few to judge */
-    add(review("r9", "s3", "SELLER_FEEDBACK", 3, f + 10 * H));
+    add(review("r9", "s3", "SELLER_FEEDBACK", 3, f + 10 * H)); /* late, within the grace */
     end_batch();
     assert_int_equal(count("SELLER_RATING_AT_RISK"), 1); /* 3.0 < 3.5 */
     assert_string_equal(last_severity("SELLER_RATING_AT_RISK"), "CRITICAL");
@@ -395,10 +398,13 @@ static void test_negative_spike_on_a_real_shift(void **state) {
         }
         if (d == 27) {
             end_batch();
+            clock_to(t - 6 * DAY + H); /* the calm days closed */
             assert_int_equal(count("NEGATIVE_REVIEW_SPIKE"), 0); /* calm: no signal */
+            now = t + DAY; /* the bad week is not in the future */
         }
     }
     end_batch();
+    clock_to(t + 2 * DAY); /* every bad day closed */
     /* each day of the bad week is judged (a batch of many days is judged
      * day by day): the SKU and its store fire, from the third bad day on */
     size_t i;
