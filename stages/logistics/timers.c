@@ -57,14 +57,19 @@ typedef struct {
     int64_t deadline;
 } due_t;
 
-/* The settled entry leaves its set, or waits for a later deadline. */
+/* The settled entry leaves its set, or waits for a later deadline: once
+ * the batch's signals are delivered (with the fired marks), so that a crash
+ * before then settles it again (its counts are once-guarded) and judges
+ * the windows it changed, rather than losing their signals. */
 static bw_err_t timer_move(logistics_t *lg, const due_t *d, int64_t deadline) {
     char tag[24];
 
     snprintf(tag, sizeof(tag), "t=%d", (int)d->pid);
-    return bw_win_add(lg->win, tag, BW_WIN_UNFENCED, 0,
-                      deadline == INT64_MIN ? BW_OP_ZREM : BW_OP_ZADD, TIMER_NAMES[d->kind],
-                      d->member, deadline == INT64_MIN ? 0 : deadline, lg->cfg.index_ttl_s);
+    return bw_marks_add_op(&lg->marks, tag, TIMER_NAMES[d->kind],
+                           deadline == INT64_MIN ? BW_OP_ZREM : BW_OP_ZADD, d->member,
+                           deadline == INT64_MIN ? 0 : deadline)
+               ? BW_ERR_OK
+               : BW_ERR_NOMEM;
 }
 
 typedef struct {
@@ -136,15 +141,18 @@ static bw_err_t settle_track(logistics_t *lg, const due_t *d, order_view_t *o) {
     return timer_move(lg, d, INT64_MIN);
 }
 
-/* Read one round of passed deadlines; *full when a set had more. */
-static bw_err_t read_due(logistics_t *lg, int64_t wm, redisReply ***replies, size_t *nq,
+/* Read round @p round of passed deadlines (the sets do not change within
+ * a batch: entries leave them with the delivered marks, so the rounds page
+ * through them); *full when a set had more. */
+static bw_err_t read_due(logistics_t *lg, int64_t wm, int round, redisReply ***replies, size_t *nq,
                          int32_t *pids, bool *full, char *errstr, size_t errstr_size) {
     bw_redis_pipe_t pipe = {0};
     bw_buf_t key = {0};
-    char max[24], limit[24];
+    char max[24], limit[24], offset[24];
     bw_err_t err;
 
     snprintf(max, sizeof(max), "%lld", (long long)wm);
+    snprintf(offset, sizeof(offset), "%lld", (long long)round * lg->cfg.timer_batch);
     snprintf(limit, sizeof(limit), "%lld", (long long)lg->cfg.timer_batch);
     *nq = 0;
     for (int32_t pid = 0; pid < BW_WM_MAX_PARTITIONS; pid++) {
@@ -157,7 +165,7 @@ static bw_err_t read_due(logistics_t *lg, int64_t wm, redisReply ***replies, siz
             if (!bw_win_key(&key, tag, TIMER_NAMES[k]))
                 goto nomem;
             const char *argv[] = {"ZRANGEBYSCORE", key.data, "-inf", max,
-                                  "WITHSCORES",    "LIMIT",  "0",    limit};
+                                  "WITHSCORES",    "LIMIT",  offset, limit};
             if (bw_redis_pipe_add(&pipe, 8, argv, NULL))
                 goto nomem;
             pids[(*nq)++] = pid;
@@ -198,7 +206,7 @@ static bool split_member(char *member, order_view_t *o) {
 }
 
 /* One round: settle what the reads returned; *more when a set was full. */
-static bw_err_t fire_round(logistics_t *lg, int64_t wm, bool *more, char *errstr,
+static bw_err_t fire_round(logistics_t *lg, int64_t wm, int round, bool *more, char *errstr,
                            size_t errstr_size) {
     int32_t *pids = calloc((size_t)BW_WM_MAX_PARTITIONS * K__CNT, sizeof(*pids));
     redisReply **zr = NULL, **hr = NULL;
@@ -211,7 +219,7 @@ static bw_err_t fire_round(logistics_t *lg, int64_t wm, bool *more, char *errstr
     *more = false;
     if (!pids)
         return BW_ERR_NOMEM;
-    if ((err = read_due(lg, wm, &zr, &nz, pids, more, errstr, errstr_size)))
+    if ((err = read_due(lg, wm, round, &zr, &nz, pids, more, errstr, errstr_size)))
         goto out;
     for (size_t q = 0; q < nz; q++) {
         redisReply *r = zr[q];
@@ -308,6 +316,6 @@ bw_err_t logi_fire_timers(logistics_t *lg, int64_t now_ms, char *errstr, size_t 
         return BW_ERR_OK;
     bw_metric_set(lg->m_watermark, (double)wm / 1000);
     for (int round = 0; round < MAX_ROUNDS && more && !err; round++)
-        err = fire_round(lg, wm, &more, errstr, errstr_size);
+        err = fire_round(lg, wm, round, &more, errstr, errstr_size);
     return err;
 }
