@@ -167,7 +167,7 @@ typedef struct {
     int64_t b; /* the day being judged */
     const redisReply *fired; /* the fired fields, per day judged */
     int fired_base; /* index of day b's first fired field */
-    char event_field[256]; /* TK_EVENT: its fired field */
+    char *event_field; /* TK_EVENT: its fired field (freed by corr_judge) */
 } judging_t;
 
 /* Days a store or SKU entry is judged: each day it changed, up to a month. */
@@ -672,19 +672,19 @@ static bw_err_t judge_corr(judging_t *j, redisReply **rep) {
 
 /* ---- one event ---- */
 
-/* Fired field "<type>:<event>" (the event id escaped, cut to fit: ids
- * that long are not ids any platform issues). */
+/* Fired field "<type>:<event>" (the event id escaped, whole: two long ids
+ * that share a prefix stay apart). */
 static bool q_event(judging_t *j, bw_redis_pipe_t *pipe) {
     bw_buf_t f = {0};
-    const char *fired[1] = {j->event_field};
-    bool ok = bw_buf_printf(&f, "%s:", j->t->type) && bw_key_escape(&f, j->t->b, strlen(j->t->b));
+    const char *fired[1];
 
-    if (ok) {
-        bw_strlcpy(j->event_field, f.data, sizeof(j->event_field));
-        ok = q_fired(pipe, j->t->tag, fired, 1);
+    if (!bw_buf_printf(&f, "%s:", j->t->type) || !bw_key_escape(&f, j->t->b, strlen(j->t->b))) {
+        bw_buf_free(&f);
+        return false;
     }
-    bw_buf_free(&f);
-    return ok;
+    j->event_field = f.data; /* owned by the judging entry now */
+    fired[0] = j->event_field;
+    return q_fired(pipe, j->t->tag, fired, 1);
 }
 
 static bw_err_t judge_event(judging_t *j, redisReply **rep) {
@@ -756,6 +756,8 @@ bw_err_t corr_judge(correlate_t *cr, correlate_emit_cb emit_cb, void *opaque, ch
 out:
     bw_redis_replies_free(replies, pipe.n);
     bw_redis_pipe_free(&pipe);
+    for (size_t i = 0; js && i < cr->ntouched; i++)
+        free(js[i].event_field);
     free(first);
     free(js);
     return err;

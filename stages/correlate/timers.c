@@ -194,36 +194,42 @@ out:
     return err;
 }
 
-/* A closed day's entry: judge the day's rates (judge.c) and let it go. */
+/* A closed day's entry ("S|K <day> <tag>"): judge the day's rates
+ * (judge.c) and let it go. Tags can be long (hostile names are escaped,
+ * not cut), so the member is parsed in place. */
 static bw_err_t close_day(correlate_t *cr, int32_t pid, const char *member) {
-    char kind, tag[2048], ptag[24];
+    char ptag[24], *end;
+    const char *tag, *bar;
     long long day;
     bw_buf_t a = {0}, b = {0};
     touched_t *t = NULL;
-    const char *bar;
+    char kind = member[0];
     bw_err_t err = BW_ERR_OK;
 
     snprintf(ptag, sizeof(ptag), "t=%d", (int)pid);
-    if (sscanf(member, "%c %lld %2047s", &kind, &day, tag) != 3 || strlen(member) > 2000 ||
-        (kind != 'S' && kind != 'K')) {
+    day = (kind == 'S' || kind == 'K') && member[1] == ' ' ? strtoll(member + 2, &end, 10) : 0;
+    if ((kind != 'S' && kind != 'K') || member[1] != ' ' || *end != ' ' ||
+        strncmp(end + 1, kind == 'S' ? "s=" : "k=", 2)) {
         bw_log_rl(BW_LOG_WARN, "day to close: malformed entry dropped");
         goto done;
     }
+    tag = end + 1;
     if (kind == 'S' && bw_key_unescape(&a, tag + 2, strlen(tag + 2)))
         t = corr_touch(cr, TK_STORE_DAY, tag, a.data, NULL, day);
     else if (kind == 'K' && (bar = strchr(tag, '|')) &&
              bw_key_unescape(&a, tag + 2, (size_t)(bar - tag - 2)) &&
              bw_key_unescape(&b, bar + 1, strlen(bar + 1)))
         t = corr_touch(cr, TK_SKU_DAY, tag, a.data, b.data, day);
-    if (!t)
-        err = BW_ERR_NOMEM;
-    else
-        t->need |= kind == 'S' ? NEED_RATING | NEED_NEG : NEED_NEG;
+    if (!t) {
+        bw_log_rl(BW_LOG_WARN, "day to close: entry not judged (malformed name, or memory)");
+        goto done;
+    }
+    t->need |= kind == 'S' ? NEED_RATING | NEED_NEG : NEED_NEG;
 done:
     bw_buf_free(&a);
     bw_buf_free(&b);
     /* it leaves once the day's signals are delivered (as timer_move) */
-    if (!err && !bw_marks_add_op(&cr->marks, ptag, TIMER_CLOSE, BW_OP_ZREM, member, 0))
+    if (!bw_marks_add_op(&cr->marks, ptag, TIMER_CLOSE, BW_OP_ZREM, member, 0))
         err = BW_ERR_NOMEM;
     return err;
 }
