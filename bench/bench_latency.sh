@@ -5,7 +5,8 @@
 # bench/latency.py): the logistics path (shipments -> bw-logistics ->
 # bw-alert) and the review path (reviews -> bw-classify -> bw-correlate ->
 # bw-alert, four Kafka hops). Usage: bench/bench_latency.sh [RATE ...]
-# (default 5000 50000); BW_PATHS="logistics reviews" picks the paths.
+# (default 5000 50000); BW_PATHS="logistics reviews" picks the paths;
+# BW_STAGE_LOG=debug logs each batch's process, flush and commit times.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BW_BUILD=${BW_BUILD:-$PWD/build}
@@ -20,7 +21,7 @@ for rate in ${@:-5000 50000}; do
         start_redis
         for stage in classify logistics correlate alert; do
             "$BW_BUILD/stages/$stage/bw-$stage" --brokers "$BROKERS" --redis.url "$REDIS_URL" \
-                --http.listen "127.0.0.1:$(free_port)" --log.level warn \
+                --http.listen "127.0.0.1:$(free_port)" --log.level "${BW_STAGE_LOG:-warn}" \
                 2>"$WORK/$stage-$rate-$path.log" &
             PIDS+=($!)
         done

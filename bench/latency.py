@@ -78,16 +78,18 @@ def replay(build, brokers, topic, path, rate=None, wait=True):
 
 
 def measure(build, brokers, rate, seconds, work, topic, bg_path, bursts, burst_path, match,
-            key_of, label):
-    """Send the background at rate, each burst file every 2 s; time burst -> alert and ping."""
+            sig_match, key_of, label):
+    """Send the background at rate, each burst file every 2 s; time burst -> alert and ping.
+    The burst's signal is timed too (read off bw.signals), to tell the hops apart."""
     with open(work + "/ping.jsonl") as fp:
         ping = fp.read()
     alerts = Reader(build, brokers, "bw.alerts", match)
+    signals = Reader(build, brokers, "bw.signals", sig_match)
     raw = Reader(build, brokers, topic,
                  lambda s: s["event_id"] if s["event_id"].startswith("ping-") else None)
     time.sleep(2)
     bg = replay(build, brokers, topic, bg_path, rate=rate, wait=False)
-    lat, base, missed = [], [], 0
+    lat, sig, base, missed = [], [], [], 0
     for b in range(bursts):
         time.sleep(1.5)
         replay(build, brokers, topic, burst_path(b))
@@ -97,6 +99,9 @@ def measure(build, brokers, rate, seconds, work, topic, bg_path, bursts, burst_p
             missed += 1
         else:
             lat.append((got - t0) * 1000)
+            s = signals.wait(key_of(b), timeout=1)
+            if s is not None:
+                sig.append((s - t0) * 1000)
         # the baseline, in the same conditions
         with open(work + "/ping-%d.jsonl" % b, "w") as fp:
             fp.write(ping.replace('"event_id": "p"', '"event_id": "ping-%d"' % b))
@@ -106,12 +111,13 @@ def measure(build, brokers, rate, seconds, work, topic, bg_path, bursts, burst_p
         if got is not None:
             base.append((got - t1) * 1000)
     bg.kill()
-    alerts.p.kill()
-    raw.p.kill()
+    for r in (alerts, signals, raw):
+        r.p.kill()
     print("background %d events/s for %d s; %d bursts, %d without an alert in 30 s" %
           (rate, seconds, bursts, missed))
     print("%-48s %8s %8s %8s %5s" % ("latency (ms)", "p50", "p99", "max", "n"))
-    for name, xs in (("raw produce -> consume (1 hop, no stage)", base), (label, lat)):
+    for name, xs in (("raw produce -> consume (1 hop, no stage)", base),
+                     ("event -> signal (read off bw.signals)", sig), (label, lat)):
         print("%-48s %8.1f %8.1f %8.1f %5d" % (name, pct(xs, 50), pct(xs, 99),
                                               max(xs) if xs else float("nan"), len(xs)))
 
@@ -141,6 +147,7 @@ def reviews_path(build, brokers, rate, seconds, work):
             lambda b: work + "/burst-%d.jsonl" % b,
             lambda a: a["scope"].get("store_id") if a["state"] == "FIRING" and
             a["type"] == "POLICY_RISK" else None,
+            lambda s: s["scope"].get("store_id") if s["type"] == "POLICY_RISK" else None,
             lambda b: "lat-%d" % b, "event -> alert (classify, correlate, alert)")
 
 
@@ -190,6 +197,7 @@ def main():
     measure(build, brokers, rate, seconds, work, "bw.shipments", work + "/bg.jsonl", bursts,
             lambda b: work + "/burst-%d.jsonl" % b,
             lambda a: a["scope"].get("carrier") if a["state"] == "FIRING" else None,
+            lambda s: s["scope"].get("carrier") if s["type"] == "CARRIER_DELAY_SPIKE" else None,
             lambda b: "LAT%d" % b, "event -> alert (bw-logistics, bw-alert)")
 
 

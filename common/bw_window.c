@@ -361,6 +361,7 @@ struct bw_win_s {
     bw_redis_t *redis;
     bw_redis_script_t script;
     char **tags;
+    bool *tag_last; /* per tag: sent once every other tag is applied */
     size_t ntags, captags;
     smap_t tag_index; /* tag -> index, for this batch */
     change_t *changes;
@@ -415,6 +416,7 @@ void bw_win_destroy(bw_win_t *win) {
     bw_win_discard(win);
     free(win->changes);
     free(win->tags);
+    free(win->tag_last);
     smap_clear(&win->fences);
     bw_arena_free(&win->arena);
     free(win);
@@ -432,14 +434,19 @@ static change_t *add_change(bw_win_t *win, const char *tag, int32_t partition, i
         if (win->ntags == win->captags) {
             size_t ncap = win->captags ? win->captags * 2 : 64;
             char **n = realloc(win->tags, ncap * sizeof(*n));
+            bool *l;
             if (!n)
                 return NULL;
             win->tags = n;
+            if (!(l = realloc(win->tag_last, ncap * sizeof(*l))))
+                return NULL;
+            win->tag_last = l;
             win->captags = ncap;
         }
         if (!(idx = smap_slot(&win->tag_index, tag, strlen(tag), true)) ||
             !(win->tags[win->ntags] = strdup(tag)))
             return NULL;
+        win->tag_last[win->ntags] = false;
         *idx = (int64_t)win->ntags++;
     }
     win->last_tag = *idx;
@@ -933,23 +940,29 @@ bw_err_t bw_win_flush(bw_win_t *win, char *errstr, size_t errstr_size) {
     }
     for (size_t t = 0; t < win->ntags; t++)
         todo[t] = true;
-    for (int attempt = 0; attempt < 4; attempt++) {
+    /* Two phases: the tags marked last (a partition's persisted watermark)
+     * go only once every other tag is applied, so that a crash in between
+     * never leaves a watermark ahead of the state it stands for (timers
+     * fired by it would read an index missing the crashed batch's scans). */
+    for (int attempt = 0; attempt < 8; attempt++) {
         bw_redis_pipe_t pipe = {0};
         redisReply **replies = NULL;
         uint32_t *sent = calloc(win->ntags + 1, sizeof(*sent));
         size_t nsent = 0;
-        bool again = false;
+        bool again = false, hold = false;
 
         if (!sent) {
             err = BW_ERR_NOMEM;
             goto out;
         }
+        for (size_t t = 0; t < win->ntags; t++)
+            hold |= todo[t] && !win->tag_last[t];
         for (size_t t = 0; t < win->ntags; t++) {
             args_t a = {0};
             const char **argv = NULL;
             int nkeys = 0;
             bool empty;
-            if (!todo[t])
+            if (!todo[t] || (hold && win->tag_last[t]))
                 continue;
             if (!build_tag(win, (uint32_t)t, order + start[t], start[t + 1] - start[t], &a, &nkeys,
                            &empty) ||
@@ -1021,9 +1034,11 @@ bw_err_t bw_win_flush(bw_win_t *win, char *errstr, size_t errstr_size) {
         }
         bw_redis_replies_free(replies, nsent);
         free(sent);
+        for (size_t t = 0; t < win->ntags; t++)
+            again |= todo[t];
         if (err || !again)
             break;
-        if (attempt == 3) {
+        if (attempt == 7) {
             bw_errstr_set(errstr, errstr_size, "fences kept moving under this flush");
             err = BW_ERR_TIMEOUT;
         }
@@ -1076,11 +1091,17 @@ bw_err_t bw_wm_persist(const bw_wm_t *wm, bw_win_t *win, int32_t partition, int6
                        int64_t ttl_s) {
     int64_t max_event = bw_wm_max_event(wm, partition);
     char tag[24];
+    bw_err_t err;
 
     if (max_event == INT64_MIN)
         return BW_ERR_OK;
     snprintf(tag, sizeof(tag), "t=%d", (int)partition);
-    return bw_win_add(win, tag, partition, offset, BW_OP_MAX, "wm", "max_event", max_event, ttl_s);
+    if ((err = bw_win_add(win, tag, partition, offset, BW_OP_MAX, "wm", "max_event", max_event,
+                          ttl_s)))
+        return err;
+    /* applied after the batch's state: restored, it must not run ahead of it */
+    win->tag_last[win->last_tag] = true;
+    return BW_ERR_OK;
 }
 
 void bw_wm_load(bw_wm_t *wm, bw_redis_t *redis, int32_t partition, int64_t now_ms) {
