@@ -308,8 +308,7 @@ static void test_watermark_waits_for_state(void **state) {
     flushdb(r);
     bw_wm_init(&wm, 0, 0, 86400000, 60000);
     assert_int_equal(bw_wm_observe(&wm, 4, 1704067200000, 1704067200000), BW_WM_ON_TIME);
-    assert_int_equal(bw_redis_cmd(r, &rep, errstr, sizeof(errstr), "SET bw:{a}:c text"),
-                     BW_ERR_OK);
+    assert_int_equal(bw_redis_cmd(r, &rep, errstr, sizeof(errstr), "SET bw:{a}:c text"), BW_ERR_OK);
     freeReplyObject(rep);
     assert_int_equal(bw_wm_persist(&wm, w, 4, 7, 0), BW_ERR_OK); /* queued first */
     assert_int_equal(bw_win_add(w, "a", 4, 7, BW_OP_INCR, "c", "n", 1, 0), BW_ERR_OK);
