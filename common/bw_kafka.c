@@ -448,6 +448,30 @@ int64_t bw_producer_failed(const bw_producer_t *p) {
     return p->failed;
 }
 
+bw_err_t bw_producer_warm(bw_producer_t *p, const char *topic, int timeout_ms, char *errstr,
+                          size_t errstr_size) {
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t rerr;
+
+    if (!rkt) {
+        bw_errstr_set(errstr, errstr_size, "%s: %s", topic,
+                      rd_kafka_err2str(rd_kafka_last_error()));
+        return BW_ERR_KAFKA;
+    }
+    rerr = rd_kafka_metadata(p->rk, 0, rkt, &md, timeout_ms);
+    if (!rerr && (md->topic_cnt != 1 || md->topics[0].err))
+        rerr = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    if (rerr) {
+        bw_errstr_set(errstr, errstr_size, "%s: %s", topic, rd_kafka_err2str(rerr));
+        return BW_ERR_KAFKA;
+    }
+    return BW_ERR_OK;
+}
+
 rd_kafka_t *bw_producer_handle(bw_producer_t *p) {
     return p->rk;
 }

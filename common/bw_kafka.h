@@ -105,6 +105,16 @@ bw_err_t bw_producer_send(bw_producer_t *p, const char *topic, const void *key, 
  */
 bw_err_t bw_producer_flush(bw_producer_t *p, int timeout_ms, char *errstr, size_t errstr_size);
 
+/**
+ * @brief Look up @p topic's partitions and leaders now, so that the first
+ *        message sent to it does not wait for them (up to a second seen on
+ *        the embedded broker: the first alert of a run was the slowest).
+ * @returns BW_ERR_KAFKA (why in errstr) if the topic is unknown or the
+ *          broker did not answer within @p timeout_ms.
+ */
+bw_err_t bw_producer_warm(bw_producer_t *p, const char *topic, int timeout_ms, char *errstr,
+                          size_t errstr_size);
+
 /** @brief Serve delivery reports without blocking. */
 void bw_producer_poll(bw_producer_t *p);
 

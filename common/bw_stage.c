@@ -59,6 +59,7 @@ bw_stage_t *bw_stage_new(const char *name, bw_conf_t *conf, const bw_common_conf
         goto err;
     bw_consumer_set_batch_wait(st->consumer, (int)sconf->batch_wait_ms);
     bw_proc_on_reload(ops->reload, opaque);
+    bw_stage_warm(st, sconf->deadletter_topic);
     return st;
 nomem:
     bw_errstr_set(errstr, errstr_size, "out of memory");
@@ -186,6 +187,14 @@ void bw_stage_destroy(bw_stage_t *st) {
     bw_buf_free(&st->buf);
     free(st->name);
     free(st);
+}
+
+void bw_stage_warm(bw_stage_t *st, const char *topic) {
+    char errstr[512];
+
+    if (bw_producer_warm(st->producer, topic, 5000, errstr, sizeof(errstr)))
+        bw_log(BW_LOG_WARN, "output topic not looked up (%s); the first record sent waits for it",
+               errstr);
 }
 
 bw_err_t bw_stage_emit(bw_stage_t *st, const char *topic, const void *key, size_t keylen,

@@ -112,6 +112,14 @@ int bw_stage_run(bw_stage_t *st);
 
 void bw_stage_destroy(bw_stage_t *st);
 
+/**
+ * @brief Look up an output topic before the first batch (the dead-letter
+ *        topic is looked up by bw_stage_new): the first record sent to a
+ *        topic otherwise waits for its metadata. A failure is logged, not
+ *        fatal: the producer looks the topic up again when it sends.
+ */
+void bw_stage_warm(bw_stage_t *st, const char *topic);
+
 /** @brief Encode @p value with @p schema and produce it to @p topic. */
 bw_err_t bw_stage_emit(bw_stage_t *st, const char *topic, const void *key, size_t keylen,
                        const bw_schema_t *schema, avro_value_t *value);

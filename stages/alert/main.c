@@ -153,6 +153,7 @@ int main(int argc, char **argv) {
             goto out;
         }
     }
+    bw_stage_warm(st, ac.output_topic);
     {
         alert_cfg_t cfg = {{ac.for_ms, ac.cooldown_ms, ac.hold_ms}, ac.ttl_days * 86400};
         if (!(app.al = alert_new(&cfg, bw_stage_serde(st), redis, bw_stage_metrics(st), errstr,

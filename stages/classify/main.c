@@ -162,6 +162,7 @@ int main(int argc, char **argv) {
             goto out;
         }
     }
+    bw_stage_warm(st, cc.output_topic);
     /* process() reaches the app through the ops opaque, which is &app.c:
      * app_t starts with it. */
     if (classify_init(&app.c, bw_stage_serde(st), cc.rules_dir, (size_t)cc.body_max,

@@ -138,6 +138,7 @@ int main(int argc, char **argv) {
             goto out;
         }
     }
+    bw_stage_warm(st, cc.output_topic);
     correlate_cfg_from_conf(&cc, &cfg);
     if (!(app.cr = correlate_new(&cfg, bw_stage_serde(st), redis, bw_stage_metrics(st), errstr,
                                  sizeof(errstr)))) {

@@ -212,6 +212,7 @@ int main(int argc, char **argv) {
             goto out;
         }
     }
+    bw_stage_warm(st, lc.output_topic);
     {
         logistics_cfg_t cfg = {
             .window_ms = lc.window_ms,
