@@ -8,6 +8,7 @@
 
 #include "bw_log.h"
 #include "bw_metrics_def.h"
+#include "bw_registry.h"
 #include "bw_serde.h"
 #include "bw_util.h"
 
@@ -28,9 +29,46 @@ const bw_conf_def_t bw_common_conf_defs[] = {
      "Folder with the Avro schemas and ids.manifest (empty: the source tree's schemas/)"},
     {"message.max.bytes", BW_CONF_INT, C(message_max_bytes), "1000000", 1024, 64 * 1024 * 1024,
      NULL, "Largest record read or written, in bytes; larger input is dead-lettered"},
+    {"schema.registry.url", BW_CONF_STR, C(registry_url), "", BW_CONF_NORANGE, NULL,
+     "Schema Registry (http or https); empty: the ids of schemas/ids.manifest"},
+    {"schema.registry.auth", BW_CONF_STR, C(registry_auth), "", BW_CONF_NORANGE, NULL,
+     "user:password for the registry's basic auth (better from BW_SCHEMA_REGISTRY_AUTH)"},
+    {"schema.registry.register", BW_CONF_BOOL, C(registry_register), "true", BW_CONF_NORANGE, NULL,
+     "Register the schemas (false: only look their ids up; a missing one stops the program)"},
+    {"schema.registry.timeout.ms", BW_CONF_INT, C(registry_timeout_ms), "5000", 100, 600000, NULL,
+     "Timeout of one registry request (a refused connection or a 5xx is tried 3 times)"},
 };
 #undef C
 const size_t bw_common_conf_ndefs = BW_ARRAY_SIZE(bw_common_conf_defs);
+
+static bw_err_t registry_lookup(void *opaque, const bw_schema_t *schema, int32_t *id, char *errstr,
+                                size_t errstr_size) {
+    return bw_registry_id(opaque, schema->fullname, schema->text, id, errstr, errstr_size);
+}
+
+bw_serde_t *bw_proc_serde(const bw_common_conf_t *common, char *errstr, size_t errstr_size) {
+    bw_serde_t *sd =
+        bw_serde_new(common->schemas_dir, (size_t)common->message_max_bytes, errstr, errstr_size);
+    bw_registry_conf_t rc = {common->registry_url, common->registry_auth, common->registry_register,
+                             common->registry_timeout_ms};
+    bw_registry_t *reg;
+    bw_err_t err;
+
+    if (!sd || !common->registry_url || !*common->registry_url)
+        return sd;
+    if (!(reg = bw_registry_new(&rc, errstr, errstr_size))) {
+        bw_serde_destroy(sd);
+        return NULL;
+    }
+    err = bw_serde_reassign_ids(sd, registry_lookup, reg, errstr, errstr_size);
+    bw_registry_destroy(reg);
+    if (err) {
+        bw_serde_destroy(sd);
+        return NULL;
+    }
+    bw_log(BW_LOG_INFO, "schema ids from the registry at %s", common->registry_url);
+    return sd;
+}
 
 static const bw_metric_decl_t *own_metrics;
 static size_t own_nmetrics;

@@ -27,6 +27,10 @@ typedef struct bw_common_conf_s {
     char *log_level;
     char *schemas_dir;
     int64_t message_max_bytes;
+    char *registry_url; /* empty: the ids of schemas/ids.manifest */
+    char *registry_auth;
+    bool registry_register;
+    int64_t registry_timeout_ms;
 } bw_common_conf_t;
 
 extern const bw_conf_def_t bw_common_conf_defs[];
@@ -60,6 +64,13 @@ bool bw_proc_service(void);
  *        @p positional names the key a bare argument sets (or NULL).
  * @returns BW_ERR_OK, or an error already printed to stderr as a log line.
  */
+/**
+ * @brief The schemas of schemas.dir, with the wire ids of the Schema
+ *        Registry when schema.registry.url is set (bw_registry.h), else of
+ *        the manifest. NULL (why in errstr) if either fails.
+ */
+struct bw_serde_s *bw_proc_serde(const bw_common_conf_t *common, char *errstr, size_t errstr_size);
+
 bw_err_t bw_proc_setup(bw_conf_t *conf, const char *program, const char *positional,
                        bw_common_conf_t *common, const bw_conf_def_t *defs, size_t ndefs,
                        void *base, int argc, char **argv);

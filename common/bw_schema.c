@@ -255,7 +255,8 @@ bw_schema_t *bw_schema_parse(const char *text, int32_t id, char *errstr, size_t 
         const char *dot = strrchr(s->root->name, '.');
         s->name = strdup(dot ? dot + 1 : s->root->name);
     }
-    if (!s->fullname || !s->name)
+    s->text = strdup(text);
+    if (!s->fullname || !s->name || !s->text)
         goto err;
     json_decref(j);
     return s;
@@ -320,6 +321,7 @@ void bw_schema_destroy(bw_schema_t *s) {
         avro_schema_decref(s->avro);
     free(s->name);
     free(s->fullname);
+    free(s->text);
     free(s);
 }
 

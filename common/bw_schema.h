@@ -59,6 +59,7 @@ typedef struct bw_schema_s {
     char *name; /* short record name, e.g. "ReviewEvent" */
     char *fullname; /* "bw.ReviewEvent" */
     int32_t id; /* wire-format schema id */
+    char *text; /* the schema's JSON, as read (what a registry is sent) */
     avro_schema_t avro;
     avro_value_iface_t *iface;
     bw_snode_t *root;

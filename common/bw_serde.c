@@ -103,6 +103,19 @@ err:
     return NULL;
 }
 
+bw_err_t bw_serde_reassign_ids(bw_serde_t *sd, bw_serde_id_cb lookup, void *opaque, char *errstr,
+                               size_t errstr_size) {
+    int32_t ids[MAX_SCHEMAS];
+    bw_err_t err;
+
+    for (int i = 0; i < sd->n; i++)
+        if ((err = lookup(opaque, sd->entries[i].schema, &ids[i], errstr, errstr_size)))
+            return err;
+    for (int i = 0; i < sd->n; i++)
+        sd->entries[i].schema->id = ids[i];
+    return BW_ERR_OK;
+}
+
 void bw_serde_destroy(bw_serde_t *sd) {
     if (!sd)
         return;

@@ -56,6 +56,17 @@ bw_err_t bw_serde_decode(bw_serde_t *sd, const void *buf, size_t len, const bw_s
 bw_err_t bw_serde_encode(bw_serde_t *sd, const bw_schema_t *schema, avro_value_t *value,
                          bw_buf_t *out, char *errstr, size_t errstr_size);
 
+/** Looks up the wire id of one schema (a Schema Registry's, bw_registry). */
+typedef bw_err_t (*bw_serde_id_cb)(void *opaque, const bw_schema_t *schema, int32_t *id,
+                                   char *errstr, size_t errstr_size);
+
+/**
+ * @brief Replace the manifest's ids of every loaded schema with the ids
+ *        @p lookup gives (all or none: on an error nothing changes).
+ */
+bw_err_t bw_serde_reassign_ids(bw_serde_t *sd, bw_serde_id_cb lookup, void *opaque, char *errstr,
+                               size_t errstr_size);
+
 /** @brief The size limit given to bw_serde_new(). */
 size_t bw_serde_max_bytes(const bw_serde_t *sd);
 

@@ -44,8 +44,7 @@ bw_stage_t *bw_stage_new(const char *name, bw_conf_t *conf, const bw_common_conf
     st->m_ready = bw_metrics_get(st->reg, &bw_common_metrics[BW_M_READY], NULL);
     st->m_batch_seconds = bw_metrics_get(st->reg, &bw_common_metrics[BW_M_BATCH_SECONDS], NULL);
     st->m_retries = bw_metrics_get(st->reg, &bw_common_metrics[BW_M_BATCH_RETRIES], NULL);
-    if (!(st->sd = bw_serde_new(common->schemas_dir, (size_t)common->message_max_bytes, errstr,
-                                errstr_size)))
+    if (!(st->sd = bw_proc_serde(common, errstr, errstr_size)))
         goto err;
     if (!(st->producer = bw_producer_new(common->brokers, conf, st->reg, errstr, errstr_size)))
         goto err;

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config clang-format
       librdkafka-dev libavro-dev libpcre2-dev libhiredis-dev libcmocka-dev
-      libjansson-dev libmicrohttpd-dev
+      libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev
       redis-server kcat python3 curl)
 
 missing=()

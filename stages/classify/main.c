@@ -143,8 +143,7 @@ int main(int argc, char **argv) {
             goto out;
     }
     if (cc.stdin_mode) {
-        if (!(sd = bw_serde_new(common.schemas_dir, (size_t)common.message_max_bytes, errstr,
-                                sizeof(errstr))) ||
+        if (!(sd = bw_proc_serde(&common, errstr, sizeof(errstr))) ||
             classify_init(&app.c, sd, cc.rules_dir, (size_t)cc.body_max, NULL, errstr,
                           sizeof(errstr))) {
             bw_log(BW_LOG_ERROR, "%s", errstr);

@@ -98,8 +98,7 @@ int main(int argc, char **argv) {
         bw_log(BW_LOG_ERROR, "topic %s is not a bw.* topic: give --schema", rc.topic);
         goto out;
     }
-    if (!(sd = bw_serde_new(common.schemas_dir, (size_t)common.message_max_bytes, errstr,
-                            sizeof(errstr)))) {
+    if (!(sd = bw_proc_serde(&common, errstr, sizeof(errstr)))) {
         bw_log(BW_LOG_ERROR, "schemas: %s", errstr);
         goto out;
     }

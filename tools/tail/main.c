@@ -101,8 +101,7 @@ int main(int argc, char **argv) {
     if (bw_proc_setup(&conf, "tail", "topic", &common, tail_defs, BW_ARRAY_SIZE(tail_defs), &tc,
                       argc, argv))
         goto out;
-    if (!(sd = bw_serde_new(common.schemas_dir, (size_t)common.message_max_bytes, errstr,
-                            sizeof(errstr)))) {
+    if (!(sd = bw_proc_serde(&common, errstr, sizeof(errstr)))) {
         bw_log(BW_LOG_ERROR, "schemas: %s", errstr);
         goto out;
     }
