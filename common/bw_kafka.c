@@ -124,6 +124,10 @@ struct bw_consumer_s {
     int assigned;
     topic_metrics_t consumed;
     bw_metric_t *m_commit_ok, *m_commit_err, *m_assign, *m_revoke;
+    bw_metric_t **m_lag; /* per subscribed topic */
+    char **topics;
+    int ntopics;
+    int64_t lag_at; /* when the lag was last measured (monotonic ms) */
 };
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -204,6 +208,20 @@ bw_consumer_t *bw_consumer_new(const char *brokers, const bw_conf_t *conf, const
         c->m_assign = bw_metrics_get(reg, rb, "assign");
         c->m_revoke = bw_metrics_get(reg, rb, "revoke");
     }
+    if (!(c->topics = calloc((size_t)ntopics, sizeof(*c->topics))) ||
+        !(c->m_lag = calloc((size_t)ntopics, sizeof(*c->m_lag)))) {
+        bw_errstr_set(errstr, errstr_size, "out of memory");
+        goto err;
+    }
+    for (int i = 0; i < ntopics; i++) {
+        if (!(c->topics[c->ntopics] = strdup(topics[i]))) {
+            bw_errstr_set(errstr, errstr_size, "out of memory");
+            goto err;
+        }
+        c->ntopics++;
+        if (reg)
+            c->m_lag[i] = bw_metrics_get(reg, &bw_common_metrics[BW_M_CONSUMER_LAG], topics[i]);
+    }
     /* auto.offset.reset defaults to earliest: a new group must not skip
      * the events that arrived before it started. conf may override it. */
     if (!(kc = bw_kafka_conf_new(brokers, defaults, conf, required, errstr, errstr_size)))
@@ -234,6 +252,36 @@ err:
         rd_kafka_topic_partition_list_destroy(subs);
     bw_consumer_destroy(c);
     return NULL;
+}
+
+/* Messages behind the end of the assigned partitions, per topic, from the
+ * high watermarks fetches bring back (no request to the broker), once a
+ * second. A partition not yet read from counts from its first offset. */
+static void update_lag(bw_consumer_t *c) {
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    int64_t now = bw_mono_ms();
+
+    if (!c->ntopics || !c->m_lag[0] || now - c->lag_at < 1000)
+        return;
+    c->lag_at = now;
+    if (rd_kafka_assignment(c->rk, &parts) || !parts)
+        return;
+    if (rd_kafka_position(c->rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int t = 0; t < c->ntopics; t++) {
+            int64_t lag = 0;
+            for (int i = 0; i < parts->cnt; i++) {
+                rd_kafka_topic_partition_t *tp = &parts->elems[i];
+                int64_t lo, hi;
+                if (strcmp(tp->topic, c->topics[t]) ||
+                    rd_kafka_get_watermark_offsets(c->rk, tp->topic, tp->partition, &lo, &hi) ||
+                    hi < 0)
+                    continue;
+                lag += hi - (tp->offset >= 0 ? tp->offset : lo >= 0 ? lo : hi);
+            }
+            bw_metric_set(c->m_lag[t], (double)(lag > 0 ? lag : 0));
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
 }
 
 size_t bw_consumer_poll(bw_consumer_t *c, rd_kafka_message_t **msgs, size_t max, int timeout_ms) {
@@ -277,6 +325,7 @@ size_t bw_consumer_poll(bw_consumer_t *c, rd_kafka_message_t **msgs, size_t max,
         bw_metric_inc(topic_metric(&c->consumed, rd_kafka_topic_name(m->rkt)));
         msgs[n++] = m;
     }
+    update_lag(c);
     return n;
 }
 
@@ -331,6 +380,10 @@ void bw_consumer_destroy(bw_consumer_t *c) {
         rd_kafka_consumer_close(c->rk);
         rd_kafka_destroy(c->rk);
     }
+    for (int i = 0; i < c->ntopics; i++)
+        free(c->topics[i]);
+    free(c->topics);
+    free(c->m_lag);
     free(c);
 }
 

@@ -145,16 +145,21 @@ bw_redis_t *bw_redis_new(const char *url, int timeout_ms, bw_metrics_t *reg, cha
     r->timeout_ms = timeout_ms > 0 ? timeout_ms : 2000;
     r->max_wait_ms = -1;
     r->backoff_cap_ms = 5000;
-    if (reg) {
-        const bw_metric_decl_t *c = &bw_common_metrics[BW_M_REDIS_CALLS];
-        const bw_metric_decl_t *rc = &bw_common_metrics[BW_M_REDIS_RECONNECTS];
-        r->m_ok = bw_metrics_get(reg, c, "ok");
-        r->m_err = bw_metrics_get(reg, c, "error");
-        r->m_reconn_ok = bw_metrics_get(reg, rc, "ok");
-        r->m_reconn_err = bw_metrics_get(reg, rc, "error");
-        r->m_seconds = bw_metrics_get(reg, &bw_common_metrics[BW_M_REDIS_SECONDS], NULL);
-    }
+    bw_redis_set_metrics(r, reg);
     return r;
+}
+
+void bw_redis_set_metrics(bw_redis_t *r, bw_metrics_t *reg) {
+    const bw_metric_decl_t *c = &bw_common_metrics[BW_M_REDIS_CALLS];
+    const bw_metric_decl_t *rc = &bw_common_metrics[BW_M_REDIS_RECONNECTS];
+
+    if (!reg)
+        return;
+    r->m_ok = bw_metrics_get(reg, c, "ok");
+    r->m_err = bw_metrics_get(reg, c, "error");
+    r->m_reconn_ok = bw_metrics_get(reg, rc, "ok");
+    r->m_reconn_err = bw_metrics_get(reg, rc, "error");
+    r->m_seconds = bw_metrics_get(reg, &bw_common_metrics[BW_M_REDIS_SECONDS], NULL);
 }
 
 void bw_redis_set_retry(bw_redis_t *r, int64_t max_wait_ms, int64_t backoff_cap_ms,

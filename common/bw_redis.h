@@ -44,6 +44,10 @@ bw_err_t bw_redis_url_parse(const char *url, bw_redis_url_t *out, char *errstr, 
 bw_redis_t *bw_redis_new(const char *url, int timeout_ms, bw_metrics_t *reg, char *errstr,
                          size_t errstr_size);
 
+/** @brief Count calls, errors, reconnects and round-trip times in @p reg
+ *         (a client made before the stage's registry gets it here). */
+void bw_redis_set_metrics(bw_redis_t *r, bw_metrics_t *reg);
+
 /**
  * @brief How long commands keep retrying through reconnects (-1: until
  *        *stop is set), and the backoff cap. Defaults: -1, 5000 ms.

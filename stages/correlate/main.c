@@ -139,6 +139,7 @@ int main(int argc, char **argv) {
         }
     }
     bw_stage_warm(st, cc.output_topic);
+    bw_redis_set_metrics(redis, bw_stage_metrics(st));
     correlate_cfg_from_conf(&cc, &cfg);
     if (!(app.cr = correlate_new(&cfg, bw_stage_serde(st), redis, bw_stage_metrics(st), errstr,
                                  sizeof(errstr)))) {

@@ -213,6 +213,7 @@ int main(int argc, char **argv) {
         }
     }
     bw_stage_warm(st, lc.output_topic);
+    bw_redis_set_metrics(redis, bw_stage_metrics(st));
     {
         logistics_cfg_t cfg = {
             .window_ms = lc.window_ms,
