@@ -31,6 +31,7 @@ struct bw_metric_family_s {
     char *labels[BW_METRIC_MAX_LABELS];
     int nlabels;
     bw_metric_t *children;
+    size_t nchildren;
 };
 
 struct bw_metrics_s {
@@ -118,19 +119,26 @@ out:
 
 /* Children are only ever prepended, and a published child is never freed
  * before the registry, so readers walk the list without the lock. */
-bw_metric_t *bw_metrics_child(bw_metric_family_t *fam, const char *const *values) {
-    static pthread_mutex_t child_lock = PTHREAD_MUTEX_INITIALIZER;
-    bw_metric_t *m;
-
-    pthread_mutex_lock(&child_lock);
-    for (m = fam->children; m; m = m->next) {
+/* The series with these label values, or NULL. */
+static bw_metric_t *find_child(const bw_metric_family_t *fam, const char *const *values) {
+    for (bw_metric_t *m = fam->children; m; m = m->next) {
         int i;
         for (i = 0; i < fam->nlabels; i++)
             if (strcmp(m->values[i], values[i] ? values[i] : ""))
                 break;
         if (i == fam->nlabels)
-            goto out;
+            return m;
     }
+    return NULL;
+}
+
+bw_metric_t *bw_metrics_child(bw_metric_family_t *fam, const char *const *values) {
+    static pthread_mutex_t child_lock = PTHREAD_MUTEX_INITIALIZER;
+    bw_metric_t *m;
+
+    pthread_mutex_lock(&child_lock);
+    if ((m = find_child(fam, values)))
+        goto out;
     if (!(m = calloc(1, sizeof(*m))))
         goto out;
     for (int i = 0; i < fam->nlabels; i++) {
@@ -145,9 +153,22 @@ bw_metric_t *bw_metrics_child(bw_metric_family_t *fam, const char *const *values
     m->next = fam->children;
     atomic_thread_fence(memory_order_release);
     fam->children = m;
+    fam->nchildren++;
 out:
     pthread_mutex_unlock(&child_lock);
     return m;
+}
+
+bw_metric_t *bw_metrics_series(bw_metrics_t *reg, const bw_metric_decl_t *decl,
+                               const char *const *values, size_t max_series) {
+    bw_metric_family_t *fam = bw_metrics_family(reg, decl);
+    bw_metric_t *m;
+
+    if (!fam)
+        return NULL;
+    if ((m = find_child(fam, values)))
+        return m;
+    return fam->nchildren < max_series ? bw_metrics_child(fam, values) : NULL;
 }
 
 bw_metric_t *bw_metrics_get(bw_metrics_t *reg, const bw_metric_decl_t *decl, const char *label) {

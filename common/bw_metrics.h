@@ -52,6 +52,14 @@ bw_metric_family_t *bw_metrics_family(bw_metrics_t *reg, const bw_metric_decl_t 
  */
 bw_metric_t *bw_metrics_child(bw_metric_family_t *fam, const char *const *values);
 
+/**
+ * @brief The series of @p decl for these label values, unless that would
+ *        make more than @p max_series (NULL then): for labels a user's data
+ *        names (carriers, stores), whose number has no bound of its own.
+ */
+bw_metric_t *bw_metrics_series(bw_metrics_t *reg, const bw_metric_decl_t *decl,
+                               const char *const *values, size_t max_series);
+
 /** @brief Shorthand for a family without labels or with one label. */
 bw_metric_t *bw_metrics_get(bw_metrics_t *reg, const bw_metric_decl_t *decl, const char *label);
 

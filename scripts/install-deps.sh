@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config clang-format
       librdkafka-dev libavro-dev libpcre2-dev libhiredis-dev libcmocka-dev
       libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev
-      redis-server kcat python3 curl)
+      redis-server kcat python3 python3-yaml curl prometheus docker-compose)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -255,6 +255,12 @@ static bool q_store(judging_t *j, bw_redis_pipe_t *pipe) {
            q_fired_days(pipe, t->tag, STORE_TYPES, 3, j->first, j->ndays);
 }
 
+static const bw_metric_decl_t M_STORE_ODR = {
+    BW_METRIC_GAUGE, "correlate_store_odr",
+    "Order defect rate of the latest day judged, per store and platform (the first 10,000 stores)",
+    "store_id,platform"};
+#define MAX_STORE_SERIES 10000
+
 /* @p odr: the odr_days windows ending at day b. */
 static bw_err_t judge_odr(judging_t *j, const int64_t *odr) {
     const correlate_cfg_t *c = &j->cr->cfg;
@@ -270,6 +276,12 @@ static bw_err_t judge_odr(judging_t *j, const int64_t *odr) {
         defects += odr[2 * k + 1];
     }
     bw_health_t h = bw_rate_high(orders, defects, c->odr_min_orders, warn, crit, &rate);
+    if (j->cr->reg && orders > 0) {
+        const char *labels[] = {t->a,
+                                t->platform >= 0 && t->platform < 7 ? PLATFORMS[t->platform] : ""};
+        bw_metric_set(bw_metrics_series(j->cr->reg, &M_STORE_ODR, labels, MAX_STORE_SERIES),
+                      (double)defects / (double)orders);
+    }
     if (h == BW_HEALTH_OK || (int64_t)h <= sent(j, 0))
         return BW_ERR_OK;
     snprintf(detail, sizeof(detail),

@@ -27,6 +27,12 @@
 
 static const bw_metric_decl_t M_SIGNALS = {BW_METRIC_COUNTER, "logistics_signals_total",
                                            "Signals emitted, by type", "type"};
+static const bw_metric_decl_t M_LATE_SHARE = {
+    BW_METRIC_GAUGE, "logistics_lane_late_share",
+    "Late share of the parcels due in the latest span judged, per carrier and lane (the first "
+    "1,000 lanes)",
+    "carrier,lane"};
+#define MAX_LANE_SERIES 1000
 
 static const char *PLAYBOOK_DELAY =
     "Give affected buyers tracking and a new date before they ask; press the carrier for the "
@@ -179,6 +185,11 @@ static bw_err_t judge_lane(judging_t *j) {
             stall_hist[nh] = j->win[i].c[2];
         }
         bw_spike_t sp = bw_spike_eval(&lg->cfg.spike, cur, hist, nh);
+        if (lg->reg && k == j->p.nb - 1 && cur.delivered > 0) {
+            const char *labels[] = {j->t->a, j->t->b};
+            bw_metric_set(bw_metrics_series(lg->reg, &M_LATE_SHARE, labels, MAX_LANE_SERIES),
+                          (double)cur.late / (double)cur.delivered);
+        }
         bw_log(BW_LOG_DEBUG, "%s %s: window %lld: %lld/%lld late, baseline %.3f, p %.3g%s", j->t->a,
                j->t->b, (long long)b, (long long)cur.late, (long long)cur.delivered, sp.baseline,
                sp.p_value, sp.fires ? ": fires" : "");
