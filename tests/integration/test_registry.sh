@@ -90,4 +90,9 @@ expect_error scheme 'schema.registry.url: \\"ftp://x\\" is not an http:// or htt
     --schema.registry.url ftp://x
 expect_error timeout "schema.registry.timeout.ms" --schema.registry.url "$url" \
     --schema.registry.timeout.ms 5
+! "$BW_BUILD/tools/bw-replay" "$WORK/one.jsonl" --schema.registry.url 2>"$WORK/err-novalue" ||
+    fail "a key without a value was accepted"
+grep -q "schema.registry.url needs a value" "$WORK/err-novalue" || fail "novalue: $(cat "$WORK/err-novalue")"
+expect_error notbool 'schema.registry.register: expected true or false, got \\"maybe\\"' \
+    --schema.registry.url "$url" --schema.registry.register maybe
 echo "PASS test_registry"
