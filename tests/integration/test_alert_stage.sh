@@ -61,11 +61,12 @@ grep -q 'scope: empty' "$WORK/dead.jsonl" || fail "no dead letter for the empty 
 grep -q 'magic\|too short\|wire' "$WORK/dead.jsonl" || fail "no dead letter for the garbage: $(cat "$WORK/dead.jsonl")"
 grep -q '"error":"type: enum index 99 out of range' "$WORK/dead.jsonl" || fail "no dead letter for the unknown type: $(cat "$WORK/dead.jsonl")"
 sleep 1
-curl -sf "http://127.0.0.1:$port/alerts?type=CARRIER_DELAY_SPIKE" | grep -q '"severity":"CRITICAL"' ||
+# (no curl | grep -q under pipefail: grep's early exit is curl's SIGPIPE)
+grep -q '"severity":"CRITICAL"' <<<"$(curl -sf "http://127.0.0.1:$port/alerts?type=CARRIER_DELAY_SPIKE")" ||
     fail "/alerts: $(curl -s "http://127.0.0.1:$port/alerts")"
 [ "$(curl -sf "http://127.0.0.1:$port/alerts?store=store-7" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 1 ] ||
     fail "/alerts?store=store-7"
-curl -sf "http://127.0.0.1:$port/metrics" | grep -q '^bw_alerts_active{type="CARRIER_DELAY_SPIKE",severity="CRITICAL"} 1' ||
+grep -q '^bw_alerts_active{type="CARRIER_DELAY_SPIKE",severity="CRITICAL"} 1' <<<"$(curl -sf "http://127.0.0.1:$port/metrics")" ||
     fail "gauge: $(curl -s "http://127.0.0.1:$port/metrics" | grep alerts_active)"
 
 # SIGKILL, restart: the state comes back from Redis; a repeat is rolled up,

@@ -60,8 +60,8 @@ PY
 
 curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || fail "/readyz not ready"
 metrics=$(curl -sf "http://127.0.0.1:$port/metrics")
-echo "$metrics" | grep -q 'bw_classify_reviews_total{language="en"} ' || fail "no review counter"
-echo "$metrics" | grep -q 'bw_deadletters_total{reason="BAD_ENUM"} 1' || fail "no dead-letter counter"
+grep -q 'bw_classify_reviews_total{language="en"} ' <<<"$metrics" || fail "no review counter"
+grep -q 'bw_deadletters_total{reason="BAD_ENUM"} 1' <<<"$metrics" || fail "no dead-letter counter"
 
 # SIGHUP with a broken pack: the old pack stays, the stage keeps working.
 rules_before=$(echo "$metrics" | awk '/^bw_classify_rules /{print $2}')
@@ -71,7 +71,9 @@ kill -HUP $cls
 sleep 1
 grep -q 'rule pack not reloaded, keeping the old one: zz-broken.rules:2: pattern does not compile' "$WORK/classify.log" ||
     fail "broken reload not reported: $(tail -3 "$WORK/classify.log")"
-curl -sf "http://127.0.0.1:$port/metrics" | grep -q 'bw_classify_reloads_total{result="error"} 1' || fail "reload error not counted"
+# (no curl | grep -q under pipefail: grep's early exit is curl's SIGPIPE)
+grep -q 'bw_classify_reloads_total{result="error"} 1' <<<"$(curl -sf "http://127.0.0.1:$port/metrics")" ||
+    fail "reload error not counted"
 echo 'lang en
 rule en.extra price 1 \bpricey\b' >"$WORK/rules/zz-broken.rules"
 kill -HUP $cls

@@ -36,7 +36,8 @@ start_registry ok ok
     fail "expected one request per schema ($nschemas): $(cat "$WORK/reg-ok.log")"
 grep -q '^POST /subjects/bw.ReviewEvent/versions 200$' "$WORK/reg-ok.log" ||
     fail "subject is not the record's full name: $(cat "$WORK/reg-ok.log")"
-kcat -C -b "$bootstrap" -t bw.reviews -c 1 -e -f '%s' 2>/dev/null | head -c 5 | od -An -tu1 >"$WORK/header"
+kcat -C -b "$bootstrap" -t bw.reviews -c 1 -e -f '%s' >"$WORK/record" 2>/dev/null
+head -c 5 "$WORK/record" | od -An -tu1 >"$WORK/header"
 read -r magic b1 b2 b3 b4 <"$WORK/header"
 id=$(( (b1 << 24) | (b2 << 16) | (b3 << 8) | b4 ))
 [ "$magic" = 0 ] && [ "$id" -ge 101 ] || fail "wire header is not a registry id: $(cat "$WORK/header")"
