@@ -290,6 +290,65 @@ static bw_err_t judge_store(judging_t *j) {
     return err;
 }
 
+static const char *const EV_FIELDS[EVIDENCE_SLOTS] = {"ev0", "ev1", "ev2", "ev3", "ev4"};
+
+/* An evidence id kept by a window, unless @p t has it or five already. */
+static bool add_evidence(touched_t *t, const char *id) {
+    for (int i = 0; i < t->nevidence; i++)
+        if (!strcmp(t->evidence[i], id))
+            return true;
+    return logi_evidence(t, id);
+}
+
+/* When window @p b of kind @p kind is final: the watermark has passed its
+ * end (a track window also waits the tracking time: its timers count
+ * shipments confirmed that day until then). */
+static int64_t window_closes(const logistics_t *lg, touch_kind_t kind, int64_t b) {
+    return b + lg->cfg.window_ms + (kind == TK_TRACK ? lg->cfg.tracking_ms : 0);
+}
+
+/* The partition whose set keeps windows to close: the lowest this
+ * instance has (the set moves with it in a rebalance). */
+static int32_t home_partition(const logistics_t *lg) {
+    for (int32_t pid = 0; pid < BW_WM_MAX_PARTITIONS; pid++)
+        if (bw_wm_partition(&lg->wm, pid) != INT64_MIN)
+            return pid;
+    return -1;
+}
+
+/* Windows are judged once closed, so that a window's signal depends on its
+ * final counts, not on where batches happened to end (the same input gives
+ * the same signals, and bw-alert the same alert ids). The buckets of @p t
+ * still open are kept to judge when the watermark closes them; *t is cut
+ * to its closed buckets (false: none). */
+static bool keep_open_buckets(logistics_t *lg, touched_t *t, bw_err_t *err) {
+    static const char KIND_CODE[] = {'L', 'S', 'T'};
+    int64_t w = lg->cfg.window_ms, hi = t->hi;
+    int32_t home = home_partition(lg);
+    char ptag[24];
+    bw_buf_t member = {0};
+
+    *err = BW_ERR_OK;
+    snprintf(ptag, sizeof(ptag), "t=%d", (int)home);
+    while (hi >= t->lo && window_closes(lg, t->kind, hi) > lg->judge_wm) {
+        bw_buf_reset(&member);
+        if (home < 0) /* no partition seen yet: nothing is judged */
+            break;
+        if (!bw_buf_printf(&member, "%c %lld %s", KIND_CODE[t->kind], (long long)hi, t->tag) ||
+            !bw_marks_add_op(&lg->marks, ptag, TIMER_CLOSE, BW_OP_ZADD, member.data,
+                             window_closes(lg, t->kind, hi))) {
+            *err = BW_ERR_NOMEM;
+            break;
+        }
+        hi -= w;
+    }
+    bw_buf_free(&member);
+    if (home < 0)
+        return false;
+    t->hi = hi;
+    return !*err && hi >= t->lo;
+}
+
 bw_err_t logi_judge(logistics_t *lg, logistics_emit_cb emit, void *opaque, char *errstr,
                     size_t errstr_size) {
     bw_redis_pipe_t pipe = {0};
@@ -300,8 +359,17 @@ bw_err_t logi_judge(logistics_t *lg, logistics_emit_cb emit, void *opaque, char 
     size_t q = 0;
     win_t win[MAX_READ];
 
+    bool *judged = calloc(lg->ntouched ? lg->ntouched : 1, sizeof(*judged));
+
+    if (!judged)
+        return BW_ERR_NOMEM;
     for (size_t i = 0; i < lg->ntouched; i++) {
         touched_t *t = &lg->touched[i];
+        if (!(judged[i] = keep_open_buckets(lg, t, &err))) {
+            if (err)
+                goto out;
+            continue;
+        }
         plan_t p = plan_of(lg, t);
         const char *const *fields = KIND_FIELDS[t->kind];
         int nf = fields[2] ? 3 : 2;
@@ -311,8 +379,11 @@ bw_err_t logi_judge(logistics_t *lg, logistics_emit_cb emit, void *opaque, char 
             bw_buf_reset(&key);
             if (!bw_win_key(&key, t->tag, bucket))
                 goto nomem;
-            const char *argv[] = {"HMGET", key.data, fields[0], fields[1], fields[2]};
-            if (bw_redis_pipe_add(&pipe, 2 + nf, argv, NULL))
+            const char *argv[2 + 3 + EVIDENCE_SLOTS] = {"HMGET", key.data, fields[0], fields[1],
+                                                        fields[2]};
+            for (int e = 0; e < EVIDENCE_SLOTS; e++)
+                argv[2 + nf + e] = EV_FIELDS[e];
+            if (bw_redis_pipe_add(&pipe, 2 + nf + EVIDENCE_SLOTS, argv, NULL))
                 goto nomem;
         }
         if (!add_fired_read(&pipe, lg, t, p))
@@ -324,14 +395,28 @@ bw_err_t logi_judge(logistics_t *lg, logistics_emit_cb emit, void *opaque, char 
         goto out;
     for (size_t i = 0; i < lg->ntouched && !err; i++) {
         touched_t *t = &lg->touched[i];
+        if (!judged[i])
+            continue;
         judging_t j = {lg, t, plan_of(lg, t), win, NULL, 0, emit, opaque};
+        size_t nf = KIND_FIELDS[t->kind][2] ? 3 : 2;
+        /* evidence kept in the windows judged (and the span before them) */
+        int ev_from = t->kind == TK_LANE ? j.p.lo - (int)lg->cfg.spike.span + 1 : j.p.lo;
         for (int k = 0; k < j.p.nb; k++, q++) {
             redisReply *r = replies[q];
             memset(&win[k], 0, sizeof(win[k]));
-            for (size_t f = 0; r->type == REDIS_REPLY_ARRAY && f < r->elements && f < 3; f++)
+            for (size_t f = 0; r->type == REDIS_REPLY_ARRAY && f < r->elements && f < nf; f++)
                 if (r->element[f]->type == REDIS_REPLY_STRING)
                     bw_parse_i64(r->element[f]->str, &win[k].c[f]);
+            for (size_t f = nf; k >= ev_from && r->type == REDIS_REPLY_ARRAY && f < r->elements;
+                 f++)
+                if (r->element[f]->type == REDIS_REPLY_STRING &&
+                    !add_evidence(t, r->element[f]->str)) {
+                    err = BW_ERR_NOMEM;
+                    break;
+                }
         }
+        if (err)
+            break;
         j.fired = replies[q++];
         err = t->kind == TK_LANE ? judge_lane(&j) : judge_store(&j);
     }
@@ -342,5 +427,6 @@ out:
     bw_redis_replies_free(replies, pipe.n);
     bw_redis_pipe_free(&pipe);
     bw_buf_free(&key);
+    free(judged);
     return err;
 }

@@ -204,6 +204,20 @@ bool logi_evidence(touched_t *t, const char *id) {
     return (t->evidence[t->nevidence++] = strdup(id)) != NULL || (t->nevidence--, false);
 }
 
+bw_err_t logi_window_evidence(logistics_t *lg, touched_t *t, int32_t pid, int64_t offset,
+                              const char *prefix, int64_t bucket, const char *id) {
+    char key[48], field[8];
+    uint32_t h = 2166136261u;
+
+    for (const char *c = id; *c; c++)
+        h = (h ^ (unsigned char)*c) * 16777619u;
+    snprintf(key, sizeof(key), "%s%lld", prefix, (long long)bucket);
+    snprintf(field, sizeof(field), "ev%u", (unsigned)(h % EVIDENCE_SLOTS));
+    if (bw_win_add_str(lg->win, t->tag, pid, offset, key, field, id, lg->cfg.window_ttl_s))
+        return BW_ERR_NOMEM;
+    return logi_evidence(t, id) ? BW_ERR_OK : BW_ERR_NOMEM;
+}
+
 bw_err_t logi_count_once(logistics_t *lg, const char *tag, int32_t pid, int64_t offset,
                          const char *prefix, int64_t bucket, const char *field, const char *mprefix,
                          const char *order_marker) {
@@ -495,7 +509,7 @@ bw_err_t logi_count_delivery(logistics_t *lg, const char *cl_tag, const char *ca
         return BW_ERR_OK;
     if ((err = logi_count_once(lg, cl_tag, pid, off, "w:", b, "late", "l", order_key + 2)))
         return err;
-    return logi_evidence(t, evidence) ? BW_ERR_OK : BW_ERR_NOMEM;
+    return logi_window_evidence(lg, t, pid, off, "w:", b, evidence);
 }
 
 /* A shipment against the promised ship-by, in the store's window of the
@@ -516,7 +530,7 @@ static bw_err_t count_shipment(logistics_t *lg, const char *store_tag, const cha
     if ((err = logi_count_once(lg, store_tag, pid, off, "ship:", b, "late_shipped", "ls",
                                order_key + 2)))
         return err;
-    return logi_evidence(t, evidence) ? BW_ERR_OK : BW_ERR_NOMEM;
+    return logi_window_evidence(lg, t, pid, off, "ship:", b, evidence);
 }
 
 int64_t logi_reply_i64(const redisReply *r) {
@@ -537,7 +551,7 @@ bw_err_t logi_count_stall(logistics_t *lg, const char *cl_tag, const char *carri
         return err;
     if (!(t = logi_touch(lg, cl_tag, carrier, lane, TK_LANE, b)))
         return BW_ERR_NOMEM;
-    return logi_evidence(t, evidence) ? BW_ERR_OK : BW_ERR_NOMEM;
+    return logi_window_evidence(lg, t, pid, off, "w:", b, evidence);
 }
 
 /* A gap of the stall time or more between two scans is a stall, counted

@@ -58,6 +58,12 @@ enum { OS_PLACED, OS_SHIPPED };
 #define TIMER_DUE "due" /* promised delivery: late if undelivered by then */
 #define TIMER_STALL "stall" /* last scan + stall time: stalled if no scan by then */
 #define TIMER_TRACK "track" /* ship confirmation + tracking time: valid tracking? */
+/* Windows to judge once the watermark closes them ("bw:{t=<pid>}:close"):
+ * members "<kind> <bucket> <tag>", scores the window's end. */
+#define TIMER_CLOSE "close"
+/* Evidence ids a window keeps (fields ev0..ev4 of its hash, one slot per
+ * id's hash: bounded, whichever id came last). */
+#define EVIDENCE_SLOTS 5
 
 /* A carrier scan, decided at the end of the batch with the order's index. */
 typedef struct {
@@ -111,6 +117,7 @@ struct logistics_s {
     bw_marks_t marks; /* signals sent, remembered once delivered */
     json_t *overlay; /* "store_tag order_key" -> [ship_by, deliver_by] of this batch */
     bw_batch_parts_t parts; /* partitions of this batch, with their last offset */
+    int64_t judge_wm; /* the watermark windows are judged by (INT64_MIN: none closed) */
     int64_t signals, timers_fired;
     bw_metrics_t *reg;
     bw_metric_t *m_applied, *m_late, *m_dropped, *m_rejected, *m_no_promise;
@@ -123,6 +130,10 @@ touched_t *logi_touch(logistics_t *lg, const char *tag, const char *a, const cha
 
 /* Add an evidence id (up to five) to a touched entry. */
 bool logi_evidence(touched_t *t, const char *id);
+/* An evidence id of window "<prefix><bucket>" of @p tag: kept in the window
+ * (judged later, once it closes) and added to @p t. */
+bw_err_t logi_window_evidence(logistics_t *lg, touched_t *t, int32_t pid, int64_t offset,
+                              const char *prefix, int64_t bucket, const char *id);
 
 /* Count an outcome of one order once: field += 1 in window "<prefix><bucket>"
  * of @p tag, guarded by the marker "<mprefix>:<order>". */

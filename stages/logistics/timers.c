@@ -135,9 +135,11 @@ static bw_err_t settle_track(logistics_t *lg, const due_t *d, order_view_t *o) {
         (valid && (err = logi_count_once(lg, o->store_tag, BW_WIN_UNFENCED, 0, "track:", b, "valid",
                                          "tv", o->order_key + 2))))
         return err;
-    t = logi_touch(lg, o->store_tag, o->store_tag + 2, NULL, TK_TRACK, b);
-    if (!t || (!valid && !logi_evidence(t, o->order_id)))
+    if (!(t = logi_touch(lg, o->store_tag, o->store_tag + 2, NULL, TK_TRACK, b)))
         return BW_ERR_NOMEM;
+    if (!valid &&
+        (err = logi_window_evidence(lg, t, BW_WIN_UNFENCED, 0, "track:", b, o->order_id)))
+        return err;
     return timer_move(lg, d, INT64_MIN);
 }
 
@@ -307,15 +309,97 @@ out:
     return err;
 }
 
+/* A closed window's entry ("<L|S|T> <bucket> <tag>"): judged this batch
+ * (judge.c), and it leaves once the batch's signals are delivered. Tags
+ * can be long (hostile names are escaped, not cut): parsed in place. */
+static bw_err_t close_window(logistics_t *lg, int32_t pid, const char *member) {
+    char ptag[24], *end = NULL;
+    const char *tag, *bar;
+    long long bucket = 0;
+    bw_buf_t a = {0}, b = {0};
+    touched_t *t = NULL;
+    char k = member[0];
+    touch_kind_t kind = k == 'L' ? TK_LANE : k == 'S' ? TK_SHIP : TK_TRACK;
+    bw_err_t err = BW_ERR_OK;
+
+    snprintf(ptag, sizeof(ptag), "t=%d", (int)pid);
+    if ((k == 'L' || k == 'S' || k == 'T') && member[1] == ' ')
+        bucket = strtoll(member + 2, &end, 10);
+    if (!end || *end != ' ' || strncmp(end + 1, k == 'L' ? "cl=" : "s=", k == 'L' ? 3 : 2)) {
+        bw_log_rl(BW_LOG_WARN, "window to close: malformed entry dropped");
+        goto done;
+    }
+    tag = end + 1;
+    if (k != 'L')
+        t = logi_touch(lg, tag, tag + 2, NULL, kind, bucket);
+    else if ((bar = strchr(tag, '|')) && bw_key_unescape(&a, tag + 3, (size_t)(bar - tag - 3)) &&
+             bw_key_unescape(&b, bar + 1, strlen(bar + 1)))
+        t = logi_touch(lg, tag, a.data ? a.data : "", b.data ? b.data : "", kind, bucket);
+    if (!t)
+        bw_log_rl(BW_LOG_WARN, "window to close: entry not judged (malformed name, or memory)");
+done:
+    bw_buf_free(&a);
+    bw_buf_free(&b);
+    if (!bw_marks_add_op(&lg->marks, ptag, TIMER_CLOSE, BW_OP_ZREM, member, 0))
+        err = BW_ERR_NOMEM;
+    return err;
+}
+
+/* The windows the watermark closed, of every partition this instance has
+ * (one read a batch: entries leave with the delivered marks). */
+static bw_err_t close_windows(logistics_t *lg, int64_t wm, char *errstr, size_t errstr_size) {
+    bw_redis_pipe_t pipe = {0};
+    redisReply **zr = NULL;
+    int32_t *pids = calloc(BW_WM_MAX_PARTITIONS, sizeof(*pids));
+    size_t nz = 0;
+    char max[24], limit[24], tag[24];
+    bw_buf_t key = {0};
+    bw_err_t err = BW_ERR_OK;
+
+    if (!pids)
+        return BW_ERR_NOMEM;
+    snprintf(max, sizeof(max), "%lld", (long long)wm);
+    snprintf(limit, sizeof(limit), "%lld", (long long)lg->cfg.timer_batch);
+    for (int32_t pid = 0; pid < BW_WM_MAX_PARTITIONS; pid++) {
+        if (bw_wm_partition(&lg->wm, pid) == INT64_MIN)
+            continue;
+        snprintf(tag, sizeof(tag), "t=%d", (int)pid);
+        bw_buf_reset(&key);
+        if (!bw_win_key(&key, tag, TIMER_CLOSE)) {
+            err = BW_ERR_NOMEM;
+            goto out;
+        }
+        const char *argv[] = {"ZRANGEBYSCORE", key.data, "-inf", max, "LIMIT", "0", limit};
+        if (bw_redis_pipe_add(&pipe, 7, argv, NULL)) {
+            err = BW_ERR_NOMEM;
+            goto out;
+        }
+        pids[nz++] = pid;
+    }
+    if (!nz || (err = bw_redis_pipe_run(lg->redis, &pipe, &zr, errstr, errstr_size)))
+        goto out;
+    for (size_t q = 0; q < nz && !err; q++)
+        for (size_t i = 0; zr[q]->type == REDIS_REPLY_ARRAY && i < zr[q]->elements && !err; i++)
+            if (zr[q]->element[i]->type == REDIS_REPLY_STRING)
+                err = close_window(lg, pids[q], zr[q]->element[i]->str);
+out:
+    bw_redis_replies_free(zr, nz);
+    bw_redis_pipe_free(&pipe);
+    bw_buf_free(&key);
+    free(pids);
+    return err;
+}
+
 bw_err_t logi_fire_timers(logistics_t *lg, int64_t now_ms, char *errstr, size_t errstr_size) {
     int64_t wm = bw_wm_global(&lg->wm, now_ms);
     bool more = true;
     bw_err_t err = BW_ERR_OK;
 
+    lg->judge_wm = wm;
     if (wm == INT64_MIN)
         return BW_ERR_OK;
     bw_metric_set(lg->m_watermark, (double)wm / 1000);
     for (int round = 0; round < MAX_ROUNDS && more && !err; round++)
         err = fire_round(lg, wm, round, &more, errstr, errstr_size);
-    return err;
+    return err ? err : close_windows(lg, wm, errstr, errstr_size);
 }

@@ -3,7 +3,8 @@
 # TTLs (they depend on when a key was written) and the window engine's
 # fences (which partition's offsets a tag records depends on which of an
 # order's events, its order or its scan, completed the outcome first; the
-# data they guard is compared) and the "fired" hashes of bw-logistics (which
+# data they guard is compared), a window's evidence ids (ev0..ev4: which id
+# a slot keeps is whichever came last) and the "fired" hashes of bw-logistics (which
 # signals were sent, at which severity: a window judged while it fills is
 # judged at batch boundaries, which differ between runs; the signals' ids do
 # not, and bw-alert keeps one alert per id), and bw-logistics's pending
@@ -26,7 +27,9 @@ for _, k in ipairs(keys) do
   if t == 'hash' then
     local h = redis.call('HGETALL', k)
     local pairs_ = {}
-    for i = 1, #h, 2 do pairs_[#pairs_ + 1] = h[i] .. '=' .. h[i + 1] end
+    for i = 1, #h, 2 do
+      if not string.match(h[i], '^ev%d$') then pairs_[#pairs_ + 1] = h[i] .. '=' .. h[i + 1] end
+    end
     table.sort(pairs_)
     v = pairs_
   elseif t == 'zset' then
