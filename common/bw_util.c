@@ -469,3 +469,11 @@ bool bw_grow(void **arr, size_t *cap, size_t n, size_t sz) {
     *cap = ncap;
     return true;
 }
+
+uint32_t bw_hash32(const char *s) {
+    uint32_t h = 2166136261u;
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}

@@ -79,6 +79,9 @@ void bw_arena_free(bw_arena_t *a);
 /** @brief Grow *arr (of *cap elements of @p sz bytes) to hold @p n + 1 (doubling). */
 bool bw_grow(void **arr, size_t *cap, size_t n, size_t sz);
 
+/** @brief FNV-1a of a string: spreads ids over a few slots (not for security). */
+uint32_t bw_hash32(const char *s);
+
 /** @brief strncpy that always terminates; returns false if truncated. */
 bool bw_strlcpy(char *dst, const char *src, size_t size);
 

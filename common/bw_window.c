@@ -1198,3 +1198,41 @@ char *bw_key_name(const char *prefix, const char *a, size_t alen, const char *b,
     }
     return out.data ? out.data : strdup(prefix);
 }
+
+/* ---- due entries of several partitions, in event-time order ---- */
+
+static int due_cmp(const void *pa, const void *pb) {
+    const bw_due_t *a = pa, *b = pb;
+    int c;
+
+    if (a->score != b->score)
+        return a->score < b->score ? -1 : 1;
+    if ((c = strcmp(a->member, b->member)))
+        return c;
+    return (a->pid > b->pid) - (a->pid < b->pid);
+}
+
+bw_due_t *bw_due_sorted(redisReply **replies, size_t n, const int32_t *pids, size_t *count) {
+    size_t total = 0, k = 0;
+    bw_due_t *due;
+
+    for (size_t q = 0; q < n; q++)
+        if (replies[q]->type == REDIS_REPLY_ARRAY)
+            total += replies[q]->elements / 2;
+    if (!(due = calloc(total ? total : 1, sizeof(*due))))
+        return NULL;
+    for (size_t q = 0; q < n; q++) {
+        redisReply *r = replies[q];
+        for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+            int64_t score;
+            if (r->element[i]->type != REDIS_REPLY_STRING ||
+                r->element[i + 1]->type != REDIS_REPLY_STRING ||
+                !bw_parse_i64(r->element[i + 1]->str, &score))
+                continue;
+            due[k++] = (bw_due_t){pids[q], r->element[i]->str, score};
+        }
+    }
+    qsort(due, k, sizeof(*due), due_cmp);
+    *count = k;
+    return due;
+}

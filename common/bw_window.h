@@ -172,6 +172,23 @@ void bw_wm_load(bw_wm_t *wm, bw_redis_t *redis, int32_t partition, int64_t now_m
 bw_wm_verdict_t bw_wm_admit(bw_wm_t *wm, int32_t partition, int64_t event_ms, int64_t now_ms,
                             int64_t min_event_ms, char *reason, size_t reason_size);
 
+/** A due entry of a partition's sorted set (timers, windows to close). */
+typedef struct bw_due_s {
+    int32_t pid; /* the partition whose set holds it */
+    const char *member; /* points into the reply */
+    int64_t score;
+} bw_due_t;
+
+/**
+ * @brief The entries of @p n ZRANGEBYSCORE ... WITHSCORES replies (one per
+ *        partition, @p pids[i] for replies[i]) as one list in event-time
+ *        order: by score, then member, then partition. Entries read from
+ *        several partitions' sets in one batch are then settled in the same
+ *        order however batches fell, so a key's signals go out in the
+ *        order of their windows. NULL only when out of memory; free() it.
+ */
+bw_due_t *bw_due_sorted(redisReply **replies, size_t n, const int32_t *pids, size_t *count);
+
 /** The partitions of a batch, with the last offset of each (for bw_wm_persist). */
 typedef struct bw_batch_parts_s {
     int32_t *pids;

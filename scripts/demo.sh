@@ -79,14 +79,23 @@ fi
 
 # ---- stages ----
 declare -A HTTP
+# The scenario replays a month in seconds, one input after another: a
+# partition waiting for its turn (reviews come after orders) is not idle in
+# event time, so it keeps holding the watermark (idle.ms, bw-logistics and
+# bw-correlate) and the same input gives the same alerts, run after run.
+export BW_IDLE_MS=${BW_IDLE_MS:-600000}
+start_stage() {
+    "$BUILD/stages/$1/bw-$1" --brokers "$KAFKA" --redis.url "$REDIS" \
+        --http.listen "127.0.0.1:${HTTP[$1]}" --log.level warn 2>"$WORK/$1.log" &
+    PIDS+=($!)
+}
 for stage in classify logistics correlate alert; do
     HTTP[$stage]=$(free_port)
-    "$BUILD/stages/$stage/bw-$stage" --brokers "$KAFKA" --redis.url "$REDIS" \
-        --http.listen "127.0.0.1:${HTTP[$stage]}" --log.level warn \
-        2>"$WORK/$stage.log" &
-    PIDS+=($!)
 done
-say "stages running: bw-classify :${HTTP[classify]}, bw-logistics :${HTTP[logistics]}, bw-correlate :${HTTP[correlate]}, bw-alert :${HTTP[alert]} (/metrics, /alerts)"
+for stage in classify logistics alert; do
+    start_stage $stage
+done
+say "stages running: bw-classify :${HTTP[classify]}, bw-logistics :${HTTP[logistics]}, bw-alert :${HTTP[alert]} (/metrics, /alerts); bw-correlate :${HTTP[correlate]} starts once its inputs are in"
 
 # ---- scenario ----
 say "generating the scenario (tools/bw-gen)"
@@ -100,29 +109,17 @@ replay() {
         "$WORK/$1.jsonl" 2>>"$WORK/replay.log" &
     PIDS+=($!)
 }
-# Reviews come days after their orders; replayed at full speed, they would
-# overtake them. So the reviews start once bw-logistics has indexed the
-# orders (a review of an order the index does not know counts as unknown,
-# as it would in production), after the seller actions.
+# Everything goes in at once. bw-correlate starts once its inputs are all
+# there (the orders indexed by bw-logistics, the reviews classified, the
+# seller actions replayed): a month replayed in seconds would otherwise have
+# reviews overtake their orders, and a partition of its inputs still empty
+# when it starts would not hold its watermark back (an empty partition is
+# taken for one with nothing to come), so days would close before their
+# reviews came. A stream with history has neither gap.
 replay orders
 replay shipments
-(
-    orders=$(($(wc -l <"$WORK/orders.jsonl") + $(wc -l <"$WORK/shipments.jsonl")))
-    for _ in $(seq 1 600); do
-        n=$(curl -sf "http://127.0.0.1:${HTTP[logistics]}/metrics" 2>/dev/null |
-            awk '/^bw_messages_consumed_total/{s+=$2} END{print s+0}')
-        [ "${n:-0}" -ge "$orders" ] && break
-        sleep 0.2
-    done
-    # the replies first: an empty topic's partitions stop holding bw-correlate's
-    # watermark back, and reviews alone would run the response clocks out
-    # before the replies came (a topic with history has no such gap)
-    for t in actions reviews; do
-        "$BUILD/tools/bw-replay" --brokers "$KAFKA" --topic "bw.$t" --progress never \
-            "$WORK/$t.jsonl" 2>>"$WORK/replay.log"
-    done
-) &
-PIDS+=($!)
+replay reviews
+replay actions
 
 # ---- alerts as they arrive ----
 # through a FIFO, so that both ends are processes this script can stop
@@ -147,9 +144,23 @@ consumed() {
     curl -sf "http://127.0.0.1:${HTTP[$1]}/metrics" 2>/dev/null |
         awk '/^bw_messages_consumed_total/{s+=$2} END{print s+0}'
 }
-last="" still=0
+# bw-classify's output: classified and dead-lettered reviews
+classified() {
+    curl -sf "http://127.0.0.1:${HTTP[classify]}/metrics" 2>/dev/null |
+        awk '/^bw_messages_produced_total/{s+=$2} END{print s+0}'
+}
+orders=$(($(wc -l <"$WORK/orders.jsonl") + $(wc -l <"$WORK/shipments.jsonl")))
+actions_in() {
+    grep -c "delivered" "$WORK/replay.log" 2>/dev/null | awk '{print ($1 >= 4)}'
+}
+correlating=0 last="" still=0
 while :; do
     sleep 1
+    if [ $correlating = 0 ] && [ "$(consumed logistics)" -ge "$orders" ] &&
+        [ "$(classified)" -ge "$reviews" ] && [ "$(actions_in)" = 1 ]; then
+        start_stage correlate
+        correlating=1
+    fi
     c=$(consumed classify) l=$(consumed logistics) r=$(consumed correlate) a=$(consumed alert)
     printf '\r\033[Kprogress: reviews %s, orders+scans %s, classified+actions %s, signals %s (of %s events)' \
         "$c" "$l" "$r" "$a" "$total" >&2
@@ -178,5 +189,7 @@ if [ -n "${BW_DEMO_KEEP:-}" ]; then # for tests and post-mortems: the outputs, l
     for stage in "${!HTTP[@]}"; do
         curl -sf "http://127.0.0.1:${HTTP[$stage]}/metrics" >"$BW_DEMO_KEEP/$stage.metrics" || true
     done
+    "$BUILD/tools/bw-tail" --brokers "$KAFKA" bw.signals --meta true --timeout.ms 3000 \
+        --log.level error >"$BW_DEMO_KEEP/signals.jsonl" || true
 fi
 say "done"

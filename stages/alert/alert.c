@@ -413,6 +413,14 @@ static bw_err_t apply_signal(alert_t *al, queued_t *q) {
 
     if (e && !al_decode(json_string_value(json_object_get(e, "s")), &a))
         memset(&a, 0, sizeof(a));
+    /* clear for the hold time in its own event time, though the clock had
+     * not got there: the episode is over before the next one opens */
+    if (e && al_on_gap(&al->cfg.life, &a, at) == AL_SEND_RESOLVED &&
+        json_is_object(json_object_get(e, "ew")) &&
+        (err = build(al, q->key, q->partition, json_object_get(e, "ew"), &a, true, &ew)))
+        return err;
+    json_decref(ew); /* in the outbox; the new episode's warning replaces it */
+    ew = NULL;
     what = al_on_signal(&al->cfg.life, &a, type, scope, severity,
                         json_time(json_object_get(q->sig, "window_start")), at);
     if (at > al->wm)
@@ -450,8 +458,13 @@ static bw_err_t apply_clock(alert_t *al) {
         al_send_t what;
         json_t *ew = NULL;
         char enc[256];
-        if (!al_decode(json_string_value(json_object_get(e, "s")), &a) || a.state == AL_NONE)
+        if (!al_decode(json_string_value(json_object_get(e, "s")), &a))
             continue;
+        if (al_expired(&al->cfg.life, &a, al->wm) && !json_is_true(json_object_get(e, "gone"))) {
+            json_object_set_new(e, "gone", json_true()); /* no reopening now: it goes */
+            json_object_set_new(e, "dirty", json_true());
+            continue;
+        }
         what = al_on_clock(&al->cfg.life, &a, al->wm);
         if (what == AL_SEND_NONE)
             continue;
@@ -529,7 +542,11 @@ static bw_err_t queue_writes(alert_t *al) {
             !al_decode(json_string_value(json_object_get(e, "s")), &a))
             continue;
         if (a.state == AL_NONE) {
-            err = bw_win_add(al->win, TAG, fence, off, BW_OP_HDEL, "state", key, 0, ttl);
+            /* resolved: kept (to reopen) until the clock is well past it */
+            snprintf(val, sizeof(val), "%d;%s", (int)p, json_string_value(json_object_get(e, "s")));
+            err = json_is_true(json_object_get(e, "gone"))
+                      ? bw_win_add(al->win, TAG, fence, off, BW_OP_HDEL, "state", key, 0, ttl)
+                      : bw_win_add_str(al->win, TAG, fence, off, "state", key, val, ttl);
             if (!err)
                 err = bw_win_add(al->win, TAG, fence, off, BW_OP_HDEL, "active", key, 0, ttl);
         } else {
@@ -609,14 +626,13 @@ bw_err_t alert_end_batch(alert_t *al, alert_emit_cb emit, void *opaque, char *er
     if ((err = bw_win_flush(al->win, errstr, errstr_size)))
         goto fail;
     json_object_foreach_safe(al->cache, tmp, key, e) {
-        al_t a;
         int64_t off = json_integer_value(json_object_get(e, "off"));
         int32_t p = (int32_t)json_integer_value(json_object_get(e, "p"));
         if (off > al->applied[p])
             al->applied[p] = off;
         json_object_set_new(e, "dirty", json_false());
         json_object_set_new(e, "off", json_integer(-1));
-        if (al_decode(json_string_value(json_object_get(e, "s")), &a) && a.state == AL_NONE)
+        if (json_is_true(json_object_get(e, "gone")))
             json_object_del(al->cache, key);
     }
     json_array_foreach(al->outbox, i, o) json_array_append(al->inflight, o);

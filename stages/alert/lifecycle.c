@@ -13,9 +13,41 @@ static al_send_t fire(al_t *a, int64_t at) {
     return a->version == 1 ? AL_SEND_FIRING : AL_SEND_UPDATE;
 }
 
+/* Within the hold time of the episode, in the key's own event time: a
+ * signal that comes after the clock resolved the episode (other keys'
+ * signals moved it on first) belongs to it all the same. Where episodes
+ * split is then a function of this key's signals alone, whatever the
+ * order signals of different keys arrive in, and so are their ids. */
+static bool same_episode(const al_cfg_t *cfg, const al_t *a, int64_t at) {
+    return a->alert_id[0] && at - a->last_seen < cfg->hold_ms && a->since - at < cfg->hold_ms;
+}
+
+al_send_t al_on_gap(const al_cfg_t *cfg, al_t *a, int64_t at) {
+    if (a->state == AL_NONE || same_episode(cfg, a, at))
+        return AL_SEND_NONE;
+    return al_on_clock(cfg, a, a->last_seen + cfg->hold_ms);
+}
+
+bool al_expired(const al_cfg_t *cfg, const al_t *a, int64_t wm) {
+    int64_t keep = cfg->keep_ms > 0 ? cfg->keep_ms : 2 * cfg->hold_ms;
+
+    return a->state == AL_NONE && wm != INT64_MIN && wm - a->last_seen >= keep;
+}
+
 al_send_t al_on_signal(const al_cfg_t *cfg, al_t *a, const char *type, const char *scope_text,
                        int severity, int64_t window_start, int64_t at) {
-    if (a->state == AL_NONE) {
+    if (a->state == AL_NONE && same_episode(cfg, a, at)) {
+        /* reopened: the same id, sent again (a new version) if it had fired */
+        a->state = AL_PENDING;
+        if (at < a->since)
+            a->since = at;
+        if (a->sent_severity >= 0) {
+            a->occurrences++;
+            a->last_seen = at > a->last_seen ? at : a->last_seen;
+            a->severity = severity > a->severity ? severity : a->severity;
+            return fire(a, at);
+        }
+    } else if (a->state == AL_NONE) {
         /* a new episode: its id is fixed by its first window */
         memset(a, 0, sizeof(*a));
         a->state = AL_PENDING;

@@ -156,7 +156,9 @@ int main(int argc, char **argv) {
     bw_stage_warm(st, ac.output_topic);
     bw_redis_set_metrics(redis, bw_stage_metrics(st));
     {
-        alert_cfg_t cfg = {{ac.for_ms, ac.cooldown_ms, ac.hold_ms}, ac.ttl_days * 86400};
+        /* resolved episodes are kept as long as any state, to be reopened */
+        alert_cfg_t cfg = {{ac.for_ms, ac.cooldown_ms, ac.hold_ms, ac.ttl_days * 86400000},
+                           ac.ttl_days * 86400};
         if (!(app.al = alert_new(&cfg, bw_stage_serde(st), redis, bw_stage_metrics(st), errstr,
                                  sizeof(errstr)))) {
             bw_log(BW_LOG_ERROR, "%s", errstr);

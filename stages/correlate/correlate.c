@@ -158,7 +158,11 @@ int64_t correlate_signals(const correlate_t *cr) {
 
 touched_t *corr_touch(correlate_t *cr, touch_kind_t kind, const char *tag, const char *a,
                       const char *b, int64_t hi) {
-    bool per_day = kind == TK_RESP || kind == TK_CORR;
+    /* Days are judged one by one, only those a change or a close names:
+     * merged into a range, the days between would be judged or not as
+     * batches happened to fall, and so would their signals. */
+    bool per_day = kind == TK_RESP || kind == TK_CORR || kind == TK_STORE_DAY ||
+                   kind == TK_SKU_DAY || kind == TK_SKU;
     /* TK_EVENT entries are one per event; the others merge per tag */
     touched_t *t;
 
@@ -653,28 +657,31 @@ static bw_err_t queue_spike_joins(correlate_t *cr, char *errstr, size_t errstr_s
         pend_t *p = &cr->pend[i];
         redisReply *r;
         int level = 0;
-        int64_t spike_day = 0;
-        touched_t *t;
+        int64_t day;
+        char window[48], slot[8];
         if (!tags[i])
             continue;
         r = replies[q++];
         /* the latest spike of the lookback (the first found, newest first) */
         for (size_t k = 0; r->type == REDIS_REPLY_ARRAY && k < r->elements && !level; k++)
-            if ((level = (int)bw_fired_value(r->element[k])))
-                spike_day = bw_bucket(p->at, DAY_MS) - (int64_t)k * DAY_MS;
+            level = (int)bw_fired_value(r->element[k]);
         if (!level)
             continue;
+        /* counted in the complaint's day, judged once that day closes */
+        day = bw_bucket(p->at, DAY_MS);
         bw_buf_reset(&marker);
         if (!bw_buf_printf(&marker, "lc:%s", p->event_id))
             goto nomem;
-        if ((err = corr_count_once(cr, tags[i], p->pid, p->offset, "lc:", spike_day, "complaints",
-                                   marker.data)))
+        snprintf(window, sizeof(window), "lc:%lld", (long long)day);
+        snprintf(slot, sizeof(slot), "ev%u", bw_hash32(p->event_id) % 5u);
+        if ((err = corr_count_once(cr, tags[i], p->pid, p->offset, "lc:", day, "complaints",
+                                   marker.data)) ||
+            (err = bw_win_add(cr->win, tags[i], p->pid, p->offset, BW_OP_MAX, window, "level",
+                              level, cr->cfg.state_ttl_s)) ||
+            (err = bw_win_add_str(cr->win, tags[i], p->pid, p->offset, window, slot, p->event_id,
+                                  cr->cfg.state_ttl_s)) ||
+            (err = corr_close_later(cr, 'C', tags[i], day, p->pid, p->offset)))
             break;
-        if (!(t = corr_touch(cr, TK_CORR, tags[i], p->carrier, p->lane, spike_day)) ||
-            !corr_evidence(t, p->event_id))
-            goto nomem;
-        if (level > t->level)
-            t->level = level;
     }
     goto out;
 nomem:

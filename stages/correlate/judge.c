@@ -187,8 +187,10 @@ static bw_err_t emit(judging_t *j, bw_signal_t *s, const char *fired_field, int6
     bw_buf_t key = {0};
     bw_err_t err;
 
-    s->evidence = j->t->evidence;
-    s->nevidence = j->t->nevidence;
+    if (!s->evidence) { /* else the judge found its own (kept in the window) */
+        s->evidence = j->t->evidence;
+        s->nevidence = j->t->nevidence;
+    }
     if (!s->scope)
         return BW_ERR_NOMEM;
     if (!fired_field)
@@ -643,21 +645,34 @@ static bw_err_t judge_sku(judging_t *j, redisReply **rep) {
 
 /* ---- complaints joined to a delay spike ---- */
 
+/* The complaints of one day joined to a spike, judged once the day closes
+ * (timers.c): the complaints come from many stores' partitions, so only the
+ * closed day's count is the same whatever order they came in. */
+static const char *const CORR_F[] = {"complaints", "level", "ev0", "ev1", "ev2", "ev3", "ev4"};
+
 static bool q_corr(judging_t *j, bw_redis_pipe_t *pipe) {
-    static const char *const F[] = {"complaints"};
     static const char *const TYPES[] = {"LOGISTICS_COMPLAINTS_CORRELATED"};
 
-    return q_windows(pipe, j->t->tag, "lc:", j->t->hi, 1, DAY_MS, F, 1) &&
+    return q_windows(pipe, j->t->tag, "lc:", j->t->hi, 1, DAY_MS, CORR_F, 7) &&
            q_fired_days(pipe, j->t->tag, TYPES, 1, j->t->hi, 1);
 }
 
 static bw_err_t judge_corr(judging_t *j, redisReply **rep) {
     const correlate_cfg_t *c = &j->cr->cfg;
+    int64_t w[2];
     int64_t n;
-    int level = j->t->level;
+    int level;
     char detail[200];
 
-    r_windows(rep, 1, 1, &n);
+    char *ev[5];
+    int nev = 0;
+
+    r_windows(rep, 1, 2, w);
+    n = w[0];
+    level = w[1] >= BW_SEV_CRITICAL ? BW_SEV_CRITICAL : BW_SEV_WARNING;
+    for (size_t f = 2; rep[0]->type == REDIS_REPLY_ARRAY && f < rep[0]->elements && nev < 5; f++)
+        if (rep[0]->element[f]->type == REDIS_REPLY_STRING)
+            ev[nev++] = rep[0]->element[f]->str;
     j->fired = rep[1];
     j->b = j->t->hi;
     if (n >= c->corr_raise)
@@ -677,6 +692,8 @@ static bw_err_t judge_corr(judging_t *j, redisReply **rep) {
                      .baseline = NAN,
                      .threshold = (double)c->corr_raise,
                      .sample = n,
+                     .evidence = nev ? ev : NULL,
+                     .nevidence = nev,
                      .playbook = PB_LOGISTICS,
                      .detail = detail};
     return emit(j, &s, NULL, level);

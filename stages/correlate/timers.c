@@ -194,7 +194,8 @@ out:
     return err;
 }
 
-/* A closed day's entry ("S|K <day> <tag>"): judge the day's rates
+/* A closed day's entry ("S|K|C <day> <tag>"): judge the day's rates (or
+ * its complaints joined to a delay spike, C)
  * (judge.c) and let it go. Tags can be long (hostile names are escaped,
  * not cut), so the member is parsed in place. */
 static bw_err_t close_day(correlate_t *cr, int32_t pid, const char *member) {
@@ -207,24 +208,28 @@ static bw_err_t close_day(correlate_t *cr, int32_t pid, const char *member) {
     bw_err_t err = BW_ERR_OK;
 
     snprintf(ptag, sizeof(ptag), "t=%d", (int)pid);
-    day = (kind == 'S' || kind == 'K') && member[1] == ' ' ? strtoll(member + 2, &end, 10) : 0;
-    if ((kind != 'S' && kind != 'K') || member[1] != ' ' || *end != ' ' ||
-        strncmp(end + 1, kind == 'S' ? "s=" : "k=", 2)) {
+    const char *prefix = kind == 'S' ? "s=" : kind == 'K' ? "k=" : "cl=";
+    bool known = kind == 'S' || kind == 'K' || kind == 'C';
+
+    day = known && member[1] == ' ' ? strtoll(member + 2, &end, 10) : 0;
+    if (!known || member[1] != ' ' || *end != ' ' || strncmp(end + 1, prefix, strlen(prefix))) {
         bw_log_rl(BW_LOG_WARN, "day to close: malformed entry dropped");
         goto done;
     }
     tag = end + 1;
     if (kind == 'S' && bw_key_unescape(&a, tag + 2, strlen(tag + 2)))
         t = corr_touch(cr, TK_STORE_DAY, tag, a.data, NULL, day);
-    else if (kind == 'K' && (bar = strchr(tag, '|')) &&
-             bw_key_unescape(&a, tag + 2, (size_t)(bar - tag - 2)) &&
+    else if (kind != 'S' && (bar = strchr(tag, '|')) &&
+             bw_key_unescape(&a, tag + strlen(prefix), (size_t)(bar - tag) - strlen(prefix)) &&
              bw_key_unescape(&b, bar + 1, strlen(bar + 1)))
-        t = corr_touch(cr, TK_SKU_DAY, tag, a.data, b.data, day);
+        t = corr_touch(cr, kind == 'K' ? TK_SKU_DAY : TK_CORR, tag, a.data ? a.data : "",
+                       b.data ? b.data : "", day);
     if (!t) {
         bw_log_rl(BW_LOG_WARN, "day to close: entry not judged (malformed name, or memory)");
         goto done;
     }
-    t->need |= kind == 'S' ? NEED_RATING | NEED_NEG : NEED_NEG;
+    if (kind != 'C')
+        t->need |= kind == 'S' ? NEED_RATING | NEED_NEG : NEED_NEG;
 done:
     bw_buf_free(&a);
     bw_buf_free(&b);
@@ -238,6 +243,8 @@ done:
 static bw_err_t close_days(correlate_t *cr, int64_t wm, char *errstr, size_t errstr_size) {
     bw_redis_pipe_t pipe = {0};
     redisReply **zr = NULL;
+    bw_due_t *due = NULL;
+    size_t ndue = 0;
     int32_t pids[1024];
     size_t nz = 0;
     char max[24], limit[24], tag[24];
@@ -257,8 +264,9 @@ static bw_err_t close_days(correlate_t *cr, int64_t wm, char *errstr, size_t err
             err = BW_ERR_NOMEM;
             goto out;
         }
-        const char *argv[] = {"ZRANGEBYSCORE", key.data, "-inf", max, "LIMIT", "0", limit};
-        if (bw_redis_pipe_add(&pipe, 7, argv, NULL)) {
+        const char *argv[] = {"ZRANGEBYSCORE", key.data, "-inf", max,
+                              "WITHSCORES",    "LIMIT",  "0",    limit};
+        if (bw_redis_pipe_add(&pipe, 8, argv, NULL)) {
             err = BW_ERR_NOMEM;
             goto out;
         }
@@ -266,13 +274,16 @@ static bw_err_t close_days(correlate_t *cr, int64_t wm, char *errstr, size_t err
     }
     if (!nz || (err = bw_redis_pipe_run(cr->redis, &pipe, &zr, errstr, errstr_size)))
         goto out;
-    for (size_t q = 0; q < nz && !err; q++)
-        for (size_t i = 0; zr[q]->type == REDIS_REPLY_ARRAY && i < zr[q]->elements && !err; i++)
-            if (zr[q]->element[i]->type == REDIS_REPLY_STRING)
-                err = close_day(cr, pids[q], zr[q]->element[i]->str);
+    if (!(due = bw_due_sorted(zr, nz, pids, &ndue))) {
+        err = BW_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < ndue && !err; i++)
+        err = close_day(cr, due[i].pid, due[i].member);
     if (!err)
         err = bw_win_flush(cr->win, errstr, errstr_size);
 out:
+    free(due);
     bw_redis_replies_free(zr, nz);
     bw_redis_pipe_free(&pipe);
     bw_buf_free(&key);

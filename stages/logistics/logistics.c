@@ -171,13 +171,13 @@ touched_t *logi_touch(logistics_t *lg, const char *tag, const char *a, const cha
                       touch_kind_t kind, int64_t bucket) {
     touched_t *t;
 
+    /* one entry per window: only the windows a change or a close names are
+     * judged (merged into a range, the windows between would be judged or
+     * not as batches happened to fall, and so would their signals) */
     for (size_t i = 0; i < lg->ntouched; i++) {
         t = &lg->touched[i];
-        if (t->kind == kind && !strcmp(t->tag, tag)) {
-            t->lo = bucket < t->lo ? bucket : t->lo;
-            t->hi = bucket > t->hi ? bucket : t->hi;
+        if (t->kind == kind && t->lo == bucket && !strcmp(t->tag, tag))
             return t;
-        }
     }
     if (!bw_grow((void **)&lg->touched, &lg->captouched, lg->ntouched, sizeof(*t)))
         return NULL;
@@ -207,12 +207,9 @@ bool logi_evidence(touched_t *t, const char *id) {
 bw_err_t logi_window_evidence(logistics_t *lg, touched_t *t, int32_t pid, int64_t offset,
                               const char *prefix, int64_t bucket, const char *id) {
     char key[48], field[8];
-    uint32_t h = 2166136261u;
 
-    for (const char *c = id; *c; c++)
-        h = (h ^ (unsigned char)*c) * 16777619u;
     snprintf(key, sizeof(key), "%s%lld", prefix, (long long)bucket);
-    snprintf(field, sizeof(field), "ev%u", (unsigned)(h % EVIDENCE_SLOTS));
+    snprintf(field, sizeof(field), "ev%u", (unsigned)(bw_hash32(id) % EVIDENCE_SLOTS));
     if (bw_win_add_str(lg->win, t->tag, pid, offset, key, field, id, lg->cfg.window_ttl_s))
         return BW_ERR_NOMEM;
     return logi_evidence(t, id) ? BW_ERR_OK : BW_ERR_NOMEM;

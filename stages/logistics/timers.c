@@ -137,8 +137,7 @@ static bw_err_t settle_track(logistics_t *lg, const due_t *d, order_view_t *o) {
         return err;
     if (!(t = logi_touch(lg, o->store_tag, o->store_tag + 2, NULL, TK_TRACK, b)))
         return BW_ERR_NOMEM;
-    if (!valid &&
-        (err = logi_window_evidence(lg, t, BW_WIN_UNFENCED, 0, "track:", b, o->order_id)))
+    if (!valid && (err = logi_window_evidence(lg, t, BW_WIN_UNFENCED, 0, "track:", b, o->order_id)))
         return err;
     return timer_move(lg, d, INT64_MIN);
 }
@@ -351,7 +350,8 @@ static bw_err_t close_windows(logistics_t *lg, int64_t wm, char *errstr, size_t 
     bw_redis_pipe_t pipe = {0};
     redisReply **zr = NULL;
     int32_t *pids = calloc(BW_WM_MAX_PARTITIONS, sizeof(*pids));
-    size_t nz = 0;
+    bw_due_t *due = NULL;
+    size_t nz = 0, ndue = 0;
     char max[24], limit[24], tag[24];
     bw_buf_t key = {0};
     bw_err_t err = BW_ERR_OK;
@@ -369,8 +369,9 @@ static bw_err_t close_windows(logistics_t *lg, int64_t wm, char *errstr, size_t 
             err = BW_ERR_NOMEM;
             goto out;
         }
-        const char *argv[] = {"ZRANGEBYSCORE", key.data, "-inf", max, "LIMIT", "0", limit};
-        if (bw_redis_pipe_add(&pipe, 7, argv, NULL)) {
+        const char *argv[] = {"ZRANGEBYSCORE", key.data, "-inf", max,
+                              "WITHSCORES",    "LIMIT",  "0",    limit};
+        if (bw_redis_pipe_add(&pipe, 8, argv, NULL)) {
             err = BW_ERR_NOMEM;
             goto out;
         }
@@ -378,11 +379,16 @@ static bw_err_t close_windows(logistics_t *lg, int64_t wm, char *errstr, size_t 
     }
     if (!nz || (err = bw_redis_pipe_run(lg->redis, &pipe, &zr, errstr, errstr_size)))
         goto out;
-    for (size_t q = 0; q < nz && !err; q++)
-        for (size_t i = 0; zr[q]->type == REDIS_REPLY_ARRAY && i < zr[q]->elements && !err; i++)
-            if (zr[q]->element[i]->type == REDIS_REPLY_STRING)
-                err = close_window(lg, pids[q], zr[q]->element[i]->str);
+    /* in event-time order across partitions: a lane's windows judged in the
+     * order they closed, whichever partition's set keeps them */
+    if (!(due = bw_due_sorted(zr, nz, pids, &ndue))) {
+        err = BW_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < ndue && !err; i++)
+        err = close_window(lg, due[i].pid, due[i].member);
 out:
+    free(due);
     bw_redis_replies_free(zr, nz);
     bw_redis_pipe_free(&pipe);
     bw_buf_free(&key);

@@ -2,10 +2,8 @@
 # README's first command, as a user runs it, twice: scripts/demo.sh brings
 # the pipeline up on bw-gen's scenario, every incident (logistics and
 # review side) raises its alert within its bound (bw-score) in both runs, few
-# alerts match no incident, and nothing is left running. (The same alert
-# ids, or even the same false alerts, are not yet guaranteed: bw-logistics
-# judges windows while they fill, at batch boundaries, so a run can open an
-# episode a window apart or see a borderline window cross a threshold.)
+# alerts match no incident, the two runs give the same alert ids, and
+# nothing is left running.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 root=$(cd "$here/../.." && pwd)
@@ -34,6 +32,23 @@ print("score: %d of %d incidents within bound in both runs, %d and %d "
       "false alerts" % (len(mine), len(mine), scores[0]["false_alerts"], scores[1]["false_alerts"]))
 PY
     fail "score: $(cat "$WORK/score1.json" "$WORK/score2.json")"
+# the same input, the same alerts: every alert id of one run is in the other
+python3 - "$WORK/run1/alerts.jsonl" "$WORK/run2/alerts.jsonl" <<'PY' || fail "alert ids differ between runs"
+import json, sys
+runs = []
+for path in sys.argv[1:]:
+    ids = {}
+    for line in open(path):
+        a = json.loads(line)
+        ids.setdefault(a["alert_id"], (a["type"], json.dumps(a["scope"], sort_keys=True)))
+    runs.append(ids)
+only = [sorted(set(runs[i]) - set(runs[1 - i])) for i in (0, 1)]
+for i in (0, 1):
+    for k in only[i]:
+        print("only in run %d: %s %s %s" % (i + 1, k, *runs[i][k]), file=sys.stderr)
+assert runs[0] and not only[0] and not only[1]
+print("alert ids: the same %d in both runs" % len(runs[0]))
+PY
 sleep 1
 for run in 1 2; do # this run's processes only (their command lines hold its folder)
     dir=$(sed -n 's/^logs were in \([^ ]*\) (removed)$/\1/p' "$WORK/demo$run.err")

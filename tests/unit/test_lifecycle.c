@@ -7,8 +7,8 @@
 #define H 3600000LL
 #define T0 1704067200000LL
 
-static const al_cfg_t NOW = {0, 6 * H, 48 * H}; /* fire at once */
-static const al_cfg_t FOR2H = {2 * H, 0, 48 * H};
+static const al_cfg_t NOW = {0, 6 * H, 48 * H, 0}; /* fire at once */
+static const al_cfg_t FOR2H = {2 * H, 0, 48 * H, 0};
 static const char *SCOPE = "{\"carrier\":\"DHL\",\"lane\":\"CN->DE\"}";
 
 static al_send_t sig(const al_cfg_t *cfg, al_t *a, int sev, int64_t at) {
@@ -100,6 +100,58 @@ static void test_replay_gives_the_same_ids(void **state) {
     assert_int_equal(strlen(a.alert_id), 16);
 }
 
+/* The clock ran ahead (other keys' signals) and resolved the episode; a
+ * signal of this key within the hold time of its last one reopens it: the
+ * same id, sent again, as if the clock had waited. */
+static void test_late_signal_reopens_its_episode(void **state) {
+    al_t a = {0};
+    char first[17];
+    (void)state;
+    sig(&NOW, &a, 1, T0);
+    memcpy(first, a.alert_id, sizeof(first));
+    assert_int_equal(al_on_clock(&NOW, &a, T0 + 60 * H), AL_SEND_RESOLVED);
+    assert_int_equal(
+        al_on_signal(&NOW, &a, "CARRIER_DELAY_SPIKE", SCOPE, 1, T0 + 24 * H, T0 + 24 * H),
+        AL_SEND_UPDATE);
+    assert_string_equal(a.alert_id, first);
+    assert_int_equal(a.state, AL_FIRING);
+    assert_int_equal(a.version, 3); /* FIRING, RESOLVED, FIRING again */
+    assert_false(al_expired(&NOW, &a, T0 + 60 * H));
+}
+
+/* The clock lagged: a signal a hold time after the last one in the key's
+ * own time ends the episode first (resolved), then opens a new one. */
+static void test_gap_in_own_time_splits_episodes(void **state) {
+    al_t a = {0};
+    char first[17];
+    (void)state;
+    sig(&NOW, &a, 1, T0);
+    memcpy(first, a.alert_id, sizeof(first));
+    assert_int_equal(al_on_gap(&NOW, &a, T0 + 47 * H), AL_SEND_NONE);
+    assert_int_equal(al_on_gap(&NOW, &a, T0 + 49 * H), AL_SEND_RESOLVED);
+    assert_int_equal(a.state, AL_NONE);
+    assert_int_equal(
+        al_on_signal(&NOW, &a, "CARRIER_DELAY_SPIKE", SCOPE, 1, T0 + 48 * H, T0 + 49 * H),
+        AL_SEND_FIRING);
+    assert_string_not_equal(a.alert_id, first);
+}
+
+/* Either order of the clock and the signal gives the same episodes. */
+static void test_episodes_do_not_depend_on_the_clock(void **state) {
+    al_t fast = {0}, slow = {0};
+    (void)state;
+    sig(&NOW, &fast, 1, T0);
+    sig(&NOW, &slow, 1, T0);
+    al_on_clock(&NOW, &fast, T0 + 100 * H); /* resolved before the next signal */
+    al_on_gap(&NOW, &fast, T0 + 30 * H);
+    al_on_gap(&NOW, &slow, T0 + 30 * H);
+    al_on_signal(&NOW, &fast, "CARRIER_DELAY_SPIKE", SCOPE, 1, T0 + 24 * H, T0 + 30 * H);
+    al_on_signal(&NOW, &slow, "CARRIER_DELAY_SPIKE", SCOPE, 1, T0 + 24 * H, T0 + 30 * H);
+    assert_string_equal(fast.alert_id, slow.alert_id);
+    assert_true(al_expired(&NOW, &(al_t){.state = AL_NONE, .last_seen = T0}, T0 + 96 * H));
+    assert_false(al_expired(&NOW, &(al_t){.state = AL_NONE, .last_seen = T0}, T0 + 95 * H));
+}
+
 static void test_encode_decode(void **state) {
     al_t a = {0}, b;
     char buf[256];
@@ -130,6 +182,9 @@ int main(void) {
         cmocka_unit_test(test_resolves_after_hold_and_starts_over),
         cmocka_unit_test(test_pending_never_fired_is_dropped),
         cmocka_unit_test(test_replay_gives_the_same_ids),
+        cmocka_unit_test(test_late_signal_reopens_its_episode),
+        cmocka_unit_test(test_gap_in_own_time_splits_episodes),
+        cmocka_unit_test(test_episodes_do_not_depend_on_the_clock),
         cmocka_unit_test(test_encode_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
