@@ -1212,7 +1212,8 @@ static int due_cmp(const void *pa, const void *pb) {
     return (a->pid > b->pid) - (a->pid < b->pid);
 }
 
-bw_due_t *bw_due_sorted(redisReply **replies, size_t n, const int32_t *pids, size_t *count) {
+/* The entries of @p n WITHSCORES replies, sorted (due_cmp). */
+static bw_due_t *due_sorted(redisReply **replies, size_t n, const int32_t *pids, size_t *count) {
     size_t total = 0, k = 0;
     bw_due_t *due;
 
@@ -1235,4 +1236,56 @@ bw_due_t *bw_due_sorted(redisReply **replies, size_t n, const int32_t *pids, siz
     qsort(due, k, sizeof(*due), due_cmp);
     *count = k;
     return due;
+}
+
+bw_err_t bw_due_read(bw_redis_t *redis, const bw_wm_t *wm, int32_t pid_from, int32_t pid_to,
+                     const char *set, int64_t max_score, int64_t limit, bw_due_list_t *out,
+                     char *errstr, size_t errstr_size) {
+    bw_redis_pipe_t pipe = {0};
+    bw_buf_t key = {0};
+    int32_t *pids = calloc(BW_WM_MAX_PARTITIONS, sizeof(*pids));
+    char max[24], lim[24], tag[24];
+    size_t np = 0;
+    bw_err_t err = BW_ERR_OK;
+
+    memset(out, 0, sizeof(*out));
+    if (!pids)
+        return BW_ERR_NOMEM;
+    snprintf(max, sizeof(max), "%lld", (long long)max_score);
+    snprintf(lim, sizeof(lim), "%lld", (long long)limit);
+    for (int32_t pid = pid_from; pid < pid_to && pid < BW_WM_MAX_PARTITIONS; pid++) {
+        if (bw_wm_partition(wm, pid) == INT64_MIN)
+            continue;
+        snprintf(tag, sizeof(tag), "t=%d", (int)pid);
+        bw_buf_reset(&key);
+        if (!bw_win_key(&key, tag, set)) {
+            err = BW_ERR_NOMEM;
+            goto out;
+        }
+        const char *argv[] = {"ZRANGEBYSCORE", key.data, "-inf", max,
+                              "WITHSCORES",    "LIMIT",  "0",    lim};
+        if (bw_redis_pipe_add(&pipe, 8, argv, NULL)) {
+            err = BW_ERR_NOMEM;
+            goto out;
+        }
+        pids[np++] = pid;
+    }
+    if (!np || (err = bw_redis_pipe_run(redis, &pipe, &out->replies, errstr, errstr_size)))
+        goto out;
+    out->nreplies = np;
+    if (!(out->items = due_sorted(out->replies, np, pids, &out->n)))
+        err = BW_ERR_NOMEM;
+out:
+    if (err)
+        bw_due_free(out);
+    bw_redis_pipe_free(&pipe);
+    bw_buf_free(&key);
+    free(pids);
+    return err;
+}
+
+void bw_due_free(bw_due_list_t *list) {
+    free(list->items);
+    bw_redis_replies_free(list->replies, list->nreplies);
+    memset(list, 0, sizeof(*list));
 }

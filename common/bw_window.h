@@ -179,15 +179,27 @@ typedef struct bw_due_s {
     int64_t score;
 } bw_due_t;
 
+/** The due entries of several partitions' sets (bw_due_read). */
+typedef struct bw_due_list_s {
+    bw_due_t *items;
+    size_t n;
+    redisReply **replies; /* the items' members point into them */
+    size_t nreplies;
+} bw_due_list_t;
+
 /**
- * @brief The entries of @p n ZRANGEBYSCORE ... WITHSCORES replies (one per
- *        partition, @p pids[i] for replies[i]) as one list in event-time
- *        order: by score, then member, then partition. Entries read from
- *        several partitions' sets in one batch are then settled in the same
- *        order however batches fell, so a key's signals go out in the
- *        order of their windows. NULL only when out of memory; free() it.
+ * @brief Read "bw:{t=<pid>}:<set>" entries scored at most @p max_score (up
+ *        to @p limit a set) of every partition id in [@p pid_from,
+ *        @p pid_to) that @p wm knows, in one pipeline, as one list in
+ *        event-time order: by score, then member, then partition. Entries
+ *        of several partitions' sets settled in one batch then go in the
+ *        same order however batches fell, so a key's signals go out in the
+ *        order of their windows. Free with bw_due_free().
  */
-bw_due_t *bw_due_sorted(redisReply **replies, size_t n, const int32_t *pids, size_t *count);
+bw_err_t bw_due_read(bw_redis_t *redis, const bw_wm_t *wm, int32_t pid_from, int32_t pid_to,
+                     const char *set, int64_t max_score, int64_t limit, bw_due_list_t *out,
+                     char *errstr, size_t errstr_size);
+void bw_due_free(bw_due_list_t *list);
 
 /** The partitions of a batch, with the last offset of each (for bw_wm_persist). */
 typedef struct bw_batch_parts_s {

@@ -29,16 +29,11 @@
 #include "bw_log.h"
 #include "bw_util.h"
 
-typedef struct {
-    int32_t pid;
-    char *member; /* points into the reply */
-} due_t;
-
 /* The settled entry leaves its set, or waits for a later deadline: once
  * the batch's signals are delivered (with the fired marks), so that a crash
  * before then settles it again (its counts are once-guarded) and sends
  * what it made the batch send, rather than losing it. */
-static bw_err_t timer_move(correlate_t *cr, const due_t *d, int64_t deadline) {
+static bw_err_t timer_move(correlate_t *cr, const bw_due_t *d, int64_t deadline) {
     char tag[24];
 
     snprintf(tag, sizeof(tag), "t=%d", (int)d->pid);
@@ -80,7 +75,7 @@ out:
  * watermark got in one batch: "unanswered at the warning time" (rwarn)
  * and "unanswered at the deadline" (rlate) come out the same whether the
  * watermark stops between the two or jumps past both. */
-static bw_err_t settle(correlate_t *cr, const due_t *d, const char *store_tag, const char *ekey,
+static bw_err_t settle(correlate_t *cr, const bw_due_t *d, const char *store_tag, const char *ekey,
                        const int64_t v[3], int64_t wm) {
     int64_t due = v[0], at = v[1], replied = v[2];
     int64_t warn = at == INT64_MIN ? due : at + cr->cfg.response_warn_ms;
@@ -107,55 +102,28 @@ static bw_err_t settle(correlate_t *cr, const due_t *d, const char *store_tag, c
 /* Read one round of passed entries of every review partition, then their
  * records, and settle them (up to timer.batch a partition). */
 static bw_err_t fire_round(correlate_t *cr, int64_t wm, char *errstr, size_t errstr_size) {
-    bw_redis_pipe_t zpipe = {0}, hpipe = {0};
-    redisReply **zr = NULL, **hr = NULL;
-    int32_t pids[1024];
-    due_t *dues = NULL;
-    size_t nz = 0, nd = 0, capd = 0;
-    char max[24], limit[24], tag[24];
+    bw_redis_pipe_t hpipe = {0};
+    redisReply **hr = NULL;
+    bw_due_list_t list;
+    bw_due_t *dues;
+    size_t nd;
     bw_buf_t key = {0};
-    bw_err_t err = BW_ERR_OK;
+    bw_err_t err;
 
-    snprintf(max, sizeof(max), "%lld", (long long)wm);
-    snprintf(limit, sizeof(limit), "%lld", (long long)cr->cfg.timer_batch);
-    for (int32_t p = 0; p < 1024; p++) {
-        int32_t pid = CORR_TOPIC_REVIEWS * 1024 + p;
-        if (bw_wm_partition(&cr->wm, pid) == INT64_MIN)
-            continue;
-        snprintf(tag, sizeof(tag), "t=%d", (int)pid);
+    if ((err = bw_due_read(cr->redis, &cr->wm, CORR_TOPIC_REVIEWS * 1024,
+                           (CORR_TOPIC_REVIEWS + 1) * 1024, TIMER_RESP, wm, cr->cfg.timer_batch,
+                           &list, errstr, errstr_size)))
+        return err;
+    dues = list.items;
+    nd = list.n;
+    for (size_t i = 0; i < nd; i++) {
+        const char *m = dues[i].member, *sp = strchr(m, ' ');
         bw_buf_reset(&key);
-        if (!bw_win_key(&key, tag, TIMER_RESP))
+        if (!sp || !bw_buf_printf(&key, "bw:{%.*s}:%s", (int)(sp - m), m, sp + 1))
+            bw_buf_printf(&key, "bw:{-}:-"); /* malformed: reads nothing, dropped */
+        const char *argv[] = {"HMGET", key.data, "due", "at", "replied"};
+        if (bw_redis_pipe_add(&hpipe, 5, argv, NULL))
             goto nomem;
-        const char *argv[] = {"ZRANGEBYSCORE", key.data, "-inf", max, "LIMIT", "0", limit};
-        if (bw_redis_pipe_add(&zpipe, 7, argv, NULL))
-            goto nomem;
-        pids[nz++] = pid;
-    }
-    if (!nz)
-        goto out;
-    if ((err = bw_redis_pipe_run(cr->redis, &zpipe, &zr, errstr, errstr_size)))
-        goto out;
-    for (size_t q = 0; q < nz; q++) {
-        redisReply *r = zr[q];
-        if (r->type != REDIS_REPLY_ARRAY)
-            continue;
-        for (size_t i = 0; i < r->elements; i++) {
-            const char *m = r->element[i]->str, *sp;
-            if (r->element[i]->type != REDIS_REPLY_STRING)
-                continue;
-            if (!bw_grow((void **)&dues, &capd, nd, sizeof(*dues)))
-                goto nomem;
-            dues[nd].pid = pids[q];
-            dues[nd].member = r->element[i]->str;
-            nd++;
-            bw_buf_reset(&key);
-            sp = strchr(m, ' ');
-            if (!sp || !bw_buf_printf(&key, "bw:{%.*s}:%s", (int)(sp - m), m, sp + 1))
-                bw_buf_printf(&key, "bw:{-}:-"); /* malformed: reads nothing, dropped */
-            const char *argv[] = {"HMGET", key.data, "due", "at", "replied"};
-            if (bw_redis_pipe_add(&hpipe, 5, argv, NULL))
-                goto nomem;
-        }
     }
     if (nd && (err = bw_redis_pipe_run(cr->redis, &hpipe, &hr, errstr, errstr_size)))
         goto out;
@@ -186,11 +154,9 @@ nomem:
     err = BW_ERR_NOMEM;
 out:
     bw_redis_replies_free(hr, nd);
-    bw_redis_replies_free(zr, nz);
-    bw_redis_pipe_free(&zpipe);
     bw_redis_pipe_free(&hpipe);
     bw_buf_free(&key);
-    free(dues);
+    bw_due_free(&list);
     return err;
 }
 
@@ -239,54 +205,21 @@ done:
     return err;
 }
 
-/* The days the watermark closed, of every review partition. */
+/* The days the watermark closed, of every review partition (a day closes
+ * when the watermark passes its end: its score), in event-time order. */
 static bw_err_t close_days(correlate_t *cr, int64_t wm, char *errstr, size_t errstr_size) {
-    bw_redis_pipe_t pipe = {0};
-    redisReply **zr = NULL;
-    bw_due_t *due = NULL;
-    size_t ndue = 0;
-    int32_t pids[1024];
-    size_t nz = 0;
-    char max[24], limit[24], tag[24];
-    bw_buf_t key = {0};
-    bw_err_t err = BW_ERR_OK;
+    bw_due_list_t due;
+    bw_err_t err;
 
-    /* a day closes when the watermark passes its end: its score */
-    snprintf(max, sizeof(max), "%lld", (long long)wm);
-    snprintf(limit, sizeof(limit), "%lld", (long long)cr->cfg.timer_batch);
-    for (int32_t p = 0; p < 1024; p++) {
-        int32_t pid = CORR_TOPIC_REVIEWS * 1024 + p;
-        if (bw_wm_partition(&cr->wm, pid) == INT64_MIN)
-            continue;
-        snprintf(tag, sizeof(tag), "t=%d", (int)pid);
-        bw_buf_reset(&key);
-        if (!bw_win_key(&key, tag, TIMER_CLOSE)) {
-            err = BW_ERR_NOMEM;
-            goto out;
-        }
-        const char *argv[] = {"ZRANGEBYSCORE", key.data, "-inf", max,
-                              "WITHSCORES",    "LIMIT",  "0",    limit};
-        if (bw_redis_pipe_add(&pipe, 8, argv, NULL)) {
-            err = BW_ERR_NOMEM;
-            goto out;
-        }
-        pids[nz++] = pid;
-    }
-    if (!nz || (err = bw_redis_pipe_run(cr->redis, &pipe, &zr, errstr, errstr_size)))
-        goto out;
-    if (!(due = bw_due_sorted(zr, nz, pids, &ndue))) {
-        err = BW_ERR_NOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < ndue && !err; i++)
-        err = close_day(cr, due[i].pid, due[i].member);
-    if (!err)
+    if ((err = bw_due_read(cr->redis, &cr->wm, CORR_TOPIC_REVIEWS * 1024,
+                           (CORR_TOPIC_REVIEWS + 1) * 1024, TIMER_CLOSE, wm, cr->cfg.timer_batch,
+                           &due, errstr, errstr_size)))
+        return err;
+    for (size_t i = 0; i < due.n && !err; i++)
+        err = close_day(cr, due.items[i].pid, due.items[i].member);
+    if (!err && due.nreplies)
         err = bw_win_flush(cr->win, errstr, errstr_size);
-out:
-    free(due);
-    bw_redis_replies_free(zr, nz);
-    bw_redis_pipe_free(&pipe);
-    bw_buf_free(&key);
+    bw_due_free(&due);
     return err;
 }
 

@@ -345,54 +345,19 @@ done:
 }
 
 /* The windows the watermark closed, of every partition this instance has
- * (one read a batch: entries leave with the delivered marks). */
+ * (one read a batch: entries leave with the delivered marks), in
+ * event-time order across partitions: a lane's windows are judged in the
+ * order they closed, whichever partition's set keeps them. */
 static bw_err_t close_windows(logistics_t *lg, int64_t wm, char *errstr, size_t errstr_size) {
-    bw_redis_pipe_t pipe = {0};
-    redisReply **zr = NULL;
-    int32_t *pids = calloc(BW_WM_MAX_PARTITIONS, sizeof(*pids));
-    bw_due_t *due = NULL;
-    size_t nz = 0, ndue = 0;
-    char max[24], limit[24], tag[24];
-    bw_buf_t key = {0};
-    bw_err_t err = BW_ERR_OK;
+    bw_due_list_t due;
+    bw_err_t err;
 
-    if (!pids)
-        return BW_ERR_NOMEM;
-    snprintf(max, sizeof(max), "%lld", (long long)wm);
-    snprintf(limit, sizeof(limit), "%lld", (long long)lg->cfg.timer_batch);
-    for (int32_t pid = 0; pid < BW_WM_MAX_PARTITIONS; pid++) {
-        if (bw_wm_partition(&lg->wm, pid) == INT64_MIN)
-            continue;
-        snprintf(tag, sizeof(tag), "t=%d", (int)pid);
-        bw_buf_reset(&key);
-        if (!bw_win_key(&key, tag, TIMER_CLOSE)) {
-            err = BW_ERR_NOMEM;
-            goto out;
-        }
-        const char *argv[] = {"ZRANGEBYSCORE", key.data, "-inf", max,
-                              "WITHSCORES",    "LIMIT",  "0",    limit};
-        if (bw_redis_pipe_add(&pipe, 8, argv, NULL)) {
-            err = BW_ERR_NOMEM;
-            goto out;
-        }
-        pids[nz++] = pid;
-    }
-    if (!nz || (err = bw_redis_pipe_run(lg->redis, &pipe, &zr, errstr, errstr_size)))
-        goto out;
-    /* in event-time order across partitions: a lane's windows judged in the
-     * order they closed, whichever partition's set keeps them */
-    if (!(due = bw_due_sorted(zr, nz, pids, &ndue))) {
-        err = BW_ERR_NOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < ndue && !err; i++)
-        err = close_window(lg, due[i].pid, due[i].member);
-out:
-    free(due);
-    bw_redis_replies_free(zr, nz);
-    bw_redis_pipe_free(&pipe);
-    bw_buf_free(&key);
-    free(pids);
+    if ((err = bw_due_read(lg->redis, &lg->wm, 0, BW_WM_MAX_PARTITIONS, TIMER_CLOSE, wm,
+                           lg->cfg.timer_batch, &due, errstr, errstr_size)))
+        return err;
+    for (size_t i = 0; i < due.n && !err; i++)
+        err = close_window(lg, due.items[i].pid, due.items[i].member);
+    bw_due_free(&due);
     return err;
 }
 
