@@ -758,6 +758,24 @@ static const kind_ops_t KIND_OPS[] = {
     [TK_EVENT] = {q_event, judge_event},
 };
 
+/* Judgement order: by day (or event time), then kind, tag and event.
+ * Entries are made as a batch meets them (its records first, then the
+ * days its watermark closed), so a batch that closes two days at once
+ * could judge the later first; bw-alert opens an episode with the first
+ * window it gets, and the same input would give other alert ids. */
+static int touched_cmp(const void *x, const void *y) {
+    const touched_t *a = x, *b = y;
+    int c;
+
+    if (a->hi != b->hi)
+        return a->hi < b->hi ? -1 : 1;
+    if (a->kind != b->kind)
+        return a->kind < b->kind ? -1 : 1;
+    if ((c = strcmp(a->tag, b->tag)))
+        return c;
+    return strcmp(a->b ? a->b : "", b->b ? b->b : "");
+}
+
 bw_err_t corr_judge(correlate_t *cr, correlate_emit_cb emit_cb, void *opaque, char *errstr,
                     size_t errstr_size) {
     bw_redis_pipe_t pipe = {0};
@@ -770,6 +788,8 @@ bw_err_t corr_judge(correlate_t *cr, correlate_emit_cb emit_cb, void *opaque, ch
         err = BW_ERR_NOMEM;
         goto out;
     }
+    if (cr->ntouched > 1)
+        qsort(cr->touched, cr->ntouched, sizeof(*cr->touched), touched_cmp);
     for (size_t i = 0; i < cr->ntouched; i++) {
         js[i] = (judging_t){.cr = cr, .t = &cr->touched[i], .emit = emit_cb, .opaque = opaque};
         first[i] = pipe.n;

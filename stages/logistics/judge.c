@@ -349,6 +349,21 @@ static bool keep_open_buckets(logistics_t *lg, touched_t *t, bw_err_t *err) {
     return !*err && hi >= t->lo;
 }
 
+/* Judgement order: by window, then kind and tag. Entries are made as a
+ * batch meets them (its events first, then the windows its watermark
+ * closed), so a batch that closes two days of a store at once could judge
+ * the later first; bw-alert opens an episode with the first window it
+ * gets, and the same input would give other alert ids. */
+static int touched_cmp(const void *x, const void *y) {
+    const touched_t *a = x, *b = y;
+
+    if (a->lo != b->lo)
+        return a->lo < b->lo ? -1 : 1;
+    if (a->kind != b->kind)
+        return a->kind < b->kind ? -1 : 1;
+    return strcmp(a->tag, b->tag);
+}
+
 bw_err_t logi_judge(logistics_t *lg, logistics_emit_cb emit, void *opaque, char *errstr,
                     size_t errstr_size) {
     bw_redis_pipe_t pipe = {0};
@@ -363,6 +378,8 @@ bw_err_t logi_judge(logistics_t *lg, logistics_emit_cb emit, void *opaque, char 
 
     if (!judged)
         return BW_ERR_NOMEM;
+    if (lg->ntouched > 1)
+        qsort(lg->touched, lg->ntouched, sizeof(*lg->touched), touched_cmp);
     for (size_t i = 0; i < lg->ntouched; i++) {
         touched_t *t = &lg->touched[i];
         if (!(judged[i] = keep_open_buckets(lg, t, &err))) {

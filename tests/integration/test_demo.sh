@@ -32,11 +32,10 @@ print("score: %d of %d incidents within bound in both runs, %d and %d "
       "false alerts" % (len(mine), len(mine), scores[0]["false_alerts"], scores[1]["false_alerts"]))
 PY
     fail "score: $(cat "$WORK/score1.json" "$WORK/score2.json")"
-# the same input, the same alerts: the alert ids of the two runs are compared.
-# Most runs here give the same ids (7 of 9); the rest differ in a few extra
-# episodes of one store's LATE_SHIPMENT_RATE_AT_RISK (not yet explained: its
-# signals were identical in every run inspected). Until that is found the
-# test allows a tenth of the ids to differ and prints them.
+# the same input, the same alerts: the alert ids of the two runs are equal.
+# (bw-alert opens an episode with the first window it gets, so this holds
+# only if each key's signals come in the same order: the stages judge a
+# batch's windows in event-time order, not in the order the batch met them.)
 python3 - "$WORK/run1/alerts.jsonl" "$WORK/run2/alerts.jsonl" <<'PY' || fail "alert ids differ between runs"
 import json, sys
 runs = []
@@ -52,7 +51,7 @@ for i in (0, 1):
         print("only in run %d: %s %s %s" % (i + 1, k, *runs[i][k]), file=sys.stderr)
 common = len(set(runs[0]) & set(runs[1]))
 print("alert ids: %d in common, %d and %d in one run only" % (common, len(only[0]), len(only[1])))
-assert runs[0] and len(only[0]) + len(only[1]) <= max(1, common // 10)
+assert runs[0] and not only[0] and not only[1]
 PY
 sleep 1
 for run in 1 2; do # this run's processes only (their command lines hold its folder)

@@ -16,6 +16,7 @@ static bw_redis_t *redis;
 static logistics_t *lg;
 static int64_t offsets[2];
 static int signals;
+static int64_t signal_ends[64]; /* window_end of the signals, in emission order */
 
 #define DAY 86400000LL
 #define T0 1704067200000LL /* 2024-01-01 */
@@ -43,10 +44,13 @@ static const logistics_cfg_t CFG = {
 };
 
 static bw_err_t count_signal(void *opaque, const char *key, avro_value_t *v) {
+    avro_value_t end;
+    int64_t at = 0;
     (void)opaque;
     (void)key;
-    (void)v;
-    signals++;
+    if (avro_value_get_by_name(v, "window_end", &end, NULL) || avro_value_get_long(&end, &at))
+        return BW_ERR_INVALID_ARG;
+    signal_ends[signals++ % 64] = at;
     return BW_ERR_OK;
 }
 
@@ -346,6 +350,33 @@ static void test_signal_once_per_window(void **state) {
     assert_int_equal(signals - before, 0);
 }
 
+/* A batch that closes two days of a store, one touched by its own events
+ * and the other kept in the close set, judges the earlier day first:
+ * bw-alert opens an episode with the first window of a key it gets. */
+static void test_windows_judged_in_event_time_order(void **state) {
+    char id[16];
+    int before;
+    (void)state;
+    for (int i = 0; i < 30; i++) { /* ship by day 2, shipped day 4 */
+        snprintf(id, sizeof(id), "a%d", i);
+        add(0, order("s11", id, T0));
+        add(1, scan("s11", id, "DHL", "PICKED_UP", T0 + 4 * DAY));
+    }
+    end_batch();
+    before = signals;
+    for (int i = 0; i < 30; i++) { /* ship by day 3, shipped day 5 */
+        snprintf(id, sizeof(id), "b%d", i);
+        add(0, order("s11", id, T0 + DAY));
+        add(1, scan("s11", id, "DHL", "PICKED_UP", T0 + 5 * DAY));
+    }
+    advance_to(T0 + 7 * DAY);
+    end_batch();
+    assert_true(signals - before >= 2);
+    for (int i = before + 1; i < signals; i++)
+        assert_true(signal_ends[(i - 1) % 64] <= signal_ends[i % 64]);
+    assert_true(signal_ends[before % 64] < signal_ends[(signals - 1) % 64]);
+}
+
 static int setup(void **state) {
     (void)state;
     snprintf(dir, sizeof(dir), "/tmp/bw_itest_logi_XXXXXX");
@@ -400,6 +431,7 @@ int main(void) {
         cmocka_unit_test_setup(test_stalled_parcels, fresh),
         cmocka_unit_test_setup(test_valid_tracking, fresh),
         cmocka_unit_test_setup(test_signal_once_per_window, fresh),
+        cmocka_unit_test_setup(test_windows_judged_in_event_time_order, fresh),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
