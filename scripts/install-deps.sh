@@ -6,7 +6,8 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config clang-format
       librdkafka-dev libavro-dev libpcre2-dev libhiredis-dev libcmocka-dev
       libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev
-      redis-server kcat python3 python3-yaml curl prometheus docker-compose)
+      redis-server kcat python3 python3-yaml curl prometheus docker-compose
+      clang libclang-rt-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do

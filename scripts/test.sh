@@ -2,7 +2,9 @@
 # The test command: installs what is missing, checks formatting, builds with
 # -Werror and runs every test (unit and integration, against a real
 # redis-server and the embedded broker), then builds again with
-# AddressSanitizer + UndefinedBehaviorSanitizer and runs every test again.
+# AddressSanitizer + UndefinedBehaviorSanitizer and runs every test again,
+# then runs each libFuzzer target (scripts/fuzz.sh) for BW_FUZZ_SECONDS
+# (default 60; 0 skips them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -27,3 +29,8 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 BW_ROUNDTRIP_COUNT=${BW_ROUNDTRIP_COUNT_ASAN:-20000} BW_EXONCE_PER_DAY=${BW_EXONCE_PER_DAY_ASAN:-250} \
     BW_CORR_EXONCE_PER_DAY=${BW_CORR_EXONCE_PER_DAY_ASAN:-30} \
     ctest --test-dir build-asan --output-on-failure -j"$jobs"
+
+if [ "${BW_FUZZ_SECONDS:-60}" != 0 ]; then
+    echo "== fuzzing (libFuzzer, ${BW_FUZZ_SECONDS:-60} s per target)"
+    scripts/fuzz.sh "${BW_FUZZ_SECONDS:-60}"
+fi

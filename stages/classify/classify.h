@@ -129,7 +129,7 @@ typedef struct bw_review_in_s {
 typedef struct bw_match_s {
     const char *rule_id;
     bw_target_t target;
-    size_t start, end; /* byte span in the text classified (title + ". " + body) */
+    size_t start, end; /* byte span in the text classified (title + "\n" + body) */
 } bw_match_t;
 
 /** What the classifier finds. */
