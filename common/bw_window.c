@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bw_log.h"
+#include "bw_proc.h"
 
 /* ---- keys ---- */
 
@@ -1104,17 +1106,28 @@ bw_err_t bw_wm_persist(const bw_wm_t *wm, bw_win_t *win, int32_t partition, int6
     return BW_ERR_OK;
 }
 
+/* A partition's watermark must come back before its first event is
+ * judged: started from nothing, events that were late before the restart
+ * would count as on time now, and the counts would differ from a run
+ * that never stopped. So Redis away (or loading its AOF) is waited out
+ * here, until it answers or the process is told to stop. */
 void bw_wm_load(bw_wm_t *wm, bw_redis_t *redis, int32_t partition, int64_t now_ms) {
-    redisReply *r;
+    redisReply *r = NULL;
     char key[48], errstr[256];
     int64_t max_event;
+    unsigned wait_ms = 100;
 
     snprintf(key, sizeof(key), "bw:{t=%d}:wm", (int)partition);
-    if (bw_redis_cmd(redis, &r, errstr, sizeof(errstr), "HGET %s max_event", key)) {
-        bw_log(BW_LOG_WARN, "partition %d: watermark not loaded (%s); it waits for events",
-               (int)partition, errstr);
-        bw_wm_assign(wm, partition, now_ms);
-        return;
+    while (bw_redis_cmd(redis, &r, errstr, sizeof(errstr), "HGET %s max_event", key)) {
+        if (bw_proc_stop) {
+            bw_wm_assign(wm, partition, now_ms); /* exiting: nothing is judged */
+            return;
+        }
+        bw_log_rl(BW_LOG_WARN, "partition %d: watermark not loaded yet (%s); retrying",
+                  (int)partition, errstr);
+        usleep(wait_ms * 1000);
+        if (wait_ms < 2000)
+            wait_ms *= 2;
     }
     if (r->type == REDIS_REPLY_STRING && bw_parse_i64(r->str, &max_event))
         bw_wm_restore(wm, partition, max_event, now_ms);

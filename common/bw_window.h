@@ -133,7 +133,8 @@ bw_err_t bw_wm_persist(const bw_wm_t *wm, bw_win_t *win, int32_t partition, int6
 /**
  * @brief A partition was assigned: resume from its persisted largest event
  *        time (bw_wm_restore), or wait for events (bw_wm_assign) when there
- *        is none or Redis cannot say.
+ *        is none. While Redis cannot say (down, loading), it retries with
+ *        backoff until Redis answers or bw_proc_stop is set.
  */
 void bw_wm_load(bw_wm_t *wm, bw_redis_t *redis, int32_t partition, int64_t now_ms);
 

@@ -30,12 +30,13 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-# start_devkafka PARTITIONS: sets BROKERS to @file
+# start_devkafka PARTITIONS [ARGS...]: sets BROKERS to @file
 start_devkafka() {
     local parts=${1:-6}
+    shift || true
     rm -f "$WORK/bootstrap" # a second broker must not be mistaken for the first
     "$BW_BUILD/tools/bw-devkafka" --partitions "$parts" \
-        --bootstrap.file "$WORK/bootstrap" >"$WORK/devkafka.out" 2>"$WORK/devkafka.log" &
+        --bootstrap.file "$WORK/bootstrap" "$@" >"$WORK/devkafka.out" 2>"$WORK/devkafka.log" &
     PIDS+=($!)
     for _ in $(seq 1 100); do
         [ -s "$WORK/bootstrap" ] && break

@@ -4,7 +4,9 @@
  * librdkafka's mock cluster speaks the real Kafka protocol on loopback, so
  * every stage, kcat and any other client connect to it as to a real broker.
  * It creates the bw.* topics, prints its bootstrap address, writes it to a
- * file other processes read (--brokers @FILE), and stops on SIGTERM.
+ * file other processes read (--brokers @FILE), and stops on SIGTERM. With
+ * --control.file it reads fault commands from a FIFO (control.h): brokers
+ * down and up, leader changes, injected request errors (tests/faults/).
  *
  * Limits (librdkafka 2.0.2): everything is in memory; each partition keeps
  * only about its last 5 MB (older messages vanish and a consumer that falls
@@ -13,11 +15,17 @@
  */
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "control.h"
 
 #include "bw_conf.h"
 #include "bw_log.h"
@@ -30,6 +38,7 @@ typedef struct {
     int64_t brokers;
     char *bootstrap_file;
     char *extra_topics;
+    char *control_file;
 } devkafka_conf_t;
 
 #define D(f) offsetof(devkafka_conf_t, f)
@@ -41,6 +50,8 @@ static const bw_conf_def_t devkafka_defs[] = {
      NULL, "File the bootstrap address is written to"},
     {"topics", BW_CONF_STR, D(extra_topics), "", BW_CONF_NORANGE, NULL,
      "Extra topics to create, comma-separated"},
+    {"control.file", BW_CONF_STR, D(control_file), "", BW_CONF_NORANGE, NULL,
+     "FIFO created for fault commands, one per line (tools/devkafka/control.h); empty: none"},
 };
 #undef D
 
@@ -66,6 +77,47 @@ static bool create_topic(rd_kafka_mock_cluster_t *mc, const char *topic, int par
         bw_log(BW_LOG_ERROR, "create topic %s: %s", topic, rd_kafka_err2str(err));
         return false;
     }
+    return true;
+}
+
+/* Commands from the FIFO until SIGTERM; each applied and logged. Opened
+ * read-write, so that writers coming and going never give it an EOF. */
+static bool serve_control(rd_kafka_mock_cluster_t *mc, const char *path) {
+    char buf[4096], errstr[512];
+    size_t have = 0;
+    int fd;
+
+    unlink(path);
+    if (mkfifo(path, 0600) || (fd = open(path, O_RDWR | O_NONBLOCK)) < 0) {
+        bw_log(BW_LOG_ERROR, "control file %s: %s", path, strerror(errno));
+        return false;
+    }
+    while (!bw_proc_stop) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        ssize_t n;
+        char *nl;
+        if (poll(&pfd, 1, 200) <= 0)
+            continue;
+        if ((n = read(fd, buf + have, sizeof(buf) - 1 - have)) <= 0)
+            continue;
+        have += (size_t)n;
+        buf[have] = '\0';
+        while ((nl = strchr(buf, '\n'))) {
+            *nl = '\0';
+            if (dk_control(mc, buf, errstr, sizeof(errstr)))
+                bw_log(BW_LOG_INFO, "control: %s", buf);
+            else
+                bw_log(BW_LOG_WARN, "control: %s", errstr);
+            have -= (size_t)(nl + 1 - buf);
+            memmove(buf, nl + 1, have + 1);
+        }
+        if (have == sizeof(buf) - 1) {
+            bw_log(BW_LOG_WARN, "control: line longer than %zu bytes dropped", have);
+            have = 0;
+        }
+    }
+    close(fd);
+    unlink(path);
     return true;
 }
 
@@ -121,8 +173,13 @@ int main(int argc, char **argv) {
               json_pack("{s:s, s:s, s:I}", "bootstrap", bootstraps, "file", dk.bootstrap_file,
                         "partitions", (json_int_t)dk.partitions),
               "embedded Kafka broker ready");
-    while (!bw_proc_stop)
-        pause();
+    if (*dk.control_file) {
+        if (!serve_control(mc, dk.control_file))
+            goto out;
+    } else {
+        while (!bw_proc_stop)
+            pause();
+    }
     bw_log(BW_LOG_INFO, "stopping");
     unlink(dk.bootstrap_file);
     rc = 0;

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Broker faults: bw-classify and bw-logistics read the same input twice, once
+# undisturbed and once while bw-devkafka (three brokers) has a broker go down
+# and come back, partition leaders move, and produce, fetch and offset-commit
+# requests fail (tools/devkafka/control.h). Both stages keep going, and:
+#   bw-logistics: every Redis key equals the clean run's, value for value,
+#                 and it sends the same signals;
+#   bw-classify:  every review in comes out classified or dead-lettered
+#                 (count in = count out + dead letters; duplicates allowed,
+#                 at least once), the poison ones dead-lettered.
+here=$(cd "$(dirname "$0")/../integration" && pwd)
+. "$here/lib.sh"
+CONTROL="$WORK/control"
+start_devkafka 6 --broker.count 3 --control.file "$CONTROL"
+for _ in $(seq 1 50); do [ -p "$CONTROL" ] && break; sleep 0.1; done
+[ -p "$CONTROL" ] || fail "no control FIFO"
+start_redis
+bootstrap=$(cat "$WORK/bootstrap")
+
+# ---- input: orders and scans, reviews and five poison records ----
+python3 "$here/gen_logistics.py" "$WORK" 12 150 11
+python3 "$here/gen_reviews.py" 3000 5 >"$WORK/reviews.jsonl"
+events=$(($(wc -l <"$WORK/orders.jsonl") + $(wc -l <"$WORK/shipments.jsonl")))
+for t in orders shipments reviews; do
+    "$BW_BUILD/tools/bw-replay" --brokers "$BROKERS" --topic "bw.$t" --progress never \
+        "$WORK/$t.jsonl" 2>>"$WORK/replay.log" || fail "replay $t: $(tail -3 "$WORK/replay.log")"
+done
+printf 'definitely not avro' | kcat -P -b "$bootstrap" -t bw.reviews -k s1 2>/dev/null
+for k in bad_enum bad_utf8 truncated order_event; do
+    python3 "$here/rawavro.py" $k >"$WORK/$k.bin"
+    kcat -P -b "$bootstrap" -t bw.reviews -k s1 "$WORK/$k.bin" 2>/dev/null
+done
+reviews=$(($(wc -l <"$WORK/reviews.jsonl") + 5))
+echo "input: $events orders and scans, $reviews reviews (5 poison)"
+
+# a member whose coordinator went away is noticed in seconds, not librdkafka's default 45 s
+KAFKA_ARGS=(--kafka.session.timeout.ms 6000 --kafka.heartbeat.interval.ms 500)
+start_run() { # run db: both stages, with their own group, database and topics
+    "$BW_BUILD/stages/logistics/bw-logistics" --brokers "$BROKERS" --group.id "logi-$1" \
+        --redis.url "redis://127.0.0.1:$REDIS_PORT/$2" --http.listen "127.0.0.1:$(free_port)" \
+        --output.topic "bw.signals.$1" --deadletter.topic "bw.deadletter.logi-$1" \
+        --idle.ms 600000 "${KAFKA_ARGS[@]}" --log.level warn 2>>"$WORK/logistics-$1.log" &
+    PIDS+=($!)
+    LOGI=$!
+    "$BW_BUILD/stages/classify/bw-classify" --brokers "$BROKERS" --group.id "cls-$1" \
+        --http.listen "127.0.0.1:$(free_port)" --output.topic "bw.classified.$1" \
+        --deadletter.topic "bw.deadletter.cls-$1" "${KAFKA_ARGS[@]}" --log.level warn \
+        2>>"$WORK/classify-$1.log" &
+    PIDS+=($!)
+    CLS=$!
+}
+stop_run() {
+    kill -TERM "$LOGI" "$CLS"
+    wait "$LOGI" || fail "bw-logistics exit status $?: $(tail -3 "$WORK"/logistics-*.log)"
+    wait "$CLS" || fail "bw-classify exit status $?: $(tail -3 "$WORK"/classify-*.log)"
+}
+# distinct event ids of a stage's output (classified + dead letters), and signals
+distinct_out() { # run
+    {
+        "$BW_BUILD/tools/bw-tail" --brokers "$BROKERS" "bw.classified.$1" --timeout.ms 4000 \
+            --log.level error | python3 -c 'import json,sys; [print(json.loads(l)["event_id"]) for l in sys.stdin]'
+        "$BW_BUILD/tools/bw-tail" --brokers "$BROKERS" "bw.deadletter.cls-$1" --timeout.ms 4000 \
+            --log.level error | python3 -c '
+import json, sys
+for l in sys.stdin:
+    d = json.loads(l)
+    print("dl:%s:%s" % (d["partition"], d["offset"]))'
+    } | sort -u | wc -l
+}
+signals() { # run: each signal's id and severity, once
+    "$BW_BUILD/tools/bw-tail" --brokers "$BROKERS" "bw.signals.$1" --timeout.ms 4000 \
+        --log.level error | python3 -c '
+import json, sys
+for l in sys.stdin:
+    s = json.loads(l)
+    print(s["alert_id"], s["severity"])' | sort -u
+}
+
+# ---- the clean run ----
+. "$here/exactly_once.sh" # settle()
+start_run clean 1
+settle 1
+stop_run
+keys=$(wc -l <"$WORK/dump-1")
+[ "$keys" -gt 500 ] || fail "clean run wrote only $keys keys: $(tail -3 "$WORK/logistics-clean.log")"
+clean_out=$(distinct_out clean)
+[ "$clean_out" -eq "$reviews" ] || fail "clean run: $clean_out of $reviews reviews out"
+signals clean >"$WORK/signals-clean"
+
+# ---- the same input while the broker misbehaves ----
+ctl() { echo "$*" >"$CONTROL"; }
+ctl rtt all 40 # slow answers stretch the run over the faults
+start_run faulty 2
+sleep 1
+ctl errors fetch 20 NOT_LEADER_FOR_PARTITION
+ctl errors offsetcommit 10 REQUEST_TIMED_OUT
+sleep 1
+ctl down 1
+sleep 3
+ctl up 1
+ctl leader bw.shipments 0 2
+ctl leader bw.orders 1 0
+ctl leader bw.reviews 2 1
+ctl errors produce 10 NOT_LEADER_FOR_PARTITION
+sleep 1
+ctl errors fetch 5 _TRANSPORT
+ctl errors produce 3 _TRANSPORT
+ctl errors offsetcommit 5 _TRANSPORT
+sleep 1
+ctl down 2
+sleep 2
+ctl up 2
+ctl rtt all 0
+settle 2
+if ! cmp -s "$WORK/dump-1" "$WORK/dump-2"; then
+    diff "$WORK/dump-1" "$WORK/dump-2" | head -20 >&2
+    fail "bw-logistics under faults: Redis differs from the clean run"
+fi
+faulty_out=$(distinct_out faulty)
+for _ in $(seq 1 20); do
+    [ "$faulty_out" -ge "$reviews" ] && break
+    sleep 2
+    faulty_out=$(distinct_out faulty)
+done
+stop_run
+[ "$faulty_out" -eq "$reviews" ] || fail "bw-classify under faults: $faulty_out of $reviews reviews out"
+signals faulty >"$WORK/signals-faulty"
+cmp -s "$WORK/signals-clean" "$WORK/signals-faulty" ||
+    fail "signals differ: $(diff "$WORK/signals-clean" "$WORK/signals-faulty" | head -5)"
+grep -c '"control: ' "$WORK/devkafka.log" >/dev/null || fail "no fault was applied"
+echo "faults applied: $(grep -c '"msg":"control: ' "$WORK/devkafka.log")"
+echo "bw-logistics: $keys keys identical after $events events; $(wc -l <"$WORK/signals-clean") signals, the same"
+echo "bw-classify: $reviews of $reviews reviews out (classified or dead-lettered)"
+echo "PASS test_broker_faults"
