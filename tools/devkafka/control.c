@@ -8,9 +8,9 @@ static const struct {
     const char *name;
     int16_t key;
 } APIS[] = {
-    {"produce", 0},     {"fetch", 1},       {"listoffsets", 2},      {"metadata", 3},
+    {"produce", 0},      {"fetch", 1},       {"listoffsets", 2},      {"metadata", 3},
     {"offsetcommit", 8}, {"offsetfetch", 9}, {"findcoordinator", 10}, {"joingroup", 11},
-    {"heartbeat", 12},  {"leavegroup", 13}, {"syncgroup", 14},
+    {"heartbeat", 12},   {"leavegroup", 13}, {"syncgroup", 14},
 };
 
 static bool parse_long(const char *s, long lo, long hi, long *out) {
@@ -86,7 +86,8 @@ bool dk_control(rd_kafka_mock_cluster_t *mc, const char *line, char *errstr, siz
         return false;
     }
     memcpy(buf, line, strlen(line) + 1);
-    for (char *t = strtok_r(buf, " \t\r\n", &save); t && n < 5; t = strtok_r(NULL, " \t\r\n", &save))
+    for (char *t = strtok_r(buf, " \t\r\n", &save); t && n < 5;
+         t = strtok_r(NULL, " \t\r\n", &save))
         w[n++] = t;
     if (n == 0 || w[0][0] == '#')
         return true;
