@@ -138,6 +138,30 @@ void bw_wm_forget(bw_wm_t *wm, int32_t p) {
     }
 }
 
+void bw_wm_begin(bw_wm_txn_t *t, const bw_wm_t *wm) {
+    if (!t->open) {
+        t->saved = *wm;
+        t->open = true;
+    }
+}
+
+void bw_wm_commit(bw_wm_txn_t *t) {
+    t->open = false;
+}
+
+void bw_wm_rollback(bw_wm_txn_t *t, bw_wm_t *wm) {
+    if (t->open)
+        *wm = t->saved;
+    t->open = false;
+}
+
+void bw_wm_txn_sync(bw_wm_txn_t *t, const bw_wm_t *wm, int32_t p) {
+    if (t->open && p >= 0 && p < BW_WM_MAX_PARTITIONS) {
+        t->saved.max_event[p] = wm->max_event[p];
+        t->saved.last_seen[p] = wm->last_seen[p];
+    }
+}
+
 /* ---- a small string map (key -> int64) ---- */
 
 typedef struct {

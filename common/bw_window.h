@@ -86,6 +86,25 @@ typedef struct bw_wm_s {
     int64_t last_seen[BW_WM_MAX_PARTITIONS]; /* processing time, ms */
 } bw_wm_t;
 
+/* A batch's moves of the watermarks, undone when it runs again: a batch
+ * that failed (Redis away) is read again from its first offset, and its
+ * events must meet the watermark they met the first time. Left advanced,
+ * timers fire before those events are applied again (parcels delivered in
+ * time counted late). */
+typedef struct bw_wm_txn_s {
+    bw_wm_t saved;
+    bool open;
+} bw_wm_txn_t;
+
+/** @brief Before a batch's first event (a no-op while one is open). */
+void bw_wm_begin(bw_wm_txn_t *t, const bw_wm_t *wm);
+/** @brief The batch is written: its moves stay. */
+void bw_wm_commit(bw_wm_txn_t *t);
+/** @brief The batch runs again: the watermarks go back to where it began. */
+void bw_wm_rollback(bw_wm_txn_t *t, bw_wm_t *wm);
+/** @brief A partition assigned or revoked mid-batch: kept as it is now. */
+void bw_wm_txn_sync(bw_wm_txn_t *t, const bw_wm_t *wm, int32_t p);
+
 void bw_wm_init(bw_wm_t *wm, int64_t lateness_ms, int64_t grace_ms, int64_t skew_ms,
                 int64_t idle_ms);
 

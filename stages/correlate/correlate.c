@@ -121,6 +121,7 @@ static void discard_batch(correlate_t *cr) {
 
 void correlate_discard(correlate_t *cr) {
     discard_batch(cr);
+    bw_wm_rollback(&cr->wm_txn, &cr->wm);
     bw_marks_clear(&cr->marks);
 }
 
@@ -139,6 +140,7 @@ void correlate_destroy(correlate_t *cr) {
 
 void correlate_assigned(correlate_t *cr, int32_t pid, int64_t now_ms) {
     bw_wm_load(&cr->wm, cr->redis, pid, now_ms);
+    bw_wm_txn_sync(&cr->wm_txn, &cr->wm, pid);
 }
 
 void correlate_eof(correlate_t *cr, int32_t pid) {
@@ -148,6 +150,7 @@ void correlate_eof(correlate_t *cr, int32_t pid) {
 void correlate_forget(correlate_t *cr, int32_t pid) {
     bw_win_forget_partition(cr->win, pid);
     bw_wm_forget(&cr->wm, pid);
+    bw_wm_txn_sync(&cr->wm_txn, &cr->wm, pid);
 }
 
 int64_t correlate_signals(const correlate_t *cr) {
@@ -497,6 +500,7 @@ corr_verdict_t correlate_add(correlate_t *cr, int topic, bw_record_t *rec, int32
                                topic == CORR_TOPIC_REVIEWS ? cr->fr[F_R_TIME] : cr->fa[F_A_TIME]);
     corr_verdict_t v;
 
+    bw_wm_begin(&cr->wm_txn, &cr->wm);
     switch (bw_wm_admit(&cr->wm, pid, at, now_ms, cr->cfg.min_event_ms, reason, reason_size)) {
     case BW_WM_FUTURE:
         bw_metric_inc(cr->m_rejected);
@@ -713,10 +717,12 @@ bw_err_t correlate_end_batch(correlate_t *cr, int64_t now_ms, correlate_emit_cb 
 out:
     if (err == BW_ERR_NOMEM)
         bw_errstr_set(errstr, errstr_size, "out of memory");
-    if (err)
+    if (err) {
         correlate_discard(cr);
-    else
+    } else {
         discard_batch(cr);
+        bw_wm_commit(&cr->wm_txn);
+    }
     return err;
 }
 

@@ -118,6 +118,7 @@ struct correlate_s {
     bw_redis_t *redis;
     bw_win_t *win;
     bw_wm_t wm;
+    bw_wm_txn_t wm_txn; /* the watermarks as the batch found them */
     const bw_schema_t *review_s, *action_s, *signal_s;
     bw_record_t *sig;
     int fr[F_R__CNT], fa[F_A__CNT];

@@ -125,6 +125,7 @@ static void discard_batch(logistics_t *lg) {
 
 void logistics_discard(logistics_t *lg) {
     discard_batch(lg);
+    bw_wm_rollback(&lg->wm_txn, &lg->wm);
     bw_marks_clear(&lg->marks); /* a batch that runs again emits and marks again */
 }
 
@@ -146,6 +147,7 @@ void logistics_destroy(logistics_t *lg) {
 void logistics_assigned(logistics_t *lg, int32_t pid, int64_t now_ms) {
     /* start from the event time the partition's state was written with */
     bw_wm_load(&lg->wm, lg->redis, pid, now_ms);
+    bw_wm_txn_sync(&lg->wm_txn, &lg->wm, pid);
 }
 
 void logistics_eof(logistics_t *lg, int32_t pid) {
@@ -155,6 +157,7 @@ void logistics_eof(logistics_t *lg, int32_t pid) {
 void logistics_forget(logistics_t *lg, int32_t pid) {
     bw_win_forget_partition(lg->win, pid);
     bw_wm_forget(&lg->wm, pid);
+    bw_wm_txn_sync(&lg->wm_txn, &lg->wm, pid);
 }
 
 int64_t logistics_signals(const logistics_t *lg) {
@@ -414,6 +417,7 @@ logi_verdict_t logistics_add(logistics_t *lg, int topic, bw_record_t *rec, int32
                                topic == LOGI_TOPIC_ORDERS ? lg->fo[F_O_TIME] : lg->fs[F_S_TIME]);
     logi_verdict_t v;
 
+    bw_wm_begin(&lg->wm_txn, &lg->wm);
     switch (bw_wm_admit(&lg->wm, pid, at, now_ms, lg->cfg.min_event_ms, reason, reason_size)) {
     case BW_WM_FUTURE:
         bw_metric_inc(lg->m_rejected);
@@ -713,10 +717,12 @@ bw_err_t logistics_end_batch(logistics_t *lg, int64_t now_ms, logistics_emit_cb 
     err = logi_judge(lg, emit, opaque, errstr, errstr_size);
 out:
     /* on success the marks wait for logistics_delivered() */
-    if (err)
+    if (err) {
         logistics_discard(lg);
-    else
+    } else {
         discard_batch(lg);
+        bw_wm_commit(&lg->wm_txn);
+    }
     return err;
 }
 

@@ -105,6 +105,7 @@ struct logistics_s {
     bw_redis_t *redis;
     bw_win_t *win;
     bw_wm_t wm;
+    bw_wm_txn_t wm_txn; /* the watermarks as the batch found them */
     const bw_schema_t *order_s, *ship_s, *signal_s;
     bw_record_t *sig;
     int fo[F_O__CNT], fs[F_S__CNT];

@@ -69,6 +69,35 @@ static void test_watermark(void **state) {
     assert_int_equal(bw_wm_partition(&wm, 0), INT64_MIN);
 }
 
+/* A batch that runs again (Redis was away) meets the watermarks it met the
+ * first time; one that was written keeps its moves. */
+static void test_watermark_rolls_back_with_its_batch(void **state) {
+    static bw_wm_t wm;
+    static bw_wm_txn_t txn;
+    int64_t now = 1700000000000LL;
+
+    (void)state;
+    bw_wm_init(&wm, 10000, 60000, 600000, 30000);
+    bw_wm_begin(&txn, &wm);
+    bw_wm_observe(&wm, 0, now - 100000, now);
+    bw_wm_commit(&txn);
+    assert_int_equal(bw_wm_partition(&wm, 0), now - 110000);
+    bw_wm_begin(&txn, &wm);
+    bw_wm_observe(&wm, 0, now - 1000, now);
+    bw_wm_begin(&txn, &wm); /* the same batch: the first snapshot stays */
+    bw_wm_observe(&wm, 1, now - 2000, now);
+    bw_wm_assign(&wm, 2, now); /* assigned mid-batch: survives the rollback */
+    bw_wm_observe(&wm, 2, now - 3000, now);
+    bw_wm_txn_sync(&txn, &wm, 2);
+    assert_int_equal(bw_wm_partition(&wm, 0), now - 11000);
+    bw_wm_rollback(&txn, &wm);
+    assert_int_equal(bw_wm_partition(&wm, 0), now - 110000);
+    assert_int_equal(bw_wm_partition(&wm, 1), INT64_MIN);
+    assert_int_equal(bw_wm_partition(&wm, 2), now - 13000);
+    bw_wm_rollback(&txn, &wm); /* nothing open: nothing changes */
+    assert_int_equal(bw_wm_partition(&wm, 0), now - 110000);
+}
+
 static void test_assigned_partition_holds_the_watermark(void **state) {
     bw_wm_t wm;
     int64_t now = 1700000000000LL;
@@ -96,6 +125,7 @@ int main(void) {
         cmocka_unit_test(test_key_escape_is_injective_and_tag_safe),
         cmocka_unit_test(test_buckets),
         cmocka_unit_test(test_watermark),
+        cmocka_unit_test(test_watermark_rolls_back_with_its_batch),
         cmocka_unit_test(test_assigned_partition_holds_the_watermark),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
