@@ -86,14 +86,22 @@ settle_equal() {
         sleep 0.5
     done
 }
-signals() { # topic: each signal's id, type and severity, once
+# each signal's id and type, once, with the highest severity it reached
+# (ODR_AT_RISK left out, and intermediate severities: counts judged as they
+# grow, clusters and defects, step up at batch boundaries, which differ)
+signals() { # topic
     "$BW_BUILD/tools/bw-tail" --brokers "$BROKERS" "$1" --timeout.ms 4000 --log.level error |
         python3 -c '
 import json, sys
+RANK = {"INFO": 0, "WARNING": 1, "CRITICAL": 2}
+top = {}
 for l in sys.stdin:
     s = json.loads(l)
-    if s["type"] != "ODR_AT_RISK": # judged as defects arrive: batch boundaries show
-        print(s["alert_id"], s["type"], s["severity"])' | sort -u
+    if s["type"] != "ODR_AT_RISK":
+        k = (s["alert_id"], s["type"])
+        top[k] = max(top.get(k, 0), RANK[s["severity"]])
+for (i, t), r in sorted(top.items()):
+    print(i, t, r)'
 }
 
 # ---- clean: logistics into db 1, correlate into db 3 ----
