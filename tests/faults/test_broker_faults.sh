@@ -127,7 +127,13 @@ stop_run
 signals faulty >"$WORK/signals-faulty"
 cmp -s "$WORK/signals-clean" "$WORK/signals-faulty" ||
     fail "signals differ: $(diff "$WORK/signals-clean" "$WORK/signals-faulty" | head -5)"
-grep -c '"control: ' "$WORK/devkafka.log" >/dev/null || fail "no fault was applied"
+# a malformed command is refused with why, and the broker keeps serving
+ctl errors fetch 2 NO_SUCH_ERROR
+ctl leader bw.orders x 1
+sleep 1
+[ "$(grep -c 'unknown or malformed command' "$WORK/devkafka.log")" -eq 2 ] ||
+    fail "malformed control commands not refused: $(tail -3 "$WORK/devkafka.log")"
+kcat -L -b "$bootstrap" >/dev/null 2>&1 || fail "bw-devkafka stopped answering after bad commands"
 echo "faults applied: $(grep -c '"msg":"control: ' "$WORK/devkafka.log")"
 echo "bw-logistics: $keys keys identical after $events events; $(wc -l <"$WORK/signals-clean") signals, the same"
 echo "bw-classify: $reviews of $reviews reviews out (classified or dead-lettered)"

@@ -22,4 +22,29 @@ __attribute__((noreturn, format(printf, 1, 2))) static inline void fuzz_die(cons
     abort();
 }
 
+#ifdef BW_FUZZ_SERDE
+#include "bw_serde.h"
+
+static bw_serde_t *fuzz_sd;
+
+/* Avro C keeps some of a record's pointers in a form LeakSanitizer cannot
+ * follow: the decoded records kept between inputs would be reported as
+ * leaks at exit unless freed first. */
+static void fuzz_serde_free(void) {
+    bw_serde_destroy(fuzz_sd);
+}
+
+/* The project's schemas, loaded once, freed at exit. */
+static inline bw_serde_t *fuzz_serde(void) {
+    char errstr[512];
+
+    if (!fuzz_sd) {
+        if (!(fuzz_sd = bw_serde_new(BW_DEFAULT_SCHEMA_DIR, 1 << 20, errstr, sizeof(errstr))))
+            fuzz_die("schemas: %s", errstr);
+        atexit(fuzz_serde_free);
+    }
+    return fuzz_sd;
+}
+#endif
+
 #endif

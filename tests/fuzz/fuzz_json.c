@@ -6,24 +6,15 @@
 
 #include "bw_json.h"
 #include "bw_serde.h"
+#define BW_FUZZ_SERDE
 #include "fuzz.h"
 
 static bw_serde_t *sd;
 
-/* Avro C keeps some of a record's pointers in a form LeakSanitizer cannot
- * follow: the decoded records kept between inputs would be reported as
- * leaks at exit unless freed first. */
-static void cleanup(void) {
-    bw_serde_destroy(sd);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    char errstr[512];
     (void)argc;
     (void)argv;
-    if (!(sd = bw_serde_new(BW_DEFAULT_SCHEMA_DIR, 1 << 20, errstr, sizeof(errstr))))
-        fuzz_die("schemas: %s", errstr);
-    atexit(cleanup);
+    sd = fuzz_serde();
     return 0;
 }
 
