@@ -15,6 +15,9 @@ const bw_conf_def_t correlate_conf_defs[] = {
      "Topic of Signals"},
     {"state.ttl.days", BW_CONF_INT, K(state_ttl_days), "120", 1, 3650, NULL,
      "Lifetime of windows, markers and response clocks in Redis"},
+    {"dedupe.days", BW_CONF_INT, K(dedupe_days), "7", 1, 3650, NULL,
+     "How long a review's event id is remembered as counted (a second record with it is "
+     "skipped)"},
     BW_WM_CONF_DEFS(K),
     {"odr.days", BW_CONF_INT, K(odr_days), "60", 7, 365, NULL,
      "Order defect rate: orders placed in this many days (defects by order date)"},
@@ -73,6 +76,7 @@ const size_t correlate_conf_ndefs = sizeof(correlate_conf_defs) / sizeof(correla
 void correlate_cfg_from_conf(const correlate_conf_t *cc, correlate_cfg_t *cfg) {
     *cfg = (correlate_cfg_t){
         .state_ttl_s = cc->state_ttl_days * 86400,
+        .dedupe_ttl_s = cc->dedupe_days * 86400,
         .lateness_ms = cc->lateness_ms,
         .grace_ms = cc->grace_ms,
         .skew_ms = cc->skew_ms,

@@ -32,6 +32,9 @@ static const bw_metric_decl_t M_EVENTS = {BW_METRIC_COUNTER, "correlate_events_t
 static const bw_metric_decl_t M_UNKNOWN = {
     BW_METRIC_COUNTER, "correlate_unknown_order_total",
     "Reviews naming an order the index does not know (counted by their own date)", ""};
+static const bw_metric_decl_t M_DUPLICATES = {
+    BW_METRIC_COUNTER, "correlate_duplicates_total",
+    "Reviews whose event id another record already counted (retries, replays): skipped", ""};
 static const bw_metric_decl_t M_TIMERS = {BW_METRIC_COUNTER, "correlate_timers_fired_total",
                                           "Response clocks the watermark passed", ""};
 static const bw_metric_decl_t M_WATERMARK = {
@@ -78,11 +81,14 @@ correlate_t *correlate_new(const correlate_cfg_t *cfg, bw_serde_t *sd, bw_redis_
         cr->m_ignored = bw_metrics_get(reg, &M_EVENTS, "ignored");
         cr->m_unknown_order = bw_metrics_get(reg, &M_UNKNOWN, NULL);
         cr->m_timers = bw_metrics_get(reg, &M_TIMERS, NULL);
+        cr->m_duplicates = bw_metrics_get(reg, &M_DUPLICATES, NULL);
         cr->m_watermark = bw_metrics_get(reg, &M_WATERMARK, NULL);
         cr->reg = reg;
     }
     if (cr->cfg.timer_batch < 1)
         cr->cfg.timer_batch = 1000;
+    if (cr->cfg.dedupe_ttl_s < 1)
+        cr->cfg.dedupe_ttl_s = 7 * 86400;
     return cr;
 schema_err:
     bw_errstr_set(errstr, errstr_size, "event schemas lack a field bw-correlate reads");
@@ -101,6 +107,9 @@ static void free_pend(pend_t *p) {
 }
 
 static void discard_batch(correlate_t *cr) {
+    for (size_t i = 0; i < cr->nheld; i++)
+        free(cr->held[i].buf);
+    cr->nheld = 0;
     for (size_t i = 0; i < cr->npend; i++)
         free_pend(&cr->pend[i]);
     cr->npend = 0;
@@ -129,6 +138,7 @@ void correlate_destroy(correlate_t *cr) {
     if (!cr)
         return;
     correlate_discard(cr);
+    free(cr->held);
     free(cr->pend);
     free(cr->touched);
     bw_marks_free(&cr->marks);
@@ -239,15 +249,6 @@ bw_err_t corr_close_later(correlate_t *cr, char kind, const char *tag, int64_t d
         if ((call) != BW_ERR_OK) \
             goto nomem;          \
     } while (0)
-
-typedef struct {
-    const char *store, *order, *sku, *event, *body;
-    size_t slen, olen, klen, elen, blen;
-    bool has_order, has_sku;
-    int kind, platform, primary, removable;
-    int64_t rating, due, at;
-    uint64_t causes, policy;
-} review_t;
 
 static void read_review(const correlate_t *cr, avro_value_t *v, review_t *r) {
     memset(r, 0, sizeof(*r));
@@ -385,65 +386,84 @@ out:
     return err;
 }
 
-static corr_verdict_t add_review(correlate_t *cr, bw_record_t *rec, int32_t pid, int64_t off,
-                                 char *reason, size_t reason_size) {
-    review_t r;
+/* Where a review's event id says it was counted: "ev:<day>" of its
+ * store, field the escaped event id, value "<partition>:<offset>" of the
+ * record that counted it. Written in the same fenced flush as its counts. */
+static void counted_name(char *name, size_t size, const review_t *r) {
+    snprintf(name, size, "ev:%lld", (long long)bw_bucket(r->at, DAY_MS));
+}
+
+static bool counted_field(bw_buf_t *field, const review_t *r) {
+    bw_buf_reset(field);
+    return bw_key_escape(field, r->event, r->elen) && bw_buf_append(field, "", 1) &&
+           (field->len--, true);
+}
+
+static bw_err_t mark_counted(correlate_t *cr, const char *tag, const review_t *r, int32_t pid,
+                             int64_t off) {
+    char name[32], at[48];
+    bw_buf_t field = {0};
+    bw_err_t err = BW_ERR_NOMEM;
+
+    counted_name(name, sizeof(name), r);
+    snprintf(at, sizeof(at), "%d:%lld", (int)pid, (long long)off);
+    if (counted_field(&field, r))
+        err = bw_win_add_str(cr->win, tag, pid, off, name, field.data, at, cr->cfg.dedupe_ttl_s);
+    bw_buf_free(&field);
+    return err;
+}
+
+/* The changes of one review the batch counts (end of batch, once the
+ * duplicates are known). */
+static bw_err_t add_review(correlate_t *cr, const review_t *r, int32_t pid, int64_t off) {
     char *tag = NULL, *sku_tag = NULL;
     bool neg, defect, logistics;
     pend_t p = {0};
 
-    read_review(cr, &rec->value, &r);
-    if (r.rating != INT64_MIN && (r.rating < 1 || r.rating > 5)) {
-        bw_errstr_set(reason, reason_size, "rating: %lld is outside 1-5", (long long)r.rating);
-        return CORR_REJECTED;
-    }
-    if (!r.slen) {
-        bw_errstr_set(reason, reason_size, "store_id: empty");
-        return CORR_REJECTED;
-    }
-    neg = r.rating != INT64_MIN && r.rating <= 2;
+    neg = r->rating != INT64_MIN && r->rating <= 2;
     defect =
-        (r.kind == RK_SELLER_FEEDBACK && neg) || r.kind == RK_A_TO_Z || r.kind == RK_CHARGEBACK;
+        (r->kind == RK_SELLER_FEEDBACK && neg) || r->kind == RK_A_TO_Z || r->kind == RK_CHARGEBACK;
     logistics =
-        (r.causes >> CAUSE_LOGI_FIRST) & ((1u << (CAUSE_LOGI_LAST - CAUSE_LOGI_FIRST + 1)) - 1);
-    if (!(tag = bw_key_name("s=", r.store, r.slen, NULL, 0)))
+        (r->causes >> CAUSE_LOGI_FIRST) & ((1u << (CAUSE_LOGI_LAST - CAUSE_LOGI_FIRST + 1)) - 1);
+    if (!(tag = bw_key_name("s=", r->store, r->slen, NULL, 0)))
         goto nomem;
-    if (r.has_sku && r.kind == RK_PRODUCT_REVIEW &&
-        !(sku_tag = bw_key_name("k=", r.store, r.slen, r.sku, r.klen)))
+    if (r->has_sku && r->kind == RK_PRODUCT_REVIEW &&
+        !(sku_tag = bw_key_name("k=", r->store, r->slen, r->sku, r->klen)))
         goto nomem;
-    if ((r.kind == RK_PRODUCT_REVIEW && r.rating != INT64_MIN) ||
-        (r.kind == RK_SELLER_FEEDBACK && r.rating != INT64_MIN))
-        ADD(add_store(cr, tag, &r, pid, off, neg));
-    if (sku_tag && r.rating != INT64_MIN)
-        ADD(add_sku(cr, tag, sku_tag, &r, pid, off, neg));
-    if (r.due != INT64_MIN && r.kind != RK_SELLER_MESSAGE)
-        ADD(add_response(cr, tag, &r, pid, off));
-    if (r.removable >= 0 && r.removable < 4 &&
-        !touch_event(cr, tag, &r, "REMOVABLE_FEEDBACK", REMOVABLE_NAMES[r.removable]))
+    ADD(mark_counted(cr, tag, r, pid, off));
+    if ((r->kind == RK_PRODUCT_REVIEW && r->rating != INT64_MIN) ||
+        (r->kind == RK_SELLER_FEEDBACK && r->rating != INT64_MIN))
+        ADD(add_store(cr, tag, r, pid, off, neg));
+    if (sku_tag && r->rating != INT64_MIN)
+        ADD(add_sku(cr, tag, sku_tag, r, pid, off, neg));
+    if (r->due != INT64_MIN && r->kind != RK_SELLER_MESSAGE)
+        ADD(add_response(cr, tag, r, pid, off));
+    if (r->removable >= 0 && r->removable < 4 &&
+        !touch_event(cr, tag, r, "REMOVABLE_FEEDBACK", REMOVABLE_NAMES[r->removable]))
         goto nomem;
-    if (r.kind == RK_SELLER_MESSAGE && r.policy &&
-        !touch_event(cr, tag, &r, "POLICY_RISK",
-                     r.policy & 2 ? (r.policy & 1 ? "OFFERS_INCENTIVE ASKS_REVIEW_CHANGE"
-                                                  : "OFFERS_INCENTIVE")
-                                  : "ASKS_REVIEW_CHANGE"))
+    if (r->kind == RK_SELLER_MESSAGE && r->policy &&
+        !touch_event(cr, tag, r, "POLICY_RISK",
+                     r->policy & 2 ? (r->policy & 1 ? "OFFERS_INCENTIVE ASKS_REVIEW_CHANGE"
+                                                    : "OFFERS_INCENTIVE")
+                                   : "ASKS_REVIEW_CHANGE"))
         goto nomem;
     /* what needs the order index: decided at the end of the batch */
-    if (defect || (sku_tag && neg && r.has_order) || (logistics && r.has_order)) {
+    if (defect || (sku_tag && neg && r->has_order) || (logistics && r->has_order)) {
         if (!bw_grow((void **)&cr->pend, &cr->cappend, cr->npend, sizeof(p)))
             goto nomem;
         p.store_tag = tag;
         p.sku_tag = sku_tag;
         tag = sku_tag = NULL;
-        if ((r.has_order && !(p.order_key = bw_key_name("o:", r.order, r.olen, NULL, 0))) ||
-            !(p.event_id = strndup(r.event, r.elen))) {
+        if ((r->has_order && !(p.order_key = bw_key_name("o:", r->order, r->olen, NULL, 0))) ||
+            !(p.event_id = strndup(r->event, r->elen))) {
             free_pend(&p);
             goto nomem;
         }
-        p.platform = r.platform;
+        p.platform = r->platform;
         p.defect = defect;
-        p.lowstar = p.sku_tag && neg && r.has_order;
-        p.logistics = logistics && r.has_order;
-        p.at = r.at;
+        p.lowstar = p.sku_tag && neg && r->has_order;
+        p.logistics = logistics && r->has_order;
+        p.at = r->at;
         p.placed = INT64_MIN;
         p.pid = pid;
         p.offset = off;
@@ -451,12 +471,62 @@ static corr_verdict_t add_review(correlate_t *cr, bw_record_t *rec, int32_t pid,
     }
     free(tag);
     free(sku_tag);
-    return CORR_APPLIED;
+    return BW_ERR_OK;
 nomem:
     free(tag);
     free(sku_tag);
-    bw_errstr_set(reason, reason_size, "out of memory");
-    return CORR_REJECTED;
+    return BW_ERR_NOMEM;
+}
+
+/* A review waits for the end of the batch in a copy of its own: the
+ * record is reused for the next one. */
+static bool hold_review(correlate_t *cr, const review_t *r, int32_t pid, int64_t off) {
+    held_t *h;
+    char *buf, *at;
+
+    if (!bw_grow((void **)&cr->held, &cr->capheld, cr->nheld, sizeof(*h)) ||
+        !(buf = malloc(r->slen + r->olen + r->klen + r->elen + r->blen + 5)))
+        return false;
+    h = &cr->held[cr->nheld++];
+    h->r = *r;
+    h->buf = at = buf;
+#define HOLD(s, len)                  \
+    do {                              \
+        memcpy(at, h->r.s, h->r.len); \
+        at[h->r.len] = '\0';          \
+        h->r.s = at;                  \
+        at += h->r.len + 1;           \
+    } while (0)
+    HOLD(store, slen);
+    HOLD(order, olen);
+    HOLD(sku, klen);
+    HOLD(event, elen);
+    HOLD(body, blen);
+#undef HOLD
+    h->pid = pid;
+    h->off = off;
+    return true;
+}
+
+static corr_verdict_t take_review(correlate_t *cr, bw_record_t *rec, int32_t pid, int64_t off,
+                                  char *reason, size_t reason_size) {
+    review_t r;
+
+    read_review(cr, &rec->value, &r);
+    if (r.rating != INT64_MIN && (r.rating < 1 || r.rating > 5)) {
+        bw_errstr_set(reason, reason_size, "rating: %lld is outside 1-5", (long long)r.rating);
+        return CORR_REJECTED;
+    }
+    if (!r.slen || !r.elen) {
+        /* an empty event id would make every such review a duplicate */
+        bw_errstr_set(reason, reason_size, "%s: empty", r.slen ? "event_id" : "store_id");
+        return CORR_REJECTED;
+    }
+    if (!hold_review(cr, &r, pid, off)) {
+        bw_errstr_set(reason, reason_size, "out of memory");
+        return CORR_REJECTED;
+    }
+    return CORR_APPLIED;
 }
 
 /* REPLIED and NO_RESPONSE_NEEDED stop the event's clock: the earliest
@@ -516,7 +586,7 @@ corr_verdict_t correlate_add(correlate_t *cr, int topic, bw_record_t *rec, int32
     }
     bw_batch_parts_note(&cr->parts, pid, offset);
     corr_verdict_t rv = topic == CORR_TOPIC_REVIEWS
-                            ? add_review(cr, rec, pid, offset, reason, reason_size)
+                            ? take_review(cr, rec, pid, offset, reason, reason_size)
                             : add_action(cr, rec, pid, offset, at, reason, reason_size);
     if (rv != CORR_APPLIED) {
         bw_metric_inc(rv == CORR_IGNORED ? cr->m_ignored : cr->m_rejected);
@@ -703,11 +773,80 @@ out:
     return err;
 }
 
+/* Count the batch's reviews, each event id once: a review whose id was
+ * counted from another record (a producer's retry, bw-classify replaying
+ * a batch after a crash, a duplicate upstream) is skipped. The same
+ * record again (this batch replayed) is counted as usual: the fences
+ * decide. Duplicates share a key, hence a partition, hence this reader. */
+static bw_err_t count_held(correlate_t *cr, char *errstr, size_t errstr_size) {
+    bw_redis_pipe_t pipe = {0};
+    redisReply **replies = NULL;
+    bw_buf_t key = {0}, field = {0};
+    json_t *batch = json_object();
+    char name[32], at[48];
+    bw_err_t err = BW_ERR_OK;
+
+    if (!batch)
+        return BW_ERR_NOMEM;
+    for (size_t i = 0; i < cr->nheld; i++) {
+        const review_t *r = &cr->held[i].r;
+        char *tag = bw_key_name("s=", r->store, r->slen, NULL, 0);
+        bool ok;
+        counted_name(name, sizeof(name), r);
+        bw_buf_reset(&key);
+        ok = tag && bw_win_key(&key, tag, name) && counted_field(&field, r);
+        free(tag);
+        if (!ok)
+            goto nomem;
+        const char *argv[] = {"HGET", key.data, field.data};
+        if (bw_redis_pipe_add(&pipe, 3, argv, NULL))
+            goto nomem;
+    }
+    if (cr->nheld && (err = bw_redis_pipe_run(cr->redis, &pipe, &replies, errstr, errstr_size)))
+        goto out;
+    for (size_t i = 0; i < cr->nheld; i++) {
+        const held_t *h = &cr->held[i];
+        const char *first;
+        snprintf(at, sizeof(at), "%d:%lld", (int)h->pid, (long long)h->off);
+        first = replies[i]->type == REDIS_REPLY_STRING ? replies[i]->str : NULL;
+        if (!first) { /* earlier in this batch? */
+            counted_name(name, sizeof(name), &h->r);
+            bw_buf_reset(&key);
+            if (!bw_buf_printf(&key, "%s\x1f%s", name, h->r.store) ||
+                !bw_buf_append(&key, "\x1f", 1) || !counted_field(&field, &h->r) ||
+                !bw_buf_append(&key, field.data, field.len + 1))
+                goto nomem;
+            json_t *seen = json_object_get(batch, key.data);
+            if (seen)
+                first = json_string_value(seen);
+            else if (json_object_set_new_nocheck(batch, key.data, json_string_nocheck(at)))
+                goto nomem;
+        }
+        if (first && strcmp(first, at)) {
+            bw_metric_inc(cr->m_duplicates);
+            continue;
+        }
+        if ((err = add_review(cr, &h->r, h->pid, h->off)))
+            goto out;
+    }
+    goto out;
+nomem:
+    err = BW_ERR_NOMEM;
+out:
+    bw_redis_replies_free(replies, cr->nheld);
+    bw_redis_pipe_free(&pipe);
+    bw_buf_free(&key);
+    bw_buf_free(&field);
+    json_decref(batch);
+    return err;
+}
+
 bw_err_t correlate_end_batch(correlate_t *cr, int64_t now_ms, correlate_emit_cb emit, void *opaque,
                              char *errstr, size_t errstr_size) {
     bw_err_t err;
 
-    if ((err = lookup_orders(cr, errstr, errstr_size)) || (err = queue_joined(cr)) ||
+    if ((err = count_held(cr, errstr, errstr_size)) ||
+        (err = lookup_orders(cr, errstr, errstr_size)) || (err = queue_joined(cr)) ||
         (err = queue_spike_joins(cr, errstr, errstr_size)) ||
         (err = bw_batch_parts_persist(&cr->parts, &cr->wm, cr->win, cr->cfg.state_ttl_s)) ||
         (err = bw_win_flush(cr->win, errstr, errstr_size)) ||

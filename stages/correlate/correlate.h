@@ -20,6 +20,7 @@
 
 typedef struct correlate_cfg_s {
     int64_t state_ttl_s; /* windows, markers, per-event records */
+    int64_t dedupe_ttl_s; /* which event ids were counted (0: 7 days) */
     int64_t lateness_ms, grace_ms, skew_ms, idle_ms;
     int64_t min_event_ms; /* earlier event times are implausible: dead-lettered */
     /* ODR_AT_RISK: defects over orders placed in odr_days, by order date */

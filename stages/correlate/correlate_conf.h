@@ -10,7 +10,7 @@
 typedef struct correlate_conf_s {
     bw_stage_conf_t stage;
     char *reviews_topic, *actions_topic, *output_topic;
-    int64_t state_ttl_days, lateness_ms, grace_ms, skew_ms, idle_ms;
+    int64_t state_ttl_days, dedupe_days, lateness_ms, grace_ms, skew_ms, idle_ms;
     int64_t odr_days, odr_min_orders, rating_min, response_warn_hours;
     double odr_warn, odr_critical, odr_ebay_warn, odr_ebay_critical;
     double rating_warn, rating_critical;

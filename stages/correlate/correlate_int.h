@@ -11,6 +11,8 @@
  *                 kr:<day>        reviews per SKU (field: the escaped SKU)
  *                 rm:<30 days>    fb, fbsum (the 365-day rating)
  *                 m:<event>       due, replied (a response clock)
+ *                 ev:<day>        event id -> "<partition>:<offset>" of the record
+ *                                 that counted it (duplicates are skipped)
  *                 cmarks          once-markers; fired: signals sent
  *   {k=<store>|<sku>} d:<day>     neg, unk (low stars, unknown order), c<cause>
  *                                 (written by negative reviews only)
@@ -70,6 +72,24 @@ extern const char *const REMOVABLE_NAMES[4];
  * members "S <day> <store tag>" and "K <day> <SKU tag>", scored day + 1 day. */
 #define TIMER_CLOSE "close"
 
+/* The fields of a ClassifiedReview bw-correlate reads. */
+typedef struct {
+    const char *store, *order, *sku, *event, *body;
+    size_t slen, olen, klen, elen, blen;
+    bool has_order, has_sku;
+    int kind, platform, primary, removable;
+    int64_t rating, due, at;
+    uint64_t causes, policy;
+} review_t;
+
+/* A review waiting for the end of its batch, with its strings in buf. */
+typedef struct {
+    review_t r;
+    char *buf;
+    int32_t pid;
+    int64_t off;
+} held_t;
+
 /* A review that needs its order from the index (end of batch). */
 typedef struct {
     char *store_tag, *order_key, *sku_tag, *event_id;
@@ -122,6 +142,8 @@ struct correlate_s {
     const bw_schema_t *review_s, *action_s, *signal_s;
     bw_record_t *sig;
     int fr[F_R__CNT], fa[F_A__CNT];
+    held_t *held; /* the batch's reviews, counted at its end unless duplicates */
+    size_t nheld, capheld;
     pend_t *pend;
     size_t npend, cappend;
     touched_t *touched;
@@ -131,7 +153,7 @@ struct correlate_s {
     int64_t signals;
     bw_metrics_t *reg;
     bw_metric_t *m_applied, *m_late, *m_dropped, *m_rejected, *m_ignored, *m_unknown_order,
-        *m_timers, *m_watermark;
+        *m_timers, *m_watermark, *m_duplicates;
 };
 
 /* Note that the batch changed @p tag's windows at day @p hi (for judging);

@@ -567,6 +567,45 @@ static void test_logistics_complaints_join_a_spike(void **state) {
 
 /* ---- bad input ---- */
 
+/* A review whose event id was counted from another record (bw-classify
+ * replayed a batch after a crash, a producer retried) counts once, in a
+ * later batch or in the same one; the same record again (a replayed
+ * batch) is left to the fences. */
+static void test_duplicate_reviews_count_once(void **state) {
+    int64_t t = T0 + 20 * DAY, first;
+    (void)state;
+    now = t + DAY;
+    first = offsets[CORR_TOPIC_REVIEWS];
+    add(with(review("d1", "s5", "SELLER_FEEDBACK", 1, t), "removable", str("ABUSIVE_LANGUAGE")));
+    end_batch();
+    assert_int_equal(hget_day("bw:{s=s5}:r:", t, "fb"), 1);
+    assert_int_equal(count("REMOVABLE_FEEDBACK"), 1);
+    /* d1 again at a later offset; d2 twice in one batch */
+    add(with(review("d1", "s5", "SELLER_FEEDBACK", 1, t), "removable", str("ABUSIVE_LANGUAGE")));
+    add(review("d2", "s5", "SELLER_FEEDBACK", 2, t + H));
+    add(review("d2", "s5", "SELLER_FEEDBACK", 2, t + H));
+    end_batch();
+    assert_int_equal(hget_day("bw:{s=s5}:r:", t, "fb"), 2);
+    assert_int_equal(hget_day("bw:{s=s5}:r:", t, "fbsum"), 3);
+    assert_int_equal(count("REMOVABLE_FEEDBACK"), 1);
+    /* the whole stream replayed from the first record: nothing changes */
+    offsets[CORR_TOPIC_REVIEWS] = first;
+    add(with(review("d1", "s5", "SELLER_FEEDBACK", 1, t), "removable", str("ABUSIVE_LANGUAGE")));
+    add(with(review("d1", "s5", "SELLER_FEEDBACK", 1, t), "removable", str("ABUSIVE_LANGUAGE")));
+    add(review("d2", "s5", "SELLER_FEEDBACK", 2, t + H));
+    add(review("d2", "s5", "SELLER_FEEDBACK", 2, t + H));
+    end_batch();
+    assert_int_equal(hget_day("bw:{s=s5}:r:", t, "fb"), 2);
+    assert_int_equal(hget_day("bw:{s=s5}:r:", t, "fbsum"), 3);
+    /* the same id on another day is another event's: counted */
+    add(review("d1", "s5", "SELLER_FEEDBACK", 5, t + DAY));
+    end_batch();
+    assert_int_equal(hget_day("bw:{s=s5}:r:", t + DAY, "fb"), 1);
+    /* an empty id cannot be told apart: dead-lettered */
+    assert_int_equal(add(review("", "s5", "SELLER_FEEDBACK", 1, t)), CORR_REJECTED);
+    assert_non_null(strstr(errstr, "event_id: empty"));
+}
+
 static void test_bad_input(void **state) {
     int64_t t = T0 + 40 * DAY;
     (void)state;
@@ -651,6 +690,7 @@ int main(void) {
         cmocka_unit_test_setup(test_fake_burst, fresh),
         cmocka_unit_test_setup(test_removable_and_policy_once, fresh),
         cmocka_unit_test_setup(test_logistics_complaints_join_a_spike, fresh),
+        cmocka_unit_test_setup(test_duplicate_reviews_count_once, fresh),
         cmocka_unit_test_setup(test_bad_input, fresh),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
