@@ -12,7 +12,10 @@
 # (bw:{t=...}:due|stall|track|resp|close: which deadlines are still pending at the end depends on how
 # far each instance's watermark got, the least of its own partitions', so
 # two instances settle some earlier than one; what settling counts is
-# compared). Usage: redis_dump.sh PORT DB
+# compared); and of bw-correlate's "which record counted this event id"
+# hashes (bw:{s=...}:ev:DAY) only the ids: the records' offsets differ when
+# a producer wrote duplicates (bw-classify replaying after a crash). Usage:
+# redis_dump.sh PORT DB
 exec redis-cli -p "$1" -n "$2" --raw EVAL "
 local keys = redis.call('KEYS', '*')
 table.sort(keys)
@@ -27,8 +30,10 @@ for _, k in ipairs(keys) do
   if t == 'hash' then
     local h = redis.call('HGETALL', k)
     local pairs_ = {}
+    local ids = string.match(k, ':ev:%d+$')
     for i = 1, #h, 2 do
-      if not string.match(h[i], '^ev%d$') then pairs_[#pairs_ + 1] = h[i] .. '=' .. h[i + 1] end
+      if ids then pairs_[#pairs_ + 1] = h[i]
+      elseif not string.match(h[i], '^ev%d$') then pairs_[#pairs_ + 1] = h[i] .. '=' .. h[i + 1] end
     end
     table.sort(pairs_)
     v = pairs_
