@@ -21,6 +21,7 @@
 
 #include "bw_json.h"
 #include "bw_log.h"
+#include "bw_redact.h"
 #include "bw_util.h"
 #include "bw_window.h"
 
@@ -36,6 +37,9 @@ static const bw_metric_decl_t M_SENT = {BW_METRIC_COUNTER, "alerts_sent_total",
                                         "kind"};
 static const bw_metric_decl_t M_ROLLED = {BW_METRIC_COUNTER, "alerts_rolled_up_total",
                                           "Signals rolled up into an alert without a send", ""};
+static const bw_metric_decl_t M_REDACTED = {
+    BW_METRIC_COUNTER, "alerts_redacted_total",
+    "Strings of EarlyWarnings whose e-mail addresses or phone numbers were replaced", ""};
 
 typedef struct {
     json_t *sig; /* the signal as JSON */
@@ -65,7 +69,8 @@ struct alert_s {
                        send */
     json_t *inflight; /* sent, not yet known delivered: sent again if no delivery comes */
     bw_metrics_t *reg;
-    bw_metric_t *m_firing, *m_update, *m_resolved, *m_rolled;
+    bw_redactor_t *rd; /* NULL: personal data kept (alert.redact false) */
+    bw_metric_t *m_firing, *m_update, *m_resolved, *m_rolled, *m_redacted;
 };
 
 alert_t *alert_new(const alert_cfg_t *cfg, bw_serde_t *sd, bw_redis_t *redis, bw_metrics_t *reg,
@@ -92,12 +97,15 @@ alert_t *alert_new(const alert_cfg_t *cfg, bw_serde_t *sd, bw_redis_t *redis, bw
         !(al->outbox = json_array()) || !(al->inflight = json_array()) ||
         !(al->win = bw_win_new(redis, reg, errstr, errstr_size)))
         goto err;
+    if (cfg->redact && !(al->rd = bw_redactor_new(errstr, errstr_size)))
+        goto err;
     if (reg) {
         al->reg = reg;
         al->m_firing = bw_metrics_get(reg, &M_SENT, "firing");
         al->m_update = bw_metrics_get(reg, &M_SENT, "update");
         al->m_resolved = bw_metrics_get(reg, &M_SENT, "resolved");
         al->m_rolled = bw_metrics_get(reg, &M_ROLLED, NULL);
+        al->m_redacted = bw_metrics_get(reg, &M_REDACTED, NULL);
     }
     return al;
 err:
@@ -126,6 +134,7 @@ void alert_destroy(alert_t *al) {
     json_decref(al->inflight);
     bw_record_destroy(al->ew);
     bw_win_destroy(al->win);
+    bw_redactor_destroy(al->rd);
     pthread_mutex_destroy(&al->lock);
     free(al);
 }
@@ -356,6 +365,37 @@ static const char *summary_of(const json_t *ew, bw_buf_t *b) {
     return b->data;
 }
 
+/* A string of the warning with its e-mail addresses and phone numbers
+ * replaced; one that cannot be searched is replaced whole. */
+static bool redact_value(alert_t *al, json_t *v) {
+    char *clean;
+    int rc;
+
+    if (!json_is_string(v))
+        return true;
+    rc = bw_redact(al->rd, json_string_value(v), json_string_length(v), &clean);
+    if (rc == 0)
+        return true;
+    bw_metric_inc(al->m_redacted);
+    rc = json_string_set(v, rc > 0 ? clean : "[redacted]");
+    free(clean);
+    return rc == 0;
+}
+
+/* What people read of a warning (scope, evidence, detail; the summary is
+ * made from them) carries no personal data: a buyer's e-mail address or
+ * phone number in an event id or a detail stays in the events. */
+static bool redact(alert_t *al, json_t *ew) {
+    const char *k;
+    json_t *v;
+    size_t i;
+    bool ok = redact_value(al, json_object_get(ew, "detail"));
+
+    json_object_foreach(json_object_get(ew, "scope"), k, v) ok = ok && redact_value(al, v);
+    json_array_foreach(json_object_get(ew, "evidence"), i, v) ok = ok && redact_value(al, v);
+    return ok;
+}
+
 /* Build the EarlyWarning from @p base (a signal or the last warning) and
  * the lifecycle, and put it in the outbox. */
 static bw_err_t build(alert_t *al, const char *key, int32_t partition, json_t *base, const al_t *a,
@@ -375,6 +415,10 @@ static bw_err_t build(alert_t *al, const char *key, int32_t partition, json_t *b
     json_object_set_new(ew, "occurrences", json_integer(a->occurrences));
     json_object_set_new(ew, "version", json_integer(a->version));
     json_object_set_new(ew, "updated_at", json_integer(bw_now_ms()));
+    if (al->rd && !redact(al, ew)) {
+        json_decref(ew);
+        return BW_ERR_NOMEM;
+    }
     json_object_set_new(ew, "summary", json_string(summary_of(ew, &sum)));
     bw_buf_free(&sum);
     if ((err = bw_json_to_avro(al->ew_s, ew, &al->ew->value, errstr, sizeof(errstr)))) {

@@ -18,6 +18,7 @@ typedef struct alert_s alert_t;
 typedef struct {
     al_cfg_t life;
     int64_t ttl_s; /* lifetime of an alert's state after its last change */
+    bool redact; /* e-mail addresses and phone numbers out of scope, evidence and detail */
 } alert_cfg_t;
 
 /** Called with each EarlyWarning to send; @p key is the alert key (type + scope). */

@@ -18,6 +18,7 @@ typedef struct {
     bw_stage_conf_t stage;
     char *input_topic, *output_topic;
     int64_t for_ms, cooldown_ms, hold_ms, ttl_days;
+    bool redact;
 } alert_conf_t;
 
 #define K(f) offsetof(alert_conf_t, f)
@@ -35,6 +36,9 @@ static const bw_conf_def_t alert_defs[] = {
      "An alert resolves after this long (event time) without a signal"},
     {"state.ttl.days", BW_CONF_INT, K(ttl_days), "90", 1, 3650, NULL,
      "Lifetime of alert state in Redis after its last change"},
+    {"alert.redact", BW_CONF_BOOL, K(redact), "true", BW_CONF_NORANGE, NULL,
+     "Replace e-mail addresses and phone numbers in alerts' scope, evidence, detail and summary "
+     "with [email] and [phone]"},
 };
 #undef K
 
@@ -158,7 +162,8 @@ int main(int argc, char **argv) {
     {
         /* resolved episodes are kept as long as any state, to be reopened */
         alert_cfg_t cfg = {{ac.for_ms, ac.cooldown_ms, ac.hold_ms, ac.ttl_days * 86400000},
-                           ac.ttl_days * 86400};
+                           ac.ttl_days * 86400,
+                           ac.redact};
         if (!(app.al = alert_new(&cfg, bw_stage_serde(st), redis, bw_stage_metrics(st), errstr,
                                  sizeof(errstr)))) {
             bw_log(BW_LOG_ERROR, "%s", errstr);

@@ -5,7 +5,8 @@
 # unknown signal type, an empty scope) is dead-lettered;
 # /alerts and bw_alerts_active show what fires; after SIGKILL and a restart
 # the state is back and nothing is sent twice; with Redis down nothing is
-# sent, and once it is back the alert is sent once.
+# sent, and once it is back the alert is sent once; e-mail addresses and
+# phone numbers are redacted from alerts.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
@@ -97,6 +98,30 @@ assert r["occurrences"] == 14, r  # the repeat after the restart was rolled up i
 PY
 [ "$(curl -sf "http://127.0.0.1:$port/alerts" | python3 -c 'import json,sys; print([x["type"] for x in json.load(sys.stdin)])')" = "['SHIPMENT_STALLED']" ] ||
     fail "/alerts after resolve: $(curl -s "http://127.0.0.1:$port/alerts")"
+
+# Personal data in a signal (an e-mail address as an event id, a phone
+# number in the detail) does not reach the alert: redacted by default.
+PII='{"store_id":"store-7","platform":null,"sku":null,"carrier":null,"lane":null,"event_id":"buyer@example.com"}'
+signal p1 REMOVABLE_FEEDBACK WARNING "$PII" 4 3 |
+    sed 's/"detail":null/"detail":"PERSONAL_DATA: call +1 (555) 123-4567"/; s/"evidence":\["e-p1"\]/"evidence":["jane.doe@example.org"]/' |
+    "$BW_BUILD/tools/bw-replay" --brokers "$BROKERS" --topic bw.signals --key.field alert_id \
+        --progress never 2>/dev/null || fail "replay pii"
+for _ in $(seq 1 30); do
+    "$BW_BUILD/tools/bw-tail" --brokers "$BROKERS" bw.alerts --timeout.ms 1000 --log.level warn >"$WORK/pii.jsonl"
+    grep -q REMOVABLE_FEEDBACK "$WORK/pii.jsonl" && break
+done
+grep REMOVABLE_FEEDBACK "$WORK/pii.jsonl" >"$WORK/pii1.jsonl" || fail "no REMOVABLE_FEEDBACK alert"
+grep -q '@\|555' "$WORK/pii1.jsonl" && fail "personal data in the alert: $(cat "$WORK/pii1.jsonl")"
+python3 - "$WORK/pii1.jsonl" <<'PY' || fail "redaction: $(cat "$WORK/pii1.jsonl")"
+import json, sys
+a = json.loads(open(sys.argv[1]).readline())
+assert a["scope"]["event_id"] == "[email]", a["scope"]
+assert a["evidence"] == ["[email]"], a["evidence"]
+assert a["detail"] == "PERSONAL_DATA: call [phone]", a["detail"]
+assert "event_id=[email]" in a["summary"], a["summary"]
+PY
+grep -q '^bw_alerts_redacted_total 3' <<<"$(curl -sf "http://127.0.0.1:$port/metrics")" ||
+    fail "redaction metric: $(curl -s "http://127.0.0.1:$port/metrics" | grep redacted)"
 
 # Redis down while an alert fires: nothing is sent until Redis is back
 # (state and outbox are written first), then it is sent exactly once.
