@@ -606,6 +606,51 @@ static void test_duplicate_reviews_count_once(void **state) {
     assert_non_null(strstr(errstr, "event_id: empty"));
 }
 
+/* Hostile store ids and SKUs (separators, braces, colons, asterisks,
+ * spaces, escapes, 1 KiB of unicode) stay in keys of their own: names
+ * that would collide unescaped do not, and every key keeps exactly one
+ * hash tag. */
+static void test_hostile_names_do_not_collide(void **state) {
+    int64_t t = T0 + 30 * DAY;
+    char big[1100] = "", key[4096], name[64];
+    bw_buf_t esc = {0};
+    redisReply *r;
+    (void)state;
+    now = t + DAY;
+    while (strlen(big) + strlen("店铺 ☃ *{x}: ") < 1024)
+        strcat(big, "店铺 ☃ *{x}: ");
+    add(with(review("h1", "a|b", "PRODUCT_REVIEW", 1, t), "sku", str("c")));
+    add(with(review("h2", "a", "PRODUCT_REVIEW", 1, t), "sku", str("b|c")));
+    add(review("h3", "a:b", "SELLER_FEEDBACK", 1, t));
+    add(review("h4", "a%3Ab", "SELLER_FEEDBACK", 2, t));
+    add(review("h5", big, "SELLER_FEEDBACK", 3, t));
+    add(with(review("h6", "s 7", "PRODUCT_REVIEW", 2, t), "sku", str("}{*: ")));
+    end_batch();
+    assert_int_equal(hget_day("bw:{k=a%7Cb|c}:d:", t, "neg"), 1);
+    assert_int_equal(hget_day("bw:{k=a|b%7Cc}:d:", t, "neg"), 1);
+    assert_int_equal(hget_day("bw:{s=a%3Ab}:r:", t, "fbsum"), 1);
+    assert_int_equal(hget_day("bw:{s=a%253Ab}:r:", t, "fbsum"), 2);
+    assert_int_equal(hget_day("bw:{k=s%207|%7D%7B%2A%3A%20}:d:", t, "neg"), 1);
+    assert_true(bw_key_escape(&esc, big, strlen(big)));
+    snprintf(name, sizeof(name), "}:r:%lld", (long long)bw_bucket(t, DAY));
+    snprintf(key, sizeof(key), "bw:{s=%s%s", esc.data, name);
+    assert_int_equal(hget(key, "fbsum"), 3);
+    bw_buf_free(&esc);
+    assert_int_equal(bw_redis_cmd(redis, &r, errstr, sizeof(errstr), "KEYS *"), BW_ERR_OK);
+    assert_true(r->elements > 10);
+    for (size_t i = 0; i < r->elements; i++) {
+        const char *k = r->element[i]->str, *open = strchr(k, '{'), *close = strchr(k, '}');
+        if (strncmp(k, "bw:", 3))
+            continue;
+        assert_non_null(open);
+        assert_non_null(close);
+        assert_ptr_equal(strrchr(k, '{'), open); /* one tag, as Redis Cluster reads it */
+        assert_ptr_equal(strrchr(k, '}'), close);
+        assert_true(open < close);
+    }
+    freeReplyObject(r);
+}
+
 static void test_bad_input(void **state) {
     int64_t t = T0 + 40 * DAY;
     (void)state;
@@ -691,6 +736,7 @@ int main(void) {
         cmocka_unit_test_setup(test_removable_and_policy_once, fresh),
         cmocka_unit_test_setup(test_logistics_complaints_join_a_spike, fresh),
         cmocka_unit_test_setup(test_duplicate_reviews_count_once, fresh),
+        cmocka_unit_test_setup(test_hostile_names_do_not_collide, fresh),
         cmocka_unit_test_setup(test_bad_input, fresh),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
