@@ -73,9 +73,78 @@ static bool conf_set_pairs(rd_kafka_conf_t *kc, const char *const *kv, char *err
     return true;
 }
 
-rd_kafka_conf_t *bw_kafka_conf_new(const char *brokers, const char *const *defaults,
-                                   const bw_conf_t *conf, const char *const *required, char *errstr,
-                                   size_t errstr_size) {
+/* librdkafka properties only a consumer or only a producer has
+ * (CONFIGURATION.md, column C/P), among those an operator tunes. */
+static const char *const CONSUMER_ONLY[] = {"group.id",
+                                            "group.instance.id",
+                                            "session.timeout.ms",
+                                            "heartbeat.interval.ms",
+                                            "max.poll.interval.ms",
+                                            "auto.offset.reset",
+                                            "enable.auto.commit",
+                                            "auto.commit.interval.ms",
+                                            "enable.auto.offset.store",
+                                            "fetch.wait.max.ms",
+                                            "fetch.min.bytes",
+                                            "fetch.max.bytes",
+                                            "fetch.message.max.bytes",
+                                            "max.partition.fetch.bytes",
+                                            "fetch.error.backoff.ms",
+                                            "queued.min.messages",
+                                            "queued.max.messages.kbytes",
+                                            "isolation.level",
+                                            "partition.assignment.strategy",
+                                            "group.protocol.type",
+                                            "coordinator.query.interval.ms",
+                                            "check.crcs",
+                                            "enable.partition.eof",
+                                            "consume.callback.max.messages",
+                                            NULL};
+static const char *const PRODUCER_ONLY[] = {"acks",
+                                            "request.required.acks",
+                                            "linger.ms",
+                                            "queue.buffering.max.ms",
+                                            "queue.buffering.max.messages",
+                                            "queue.buffering.max.kbytes",
+                                            "batch.num.messages",
+                                            "batch.size",
+                                            "compression.codec",
+                                            "compression.type",
+                                            "compression.level",
+                                            "message.timeout.ms",
+                                            "delivery.timeout.ms",
+                                            "enable.idempotence",
+                                            "enable.gapless.guarantee",
+                                            "retries",
+                                            "message.send.max.retries",
+                                            "transactional.id",
+                                            "transaction.timeout.ms",
+                                            "partitioner",
+                                            "sticky.partitioning.linger.ms",
+                                            "request.timeout.ms",
+                                            "queuing.strategy",
+                                            NULL};
+
+static bool listed(const char *const *list, const char *name) {
+    for (; *list; list++)
+        if (!strcmp(*list, name))
+            return true;
+    return false;
+}
+
+const char *bw_kafka_prop_for(const char *key, bw_kafka_role_t role) {
+    if (!strncmp(key, "consumer.", 9))
+        return role == BW_KAFKA_CONSUMER ? key + 9 : NULL;
+    if (!strncmp(key, "producer.", 9))
+        return role == BW_KAFKA_PRODUCER ? key + 9 : NULL;
+    if (listed(role == BW_KAFKA_CONSUMER ? PRODUCER_ONLY : CONSUMER_ONLY, key))
+        return NULL;
+    return key;
+}
+
+rd_kafka_conf_t *bw_kafka_conf_new(const char *brokers, bw_kafka_role_t role,
+                                   const char *const *defaults, const bw_conf_t *conf,
+                                   const char *const *required, char *errstr, size_t errstr_size) {
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
     char rderr[512], resolved[1024];
 
@@ -90,8 +159,9 @@ rd_kafka_conf_t *bw_kafka_conf_new(const char *brokers, const char *const *defau
         goto err;
     }
     for (int i = 0; conf && i < conf->nkafka; i++) {
-        if (rd_kafka_conf_set(kc, conf->kafka_keys[i], conf->kafka_vals[i], rderr, sizeof(rderr)) !=
-            RD_KAFKA_CONF_OK) {
+        const char *name = bw_kafka_prop_for(conf->kafka_keys[i], role);
+        if (name && rd_kafka_conf_set(kc, name, conf->kafka_vals[i], rderr, sizeof(rderr)) !=
+                        RD_KAFKA_CONF_OK) {
             bw_errstr_set(errstr, errstr_size, "kafka.%s: %s", conf->kafka_keys[i], rderr);
             goto err;
         }
@@ -174,9 +244,20 @@ bw_consumer_t *bw_consumer_new(const char *brokers, const bw_conf_t *conf, const
                                const char *const *topics, int ntopics,
                                const bw_rebalance_hooks_t *hooks, bw_metrics_t *reg, char *errstr,
                                size_t errstr_size) {
-    /* a fetch waits at most 10 ms for data: each hop of the pipeline adds
-     * its fetch wait to an alert's latency (librdkafka's default is 500) */
-    const char *defaults[] = {"auto.offset.reset", "earliest", "fetch.wait.max.ms", "10", NULL};
+    /* A fetch waits at most 10 ms for data: each hop of the pipeline adds
+     * its fetch wait to an alert's latency (librdkafka's default is 500).
+     * Prefetch is bounded to 10,000 records or 16 MiB: a stage that falls
+     * behind (bw-alert under a flood of signals) would otherwise hold up to
+     * librdkafka's 100,000 records and 64 MiB, and batches are far smaller. */
+    const char *defaults[] = {"auto.offset.reset",
+                              "earliest",
+                              "fetch.wait.max.ms",
+                              "10",
+                              "queued.min.messages",
+                              "10000",
+                              "queued.max.messages.kbytes",
+                              "16384",
+                              NULL};
     const char *required[] = {"group.id",
                               group,
                               "enable.auto.commit",
@@ -224,7 +305,8 @@ bw_consumer_t *bw_consumer_new(const char *brokers, const bw_conf_t *conf, const
     }
     /* auto.offset.reset defaults to earliest: a new group must not skip
      * the events that arrived before it started. conf may override it. */
-    if (!(kc = bw_kafka_conf_new(brokers, defaults, conf, required, errstr, errstr_size)))
+    if (!(kc = bw_kafka_conf_new(brokers, BW_KAFKA_CONSUMER, defaults, conf, required, errstr,
+                                 errstr_size)))
         goto err;
     rd_kafka_conf_set_log_cb(kc, log_cb);
     rd_kafka_conf_set_rebalance_cb(kc, rebalance_cb);
@@ -434,7 +516,8 @@ bw_producer_t *bw_producer_new(const char *brokers, const bw_conf_t *conf, bw_me
     p->produced = (topic_metrics_t){.reg = reg, .decl = &bw_common_metrics[BW_M_PRODUCED]};
     p->errors = (topic_metrics_t){.reg = reg, .decl = &bw_common_metrics[BW_M_PRODUCE_ERRORS]};
     /* linger.ms=5: small batches, low latency; conf may override it. */
-    if (!(kc = bw_kafka_conf_new(brokers, defaults, conf, required, errstr, errstr_size))) {
+    if (!(kc = bw_kafka_conf_new(brokers, BW_KAFKA_PRODUCER, defaults, conf, required, errstr,
+                                 errstr_size))) {
         free(p);
         return NULL;
     }

@@ -22,17 +22,29 @@
 #include "bw_err.h"
 #include "bw_metrics.h"
 
+/** Which client a configuration is for: kafka.* keys go where they apply. */
+typedef enum { BW_KAFKA_CONSUMER, BW_KAFKA_PRODUCER } bw_kafka_role_t;
+
 /**
  * @brief A librdkafka configuration, applied in this order: @p defaults
  *        (NULL-terminated name, value pairs), @p brokers ("host:port,..." or
  *        "@FILE" to read them from a file such as bw-devkafka's bootstrap
- *        file), every kafka.* key of @p conf, then @p required, which the
- *        caller's correctness depends on. An invalid property is an error
- *        that names it.
+ *        file), the kafka.* keys of @p conf for @p role, then @p required,
+ *        which the caller's correctness depends on. An invalid property is
+ *        an error that names it.
+ *
+ * kafka.consumer.NAME and kafka.producer.NAME go to that client only;
+ * kafka.NAME goes to both, unless NAME is a property only one of them
+ * has (session.timeout.ms, linger.ms, ...), which goes to that one: a
+ * stage has a consumer and a producer, and librdkafka warns about a
+ * property the client ignores.
  */
-rd_kafka_conf_t *bw_kafka_conf_new(const char *brokers, const char *const *defaults,
-                                   const bw_conf_t *conf, const char *const *required, char *errstr,
-                                   size_t errstr_size);
+rd_kafka_conf_t *bw_kafka_conf_new(const char *brokers, bw_kafka_role_t role,
+                                   const char *const *defaults, const bw_conf_t *conf,
+                                   const char *const *required, char *errstr, size_t errstr_size);
+
+/** @brief The name to set for kafka.* key @p key on @p role's client, or NULL: not for it. */
+const char *bw_kafka_prop_for(const char *key, bw_kafka_role_t role);
 
 /** @brief Resolve "@FILE" to the first line of FILE; else copy. */
 bw_err_t bw_kafka_brokers_resolve(const char *brokers, char *out, size_t out_size, char *errstr,

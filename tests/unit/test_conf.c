@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "bw_conf.h"
+#include "bw_kafka.h"
 
 typedef struct {
     char *name;
@@ -204,6 +205,29 @@ static void test_positional_and_markdown(void **state) {
     free(out);
 }
 
+/* kafka.* keys reach the client they are for: a stage's consumer and
+ * producer share the keys, and librdkafka warns about one it ignores. */
+static void test_kafka_keys_routed(void **state) {
+    (void)state;
+    assert_string_equal(bw_kafka_prop_for("session.timeout.ms", BW_KAFKA_CONSUMER),
+                        "session.timeout.ms");
+    assert_null(bw_kafka_prop_for("session.timeout.ms", BW_KAFKA_PRODUCER));
+    assert_null(bw_kafka_prop_for("group.instance.id", BW_KAFKA_PRODUCER));
+    assert_string_equal(bw_kafka_prop_for("linger.ms", BW_KAFKA_PRODUCER), "linger.ms");
+    assert_null(bw_kafka_prop_for("linger.ms", BW_KAFKA_CONSUMER));
+    /* both: security, and anything not known to be one client's */
+    assert_string_equal(bw_kafka_prop_for("security.protocol", BW_KAFKA_CONSUMER),
+                        "security.protocol");
+    assert_string_equal(bw_kafka_prop_for("security.protocol", BW_KAFKA_PRODUCER),
+                        "security.protocol");
+    assert_string_equal(bw_kafka_prop_for("client.rack", BW_KAFKA_PRODUCER), "client.rack");
+    /* explicit prefixes */
+    assert_string_equal(bw_kafka_prop_for("consumer.client.id", BW_KAFKA_CONSUMER), "client.id");
+    assert_null(bw_kafka_prop_for("consumer.client.id", BW_KAFKA_PRODUCER));
+    assert_string_equal(bw_kafka_prop_for("producer.client.id", BW_KAFKA_PRODUCER), "client.id");
+    assert_null(bw_kafka_prop_for("producer.client.id", BW_KAFKA_CONSUMER));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
@@ -213,6 +237,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_args_and_precedence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_arg_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_positional_and_markdown, setup, teardown),
+        cmocka_unit_test(test_kafka_keys_routed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -105,7 +105,8 @@ int main(int argc, char **argv) {
         bw_log(BW_LOG_ERROR, "schemas: %s", errstr);
         goto out;
     }
-    if (!(kc = bw_kafka_conf_new(common.brokers, NULL, &conf, required, errstr, sizeof(errstr)))) {
+    if (!(kc = bw_kafka_conf_new(common.brokers, BW_KAFKA_CONSUMER, NULL, &conf, required, errstr,
+                                 sizeof(errstr)))) {
         bw_log(BW_LOG_ERROR, "%s", errstr);
         goto out;
     }
