@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# Broker faults: bw-classify and bw-logistics read the same input twice, once
-# undisturbed and once while bw-devkafka (three brokers) has a broker go down
-# and come back, partition leaders move, and produce, fetch and offset-commit
-# requests fail (tools/devkafka/control.h). Both stages keep going, and:
+# Broker faults: the four stages read the same input twice, once undisturbed
+# and once while bw-devkafka (three brokers) has a broker go down and come
+# back, partition leaders move, and produce, fetch and offset-commit
+# requests fail (tools/devkafka/control.h). bw-classify and bw-logistics
+# read the input; bw-correlate reads what bw-classify wrote, bw-alert what
+# bw-logistics signalled. Every stage keeps going, and:
 #   bw-logistics: every Redis key equals the clean run's, value for value,
 #                 and it sends the same signals;
 #   bw-classify:  every review in comes out classified or dead-lettered
 #                 (count in = count out + dead letters; duplicates allowed,
-#                 at least once), the poison ones dead-lettered.
+#                 at least once), the poison ones dead-lettered;
+#   bw-correlate: every Redis key equals the clean run's (what bw-classify
+#                 wrote twice is counted once);
+#   bw-alert:     the same alerts, states, severities and occurrences
+#                 (tests/faults/alerts.sh).
 here=$(cd "$(dirname "$0")/../integration" && pwd)
 . "$here/lib.sh"
+. "$(dirname "$0")/alerts.sh"
 CONTROL="$WORK/control"
 start_devkafka 6 --broker.count 3 --control.file "$CONTROL"
 for _ in $(seq 1 50); do [ -p "$CONTROL" ] && break; sleep 0.1; done
@@ -35,7 +42,7 @@ echo "input: $events orders and scans, $reviews reviews (5 poison)"
 
 # a member whose coordinator went away is noticed in seconds, not librdkafka's default 45 s
 KAFKA_ARGS=(--kafka.session.timeout.ms 6000 --kafka.heartbeat.interval.ms 500)
-start_run() { # run db: both stages, with their own group, database and topics
+start_run() { # run db: the stages, with their own groups, databases (db, db + 2, db + 4) and topics
     "$BW_BUILD/stages/logistics/bw-logistics" --brokers "$BROKERS" --group.id "logi-$1" \
         --redis.url "redis://127.0.0.1:$REDIS_PORT/$2" --http.listen "127.0.0.1:$(free_port)" \
         --output.topic "bw.signals.$1" --deadletter.topic "bw.deadletter.logi-$1" \
@@ -48,11 +55,28 @@ start_run() { # run db: both stages, with their own group, database and topics
         2>>"$WORK/classify-$1.log" &
     PIDS+=($!)
     CLS=$!
+    "$BW_BUILD/stages/correlate/bw-correlate" --brokers "$BROKERS" --group.id "corr-$1" \
+        --reviews.topic "bw.classified.$1" --actions.topic "bw.actions.$1" \
+        --redis.url "redis://127.0.0.1:$REDIS_PORT/$(($2 + 2))" --http.listen "127.0.0.1:$(free_port)" \
+        --output.topic "bw.corr.$1" --deadletter.topic "bw.deadletter.corr-$1" --idle.ms 600000 \
+        "${KAFKA_ARGS[@]}" --log.level warn 2>>"$WORK/correlate-$1.log" &
+    PIDS+=($!)
+    CORR=$!
+    ALERT_PORT=$(free_port)
+    "$BW_BUILD/stages/alert/bw-alert" --brokers "$BROKERS" --group.id "alert-$1" \
+        --input.topic "bw.signals.$1" --output.topic "bw.alerts.$1" \
+        --redis.url "redis://127.0.0.1:$REDIS_PORT/$(($2 + 4))" --http.listen "127.0.0.1:$ALERT_PORT" \
+        --deadletter.topic "bw.deadletter.alert-$1" "${KAFKA_ARGS[@]}" --log.level warn \
+        2>>"$WORK/alert-$1.log" &
+    PIDS+=($!)
+    ALERT=$!
 }
 stop_run() {
-    kill -TERM "$LOGI" "$CLS"
+    kill -TERM "$LOGI" "$CLS" "$CORR" "$ALERT"
     wait "$LOGI" || fail "bw-logistics exit status $?: $(tail -3 "$WORK"/logistics-*.log)"
     wait "$CLS" || fail "bw-classify exit status $?: $(tail -3 "$WORK"/classify-*.log)"
+    wait "$CORR" || fail "bw-correlate exit status $?: $(tail -3 "$WORK"/correlate-*.log)"
+    wait "$ALERT" || fail "bw-alert exit status $?: $(tail -3 "$WORK"/alert-*.log)"
 }
 # distinct event ids of a stage's output (classified + dead letters), and signals
 distinct_out() { # run
@@ -77,9 +101,15 @@ for l in sys.stdin:
 }
 
 # ---- the clean run ----
-. "$here/exactly_once.sh" # settle()
 start_run clean 1
-settle 1
+settle_stable 1
+settle_stable 3
+for _ in $(seq 1 20); do # bw-alert is done once its outcome stops changing
+    alert_outcome clean "$ALERT_PORT" 5 >"$WORK/alerts-clean"
+    [ -s "$WORK/alerts-clean" ] && cmp -s "$WORK/alerts-clean" "$WORK/alerts-clean.prev" && break
+    cp "$WORK/alerts-clean" "$WORK/alerts-clean.prev"
+    sleep 1
+done
 stop_run
 keys=$(wc -l <"$WORK/dump-1")
 [ "$keys" -gt 500 ] || fail "clean run wrote only $keys keys: $(tail -3 "$WORK/logistics-clean.log")"
@@ -111,11 +141,23 @@ ctl down 2
 sleep 2
 ctl up 2
 ctl rtt all 0
-settle 2
+settle_equal 2 1
 if ! cmp -s "$WORK/dump-1" "$WORK/dump-2"; then
     diff "$WORK/dump-1" "$WORK/dump-2" | head -20 >&2
     fail "bw-logistics under faults: Redis differs from the clean run"
 fi
+settle_equal 4 3
+if ! cmp -s "$WORK/dump-3" "$WORK/dump-4"; then
+    diff "$WORK/dump-3" "$WORK/dump-4" | head -20 >&2
+    fail "bw-correlate under faults: Redis differs from the clean run"
+fi
+for _ in $(seq 1 20); do
+    alert_outcome faulty "$ALERT_PORT" 6 >"$WORK/alerts-faulty"
+    cmp -s "$WORK/alerts-clean" "$WORK/alerts-faulty" && break
+    sleep 1
+done
+cmp -s "$WORK/alerts-clean" "$WORK/alerts-faulty" ||
+    fail "bw-alert under faults: $(diff "$WORK/alerts-clean" "$WORK/alerts-faulty" | head -6)"
 faulty_out=$(distinct_out faulty)
 for _ in $(seq 1 20); do
     [ "$faulty_out" -ge "$reviews" ] && break
@@ -137,4 +179,5 @@ kcat -L -b "$bootstrap" >/dev/null 2>&1 || fail "bw-devkafka stopped answering a
 echo "faults applied: $(grep -c '"msg":"control: ' "$WORK/devkafka.log")"
 echo "bw-logistics: $keys keys identical after $events events; $(wc -l <"$WORK/signals-clean") signals, the same"
 echo "bw-classify: $reviews of $reviews reviews out (classified or dead-lettered)"
+echo "bw-correlate: $(wc -l <"$WORK/dump-3") keys identical; bw-alert: $(grep -c ^sent "$WORK/alerts-clean") alerts, the same outcome"
 echo "PASS test_broker_faults"

@@ -60,32 +60,6 @@ stop_run() {
     wait "$LOGI" || fail "bw-logistics exit status $?: $(tail -3 "$WORK"/logistics-*.log)"
     wait "$CORR" || fail "bw-correlate exit status $?: $(tail -3 "$WORK"/correlate-*.log)"
 }
-dump() { "$here/redis_dump.sh" "$REDIS_PORT" "$1" >"$WORK/dump-$1" 2>/dev/null || true; }
-# until database $1 has data and has not changed for 4 s
-settle_stable() {
-    local last="" cur n=0
-    for _ in $(seq 1 300); do
-        dump "$1"
-        cur=$(md5sum <"$WORK/dump-$1")
-        if [ "$cur" = "$last" ] && [ "$(wc -l <"$WORK/dump-$1")" -gt 10 ]; then
-            n=$((n + 1))
-        else
-            n=0
-        fi
-        [ $n -ge 8 ] && return
-        last=$cur
-        sleep 0.5
-    done
-    fail "database $1 never settled"
-}
-# until database $1 equals database $2's dump (or time runs out)
-settle_equal() {
-    for _ in $(seq 1 300); do
-        dump "$1"
-        cmp -s "$WORK/dump-$2" "$WORK/dump-$1" && return
-        sleep 0.5
-    done
-}
 # each signal's id and type, once, with the highest severity it reached
 # (ODR_AT_RISK left out, and intermediate severities: counts judged as they
 # grow, clusters and defects, step up at batch boundaries, which differ)

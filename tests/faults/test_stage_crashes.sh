@@ -14,6 +14,7 @@
 #     sent again, with the same id and version).
 here=$(cd "$(dirname "$0")/../integration" && pwd)
 . "$here/lib.sh"
+. "$(dirname "$0")/alerts.sh"
 CONTROL="$WORK/control"
 start_devkafka 6 --control.file "$CONTROL"
 for _ in $(seq 1 50); do [ -p "$CONTROL" ] && break; sleep 0.1; done
@@ -147,41 +148,9 @@ wait "$REPLAY" || fail "replay: $(tail -3 "$WORK/replay.log")"
 clean_port=$(free_port)
 alert clean 3 "$clean_port"
 clean_pid=$PID
-# What a run's alerts come to: per alert id sent, its last state and its
-# highest severity; per problem, its state in Redis (episode, id, first and
-# last signal, severity, occurrences: nothing counted twice or lost); and
-# the alerts active at the end. Not compared: version numbers, the
-# intermediate RESOLVED/FIRING pairs and the figures of the last warning
-# sent. bw-alert's clock is the latest signal of any problem; read all at
-# once (the clean run) it runs ahead of a problem's own signals and
-# resolves an episode that its next signal then reopens (same id, next
-# version), which read as it arrives it does not. Where episodes split is
-# decided by the problems' own time, and that is what is compared here.
-outcome() { # run port db
-    tail_topic "bw.alerts.$1" | python3 -c '
-import json, sys
-last, worst = {}, {}
-rank = {"INFO": 0, "WARNING": 1, "CRITICAL": 2}
-for l in sys.stdin:
-    a = json.loads(l)
-    i = a["alert_id"]
-    if i not in last or a["version"] > last[i]["version"]:
-        last[i] = a
-    worst[i] = max(worst.get(i, 0), rank[a["severity"]])
-for i in sorted(last):
-    print("sent", i, last[i]["state"], worst[i])'
-    # "type|scope partition;state|id|since|last_seen|window_start|severity|sent
-    # severity|occurrences|version|last sent"
-    redis-cli -p "$REDIS_PORT" -n "$3" --raw HGETALL 'bw:{alerts}:state' | paste -d' ' - - |
-        awk -F'|' '{ sub(/ [0-9]+;/, " ", $2); print "state", $1, $2, $3, $4, $5, $6, $7, $9 }' | sort
-    curl -sf "http://127.0.0.1:$2/alerts" | python3 -c '
-import json, sys
-for a in sorted(json.load(sys.stdin), key=lambda a: a["alert_id"]):
-    print("active", a["alert_id"], a["severity"])'
-}
 for _ in $(seq 1 30); do
-    outcome clean "$clean_port" 3 >"$WORK/alerts-clean"
-    outcome crashy "$alert_port" 4 >"$WORK/alerts-crashy"
+    alert_outcome clean "$clean_port" 3 >"$WORK/alerts-clean"
+    alert_outcome crashy "$alert_port" 4 >"$WORK/alerts-crashy"
     [ -s "$WORK/alerts-clean" ] && cmp -s "$WORK/alerts-clean" "$WORK/alerts-crashy" && break
     sleep 1
 done

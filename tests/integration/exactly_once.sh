@@ -25,27 +25,10 @@ start_stage() { # group db port
     PIDS+=($STAGE_PID)
 }
 
-# Wait until database $1 equals the clean run's dump (when there is one),
-# or has data and has stopped changing for 4 s; then dump it.
+# Database 1 (the clean run) until it is stable; the others until they
+# equal it (lib.sh).
 settle() { # db
-    local last="" cur n=0
-    for _ in $(seq 1 400); do
-        "$here/redis_dump.sh" "$REDIS_PORT" "$1" >"$WORK/dump-$1"
-        if [ "$1" != 1 ]; then # the others run until they match, or time out
-            cmp -s "$WORK/dump-1" "$WORK/dump-$1" && return
-            sleep 0.5
-            continue
-        fi
-        cur=$(md5sum <"$WORK/dump-$1")
-        if [ "$cur" = "$last" ] && [ "$(wc -l <"$WORK/dump-$1")" -gt 10 ]; then
-            n=$((n + 1))
-        else
-            n=0
-        fi
-        [ $n -ge 8 ] && return
-        last=$cur
-        sleep 0.5
-    done
+    if [ "$1" = 1 ]; then settle_stable 1; else settle_equal "$1" 1; fi
 }
 
 exactly_once_run() { # events

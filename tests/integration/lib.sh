@@ -26,6 +26,42 @@ fail() {
     exit 1
 }
 
+ITEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# dump_db DB: every key of Redis database DB with its value (redis_dump.sh)
+# into $WORK/dump-DB
+dump_db() {
+    "$ITEST_DIR/redis_dump.sh" "$REDIS_PORT" "$1" >"$WORK/dump-$1" 2>/dev/null || true
+}
+
+# settle_stable DB: until database DB has data and has not changed for 4 s
+settle_stable() {
+    local last="" cur n=0
+    for _ in $(seq 1 400); do
+        dump_db "$1"
+        cur=$(md5sum <"$WORK/dump-$1")
+        if [ "$cur" = "$last" ] && [ "$(wc -l <"$WORK/dump-$1")" -gt 10 ]; then
+            n=$((n + 1))
+        else
+            n=0
+        fi
+        [ $n -ge 8 ] && return
+        last=$cur
+        sleep 0.5
+    done
+    fail "database $1 never settled"
+}
+
+# settle_equal DB REF: until database DB equals REF's last dump, or 200 s
+# have passed (the caller compares and shows the difference)
+settle_equal() {
+    for _ in $(seq 1 400); do
+        dump_db "$1"
+        cmp -s "$WORK/dump-$2" "$WORK/dump-$1" && return
+        sleep 0.5
+    done
+}
+
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
