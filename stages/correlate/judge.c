@@ -776,10 +776,13 @@ static int touched_cmp(const void *x, const void *y) {
     return strcmp(a->b ? a->b : "", b->b ? b->b : "");
 }
 
+/* Entries are judged in chunks of at most this many Redis reads: a day
+ * closing for thousands of SKUs reads tens of thousands of windows, and
+ * all their replies at once made a peak of ~90 MB (bench_soak.sh). */
+#define JUDGE_CHUNK_READS 4096
+
 bw_err_t corr_judge(correlate_t *cr, correlate_emit_cb emit_cb, void *opaque, char *errstr,
                     size_t errstr_size) {
-    bw_redis_pipe_t pipe = {0};
-    redisReply **replies = NULL;
     size_t *first = calloc(cr->ntouched + 1, sizeof(size_t));
     judging_t *js = calloc(cr->ntouched + 1, sizeof(judging_t));
     bw_err_t err = BW_ERR_OK;
@@ -790,21 +793,26 @@ bw_err_t corr_judge(correlate_t *cr, correlate_emit_cb emit_cb, void *opaque, ch
     }
     if (cr->ntouched > 1)
         qsort(cr->touched, cr->ntouched, sizeof(*cr->touched), touched_cmp);
-    for (size_t i = 0; i < cr->ntouched; i++) {
-        js[i] = (judging_t){.cr = cr, .t = &cr->touched[i], .emit = emit_cb, .opaque = opaque};
-        first[i] = pipe.n;
-        if (!KIND_OPS[cr->touched[i].kind].query(&js[i], &pipe)) {
-            err = BW_ERR_NOMEM;
-            goto out;
+    for (size_t lo = 0, hi; lo < cr->ntouched && !err; lo = hi) {
+        bw_redis_pipe_t pipe = {0};
+        redisReply **replies = NULL;
+        for (hi = lo; hi < cr->ntouched && (hi == lo || pipe.n < JUDGE_CHUNK_READS); hi++) {
+            js[hi] =
+                (judging_t){.cr = cr, .t = &cr->touched[hi], .emit = emit_cb, .opaque = opaque};
+            first[hi] = pipe.n;
+            if (!KIND_OPS[cr->touched[hi].kind].query(&js[hi], &pipe)) {
+                err = BW_ERR_NOMEM;
+                break;
+            }
         }
+        if (!err && pipe.n)
+            err = bw_redis_pipe_run(cr->redis, &pipe, &replies, errstr, errstr_size);
+        for (size_t i = lo; i < hi && !err && pipe.n; i++)
+            err = KIND_OPS[cr->touched[i].kind].judge(&js[i], replies + first[i]);
+        bw_redis_replies_free(replies, pipe.n);
+        bw_redis_pipe_free(&pipe);
     }
-    if (pipe.n == 0 || (err = bw_redis_pipe_run(cr->redis, &pipe, &replies, errstr, errstr_size)))
-        goto out;
-    for (size_t i = 0; i < cr->ntouched && !err; i++)
-        err = KIND_OPS[cr->touched[i].kind].judge(&js[i], replies + first[i]);
 out:
-    bw_redis_replies_free(replies, pipe.n);
-    bw_redis_pipe_free(&pipe);
     for (size_t i = 0; js && i < cr->ntouched; i++)
         free(js[i].event_field);
     free(first);
