@@ -411,6 +411,33 @@ size_t bw_consumer_poll(bw_consumer_t *c, rd_kafka_message_t **msgs, size_t max,
     return n;
 }
 
+/* A synchronous rd_kafka_commit() waits for the group coordinator for as
+ * long as it takes: with the broker gone, a stage told to stop hung there
+ * for good (seen after a soak whose broker went first). The result comes
+ * on a queue of our own instead, waited for at most @p timeout_ms; a
+ * commit given up on is harmless (the batch may be read again, the
+ * fences skip what was applied), and librdkafka keeps the queue alive
+ * until its late reply. */
+static rd_kafka_resp_err_t commit_bounded(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *offsets,
+                                          int timeout_ms) {
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_event_t *ev;
+    rd_kafka_resp_err_t rerr;
+
+    if (!q)
+        return RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE;
+    if (!(rerr = rd_kafka_commit_queue(rk, offsets, q, NULL, NULL))) {
+        if (!(ev = rd_kafka_queue_poll(q, timeout_ms)))
+            rerr = RD_KAFKA_RESP_ERR__TIMED_OUT;
+        else {
+            rerr = rd_kafka_event_error(ev);
+            rd_kafka_event_destroy(ev);
+        }
+    }
+    rd_kafka_queue_destroy(q);
+    return rerr;
+}
+
 bw_err_t bw_consumer_commit(bw_consumer_t *c, rd_kafka_message_t *const *msgs, size_t n,
                             char *errstr, size_t errstr_size) {
     rd_kafka_topic_partition_list_t *offsets;
@@ -428,7 +455,7 @@ bw_err_t bw_consumer_commit(bw_consumer_t *c, rd_kafka_message_t *const *msgs, s
         if (msgs[i]->offset + 1 > tp->offset)
             tp->offset = msgs[i]->offset + 1;
     }
-    rerr = rd_kafka_commit(c->rk, offsets, 0 /* synchronous */);
+    rerr = commit_bounded(c->rk, offsets, BW_COMMIT_TIMEOUT_MS);
     rd_kafka_topic_partition_list_destroy(offsets);
     if (rerr) {
         bw_metric_inc(c->m_commit_err);

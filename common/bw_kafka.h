@@ -22,6 +22,9 @@
 #include "bw_err.h"
 #include "bw_metrics.h"
 
+/** How long an offset commit is waited for before it is given up on. */
+#define BW_COMMIT_TIMEOUT_MS 10000
+
 /** Which client a configuration is for: kafka.* keys go where they apply. */
 typedef enum { BW_KAFKA_CONSUMER, BW_KAFKA_PRODUCER } bw_kafka_role_t;
 

@@ -490,12 +490,13 @@ static bool hold_review(correlate_t *cr, const review_t *r, int32_t pid, int64_t
     h = &cr->held[cr->nheld++];
     h->r = *r;
     h->buf = at = buf;
-#define HOLD(s, len)                  \
-    do {                              \
-        memcpy(at, h->r.s, h->r.len); \
-        at[h->r.len] = '\0';          \
-        h->r.s = at;                  \
-        at += h->r.len + 1;           \
+#define HOLD(s, len)                           \
+    do {                                       \
+        if (h->r.len) /* else s may be NULL */ \
+            memcpy(at, h->r.s, h->r.len);      \
+        at[h->r.len] = '\0';                   \
+        h->r.s = at;                           \
+        at += h->r.len + 1;                    \
     } while (0)
     HOLD(store, slen);
     HOLD(order, olen);
