@@ -23,7 +23,11 @@ cmake --build "$B" -j"$jobs" --target bw-fuzz-seeds "${targets[@]/#/fuzz_}" >/de
 
 rm -rf "$B/seeds" && mkdir -p "$B/seeds" "$B/findings"
 "$B/tests/fuzz/bw-fuzz-seeds" "$B/seeds"
-mkdir -p "$B/seeds/conf" && cp tests/fuzz/corpus/conf/* "$B/seeds/conf/"
+# hand-made seeds and past findings (tests/fuzz/corpus/TARGET/), kept as regressions
+for dir in tests/fuzz/corpus/*/; do
+    t=$(basename "$dir")
+    mkdir -p "$B/seeds/$t" && cp "$dir"* "$B/seeds/$t/"
+done
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1

@@ -334,6 +334,7 @@ static bool add_words(parse_ctx_t *px, wordmap_t *m, char *p, double val) {
             if (w[i] == '_')
                 w[i] = ' ';
         lower_utf8(w, len, low);
+        low[len] = '\0'; /* lower_utf8 does not terminate (found by fuzz_pack) */
         if (!wordmap_put(m, low, len, val))
             return perr(px, "out of memory");
         n++;
