@@ -656,8 +656,14 @@ bw_err_t alert_end_batch(alert_t *al, alert_emit_cb emit, void *opaque, char *er
 
     if ((err = load_owned(al, errstr, errstr_size)))
         goto fail;
-    for (size_t k = 0; k < al->nq && !err; k++)
+    for (size_t k = 0; k < al->nq && !err; k++) {
+        /* alert_add could not skip what was applied before a restart: a
+         * partition's "applied" offset is loaded only now, with its states
+         * (a replayed signal counted twice in occurrences: test_stage_crashes) */
+        if (al->q[k].offset <= al->applied[al->q[k].partition])
+            continue;
         err = apply_signal(al, &al->q[k]);
+    }
     if (!err)
         err = apply_clock(al);
     if (!err)
