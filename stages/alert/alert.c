@@ -37,6 +37,14 @@ static const bw_metric_decl_t M_SENT = {BW_METRIC_COUNTER, "alerts_sent_total",
                                         "kind"};
 static const bw_metric_decl_t M_ROLLED = {BW_METRIC_COUNTER, "alerts_rolled_up_total",
                                           "Signals rolled up into an alert without a send", ""};
+static const bw_metric_decl_t M_TRACKED = {
+    BW_METRIC_GAUGE, "alerts_problems_in_memory",
+    "Problems whose state bw-alert holds in memory (firing, pending, or resolved within the keep "
+    "time)",
+    ""};
+static const bw_metric_decl_t M_RECALLED = {
+    BW_METRIC_COUNTER, "alerts_recalled_total",
+    "Problems evicted from memory that a later signal brought back from Redis", ""};
 static const bw_metric_decl_t M_REDACTED = {
     BW_METRIC_COUNTER, "alerts_redacted_total",
     "Strings of EarlyWarnings whose e-mail addresses or phone numbers were replaced", ""};
@@ -57,8 +65,8 @@ struct alert_s {
     bw_record_t *ew;
     queued_t *q;
     size_t nq, capq;
-    json_t *cache; /* key -> {"p": partition, "s": lifecycle, "ew": EarlyWarning|null, "off": n,
-                      "dirty": b} */
+    json_t *cache; /* key -> {"p": partition, "s": lifecycle, "ew": EarlyWarning|null (of a firing
+                      alert), "off": n, "dirty": b, "gone": b (to evict), "recalled": b} */
     bool owned[MAX_PARTITIONS], loaded[MAX_PARTITIONS];
     int64_t applied[MAX_PARTITIONS];
     int64_t wm; /* the latest signal time seen */
@@ -70,7 +78,7 @@ struct alert_s {
     json_t *inflight; /* sent, not yet known delivered: sent again if no delivery comes */
     bw_metrics_t *reg;
     bw_redactor_t *rd; /* NULL: personal data kept (alert.redact false) */
-    bw_metric_t *m_firing, *m_update, *m_resolved, *m_rolled, *m_redacted;
+    bw_metric_t *m_firing, *m_update, *m_resolved, *m_rolled, *m_redacted, *m_tracked, *m_recalled;
 };
 
 alert_t *alert_new(const alert_cfg_t *cfg, bw_serde_t *sd, bw_redis_t *redis, bw_metrics_t *reg,
@@ -106,6 +114,8 @@ alert_t *alert_new(const alert_cfg_t *cfg, bw_serde_t *sd, bw_redis_t *redis, bw
         al->m_resolved = bw_metrics_get(reg, &M_SENT, "resolved");
         al->m_rolled = bw_metrics_get(reg, &M_ROLLED, NULL);
         al->m_redacted = bw_metrics_get(reg, &M_REDACTED, NULL);
+        al->m_tracked = bw_metrics_get(reg, &M_TRACKED, NULL);
+        al->m_recalled = bw_metrics_get(reg, &M_RECALLED, NULL);
     }
     return al;
 err:
@@ -309,6 +319,81 @@ out:
     return err;
 }
 
+/* "done:KEY": where an evicted problem's state waits in Redis. */
+static bool done_name(bw_buf_t *b, const char *key) {
+    bw_buf_reset(b);
+    return bw_buf_printf(b, "done:%s", key);
+}
+
+/* The problems of this batch's signals that the clock evicted from memory
+ * (resolved for longer than the keep time): their states come back from
+ * Redis, so that a late signal reopens its episode however far the clock
+ * has run, and eviction changes nothing but memory. A recalled state
+ * moves back to "state" in this batch's write: each problem lives in one
+ * place. */
+static bw_err_t recall_evicted(alert_t *al, char *errstr, size_t errstr_size) {
+    bw_redis_pipe_t pipe = {0};
+    redisReply **r = NULL;
+    bw_buf_t name = {0}, key = {0};
+    json_t *asked = json_array(), *seen = json_object(), *k;
+    size_t n = 0, i;
+    bw_err_t err = BW_ERR_NOMEM;
+
+    if (!asked || !seen)
+        goto out;
+    for (size_t q = 0; q < al->nq; q++) {
+        const queued_t *s = &al->q[q];
+        if (s->offset <= al->applied[s->partition] || json_object_get(al->cache, s->key) ||
+            json_object_get(seen, s->key))
+            continue;
+        bw_buf_reset(&key);
+        if (!done_name(&name, s->key) || !bw_win_key(&key, TAG, name.data) ||
+            json_object_set_new(seen, s->key, json_true()) ||
+            json_array_append_new(asked, json_string(s->key)))
+            goto out;
+        const char *argv[] = {"HGET", key.data, "s"};
+        if (bw_redis_pipe_add(&pipe, 3, argv, NULL))
+            goto out;
+    }
+    if (!(n = json_array_size(asked))) {
+        err = BW_ERR_OK;
+        goto out;
+    }
+    if ((err = bw_redis_pipe_run(al->redis, &pipe, &r, errstr, errstr_size)))
+        goto out;
+    json_array_foreach(asked, i, k) {
+        const char *val = r[i]->type == REDIS_REPLY_STRING ? r[i]->str : NULL, *semi;
+        int64_t p;
+        al_t a;
+        char pbuf[16];
+        if (!val || !(semi = strchr(val, ';')) || (size_t)(semi - val) >= sizeof(pbuf))
+            continue; /* never seen, or gone for good (state.ttl.days) */
+        memcpy(pbuf, val, (size_t)(semi - val));
+        pbuf[semi - val] = '\0';
+        if (!bw_parse_i64(pbuf, &p) || p < 0 || p >= MAX_PARTITIONS || !al_decode(semi + 1, &a))
+            continue;
+        if (json_object_set_new(al->cache, json_string_value(k),
+                                json_pack("{s:I, s:s, s:n, s:I, s:b, s:b}", "p", (json_int_t)p, "s",
+                                          semi + 1, "ew", "off", (json_int_t)-1, "dirty", 1,
+                                          "recalled", 1))) {
+            err = BW_ERR_NOMEM;
+            goto out;
+        }
+        bw_metric_inc(al->m_recalled);
+    }
+    err = BW_ERR_OK;
+out:
+    if (err == BW_ERR_NOMEM)
+        bw_errstr_set(errstr, errstr_size, "out of memory");
+    bw_redis_replies_free(r, n);
+    bw_redis_pipe_free(&pipe);
+    bw_buf_free(&name);
+    bw_buf_free(&key);
+    json_decref(asked);
+    json_decref(seen);
+    return err;
+}
+
 void alert_assigned(alert_t *al, int32_t p) {
     if (p >= 0 && p < MAX_PARTITIONS) {
         al->owned[p] = true;
@@ -488,6 +573,9 @@ static bw_err_t apply_signal(alert_t *al, queued_t *q) {
     json_object_set_new(e, "dirty", json_true());
     if (ew)
         json_object_set_new(e, "ew", ew);
+    else if (a.state == AL_PENDING)
+        /* what the clock fires it with once it has held for alert.for.ms */
+        json_object_set(e, "ew", q->sig);
     return BW_ERR_OK;
 }
 
@@ -520,8 +608,10 @@ static bw_err_t apply_clock(alert_t *al) {
             return BW_ERR_NOMEM;
         json_object_set_new(e, "s", json_string(enc));
         json_object_set_new(e, "dirty", json_true());
-        if (ew)
-            json_object_set_new(e, "ew", ew);
+        /* a resolved warning is in the outbox: memory keeps firing ones */
+        json_object_set_new(e, "ew", a.state == AL_FIRING && ew ? ew : json_null());
+        if (a.state != AL_FIRING)
+            json_decref(ew);
     }
     return BW_ERR_OK;
 }
@@ -550,6 +640,7 @@ static void publish(alert_t *al) {
     json_decref(al->snapshot);
     al->snapshot = snap;
     pthread_mutex_unlock(&al->lock);
+    bw_metric_set(al->m_tracked, (double)json_object_size(al->cache));
     if (fam) {
         /* every series seen so far goes to its count now (0 when none) */
         json_t *v;
@@ -568,55 +659,74 @@ static void publish(alert_t *al) {
     json_decref(counts);
 }
 
+/* Queue one changed problem's state: in "state" (with its warning in
+ * "active" while it fires), or, evicted, in its own "done:" key. */
+static bw_err_t queue_state(alert_t *al, const char *key, json_t *e, bw_buf_t *done) {
+    al_t a;
+    int64_t off = json_integer_value(json_object_get(e, "off")), ttl = al->cfg.ttl_s;
+    int32_t p = (int32_t)json_integer_value(json_object_get(e, "p"));
+    int32_t fence = off >= 0 ? p : BW_WIN_UNFENCED;
+    bool gone = json_is_true(json_object_get(e, "gone"));
+    bool recalled = json_is_true(json_object_get(e, "recalled"));
+    char val[300], *ew = NULL;
+    bw_err_t err;
+
+    if (!al_decode(json_string_value(json_object_get(e, "s")), &a))
+        return BW_ERR_OK;
+    snprintf(val, sizeof(val), "%d;%s", (int)p, json_string_value(json_object_get(e, "s")));
+    if ((gone || recalled) && !done_name(done, key))
+        return BW_ERR_NOMEM;
+    if (gone) {
+        /* out of memory and "state", into a key of its own for
+         * state.ttl.days, where a late signal of the episode finds it */
+        if (!(err = bw_win_add(al->win, TAG, fence, off, BW_OP_HDEL, "state", key, 0, ttl)))
+            err = bw_win_add_str(al->win, TAG, fence, off, done->data, "s", val, ttl);
+    } else {
+        err = recalled ? bw_win_add(al->win, TAG, fence, off, BW_OP_HDEL, done->data, "s", 0, ttl)
+                       : BW_ERR_OK;
+        if (!err)
+            err = bw_win_add_str(al->win, TAG, fence, off, "state", key, val, ttl);
+    }
+    if (!err && a.state == AL_NONE) {
+        err = bw_win_add(al->win, TAG, fence, off, BW_OP_HDEL, "active", key, 0, ttl);
+    } else if (!err && json_is_object(json_object_get(e, "ew"))) { /* pending: none yet */
+        if (!(ew = json_dumps(json_object_get(e, "ew"), JSON_COMPACT)))
+            return BW_ERR_NOMEM;
+        err = bw_win_add_str(al->win, TAG, fence, off, "active", key, ew, ttl);
+        free(ew);
+    }
+    if (!err && off >= 0) {
+        char part[16];
+        snprintf(part, sizeof(part), "%d", (int)p);
+        err = bw_win_add(al->win, TAG, p, off, BW_OP_MAX, "applied", part, off, ttl);
+    }
+    return err;
+}
+
 /* Queue the states the batch changed, and its outbox, for one write. */
 static bw_err_t queue_writes(alert_t *al) {
     const char *key;
     json_t *e, *o;
     size_t i;
     bw_err_t err = BW_ERR_OK;
-    int64_t ttl = al->cfg.ttl_s;
+    bw_buf_t done = {0};
 
     json_object_foreach(al->cache, key, e) {
-        al_t a;
-        int64_t off = json_integer_value(json_object_get(e, "off"));
-        int32_t p = (int32_t)json_integer_value(json_object_get(e, "p"));
-        int32_t fence = off >= 0 ? p : BW_WIN_UNFENCED;
-        char val[300];
-        if (!json_is_true(json_object_get(e, "dirty")) ||
-            !al_decode(json_string_value(json_object_get(e, "s")), &a))
-            continue;
-        if (a.state == AL_NONE) {
-            /* resolved: kept (to reopen) until the clock is well past it */
-            snprintf(val, sizeof(val), "%d;%s", (int)p, json_string_value(json_object_get(e, "s")));
-            err = json_is_true(json_object_get(e, "gone"))
-                      ? bw_win_add(al->win, TAG, fence, off, BW_OP_HDEL, "state", key, 0, ttl)
-                      : bw_win_add_str(al->win, TAG, fence, off, "state", key, val, ttl);
-            if (!err)
-                err = bw_win_add(al->win, TAG, fence, off, BW_OP_HDEL, "active", key, 0, ttl);
-        } else {
-            char *ew = json_dumps(json_object_get(e, "ew"), JSON_COMPACT);
-            snprintf(val, sizeof(val), "%d;%s", (int)p, json_string_value(json_object_get(e, "s")));
-            err = bw_win_add_str(al->win, TAG, fence, off, "state", key, val, ttl);
-            if (!err && ew)
-                err = bw_win_add_str(al->win, TAG, fence, off, "active", key, ew, ttl);
-            free(ew);
-        }
-        if (!err && off >= 0) {
-            char part[16];
-            snprintf(part, sizeof(part), "%d", (int)p);
-            err = bw_win_add(al->win, TAG, p, off, BW_OP_MAX, "applied", part, off, ttl);
-        }
-        if (err)
-            return err;
+        if (json_is_true(json_object_get(e, "dirty")) && (err = queue_state(al, key, e, &done)))
+            break;
     }
+    bw_buf_free(&done);
+    if (err)
+        return err;
     json_array_foreach(al->outbox, i, o) {
         bw_buf_t val = {0};
         char *ew = json_dumps(json_object_get(o, "ew"), JSON_COMPACT);
         bool ok = ew && bw_buf_printf(&val, "%lld;%s",
                                       (long long)json_integer_value(json_object_get(o, "p")), ew);
         if (ok)
-            err = bw_win_add_str(al->win, TAG, BW_WIN_UNFENCED, 0, "outbox",
-                                 json_string_value(json_object_get(o, "f")), val.data, ttl);
+            err =
+                bw_win_add_str(al->win, TAG, BW_WIN_UNFENCED, 0, "outbox",
+                               json_string_value(json_object_get(o, "f")), val.data, al->cfg.ttl_s);
         free(ew);
         bw_buf_free(&val);
         if (!ok)
@@ -654,7 +764,8 @@ bw_err_t alert_end_batch(alert_t *al, alert_emit_cb emit, void *opaque, char *er
     size_t i;
     bw_err_t err;
 
-    if ((err = load_owned(al, errstr, errstr_size)))
+    if ((err = load_owned(al, errstr, errstr_size)) ||
+        (err = recall_evicted(al, errstr, errstr_size)))
         goto fail;
     for (size_t k = 0; k < al->nq && !err; k++) {
         /* alert_add could not skip what was applied before a restart: a
@@ -682,6 +793,7 @@ bw_err_t alert_end_batch(alert_t *al, alert_emit_cb emit, void *opaque, char *er
             al->applied[p] = off;
         json_object_set_new(e, "dirty", json_false());
         json_object_set_new(e, "off", json_integer(-1));
+        json_object_del(e, "recalled");
         if (json_is_true(json_object_get(e, "gone")))
             json_object_del(al->cache, key);
     }
@@ -755,6 +867,10 @@ char *alert_active_json(alert_t *al, const char *store, const char *type, const 
         return NULL;
     }
     return out.data;
+}
+
+size_t alert_tracked_count(const alert_t *al) {
+    return json_object_size(al->cache);
 }
 
 size_t alert_active_count(alert_t *al) {

@@ -2,6 +2,9 @@
  * once, re-sent when it gets worse, resolved when it is over. State in
  * Redis ("bw:{alerts}:state", ":active", ":applied"), with an outbox: a
  * batch's states and warnings are written before the warnings are sent.
+ * Memory holds the problems of the last keep time; resolved ones older
+ * than that move to "bw:{alerts}:done:KEY" and come back when a signal
+ * names them again.
  * Functions here run without Kafka: tests feed records. */
 #ifndef BW_ALERT_H
 #define BW_ALERT_H
@@ -62,5 +65,11 @@ char *alert_active_json(alert_t *al, const char *store, const char *type, const 
 
 /** @brief Active (firing) alerts now. */
 size_t alert_active_count(alert_t *al);
+
+/**
+ * @brief Problems held in memory: firing, pending, and resolved within the
+ *        keep time (al_cfg_t keep_ms); older ones wait in Redis.
+ */
+size_t alert_tracked_count(const alert_t *al);
 
 #endif

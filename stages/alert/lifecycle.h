@@ -29,7 +29,7 @@ typedef struct {
     int64_t for_ms; /* pending this long before firing (0: at once) */
     int64_t cooldown_ms; /* a firing alert's repeats are re-sent at most this often */
     int64_t hold_ms; /* resolved after this long without a signal */
-    int64_t keep_ms; /* a resolved episode is kept this long (to reopen); 0: 2 x hold_ms */
+    int64_t keep_ms; /* a resolved episode stays in memory this long; 0: 2 x hold_ms */
 } al_cfg_t;
 
 typedef enum {
@@ -56,12 +56,12 @@ al_send_t al_on_signal(const al_cfg_t *cfg, al_t *a, const char *type, const cha
 al_send_t al_on_gap(const al_cfg_t *cfg, al_t *a, int64_t at);
 
 /**
- * @brief A resolved episode is kept (al_on_signal reopens it for a signal
- *        within the hold time of its last one) until the clock is keep_ms
- *        past it; then it can go. The clock is the latest signal of any
- *        key, which can run far ahead of a key's own signals (a stage
- *        catching up on a backlog): kept too briefly, an episode would be
- *        gone before a signal that belongs to it came.
+ * @brief A resolved episode stays in memory (al_on_signal reopens it for a
+ *        signal within the hold time of its last one) until the clock is
+ *        keep_ms past it; then it can leave memory. The clock is the latest
+ *        signal of any key, which can run far ahead of a key's own signals
+ *        (a stage catching up on a backlog), so what leaves memory must stay
+ *        where a late signal can find it (alert.c keeps it in Redis).
  */
 bool al_expired(const al_cfg_t *cfg, const al_t *a, int64_t wm);
 

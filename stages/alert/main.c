@@ -17,7 +17,7 @@
 typedef struct {
     bw_stage_conf_t stage;
     char *input_topic, *output_topic;
-    int64_t for_ms, cooldown_ms, hold_ms, ttl_days;
+    int64_t for_ms, cooldown_ms, hold_ms, keep_ms, ttl_days;
     bool redact;
 } alert_conf_t;
 
@@ -34,6 +34,9 @@ static const bw_conf_def_t alert_defs[] = {
      "A firing alert's repeats are rolled up; re-sent at most this often (0: only when worse)"},
     {"alert.hold.ms", BW_CONF_INT, K(hold_ms), "172800000", 1000, 365LL * 86400000, NULL,
      "An alert resolves after this long (event time) without a signal"},
+    {"alert.keep.ms", BW_CONF_INT, K(keep_ms), "0", 0, 365LL * 86400000, NULL,
+     "A resolved alert stays in memory this long (event time) after its last signal, then waits "
+     "in Redis until a signal names it again (0: twice alert.hold.ms)"},
     {"state.ttl.days", BW_CONF_INT, K(ttl_days), "90", 1, 3650, NULL,
      "Lifetime of alert state in Redis after its last change"},
     {"alert.redact", BW_CONF_BOOL, K(redact), "true", BW_CONF_NORANGE, NULL,
@@ -160,10 +163,8 @@ int main(int argc, char **argv) {
     bw_stage_warm(st, ac.output_topic);
     bw_redis_set_metrics(redis, bw_stage_metrics(st));
     {
-        /* resolved episodes are kept as long as any state, to be reopened */
-        alert_cfg_t cfg = {{ac.for_ms, ac.cooldown_ms, ac.hold_ms, ac.ttl_days * 86400000},
-                           ac.ttl_days * 86400,
-                           ac.redact};
+        alert_cfg_t cfg = {
+            {ac.for_ms, ac.cooldown_ms, ac.hold_ms, ac.keep_ms}, ac.ttl_days * 86400, ac.redact};
         if (!(app.al = alert_new(&cfg, bw_stage_serde(st), redis, bw_stage_metrics(st), errstr,
                                  sizeof(errstr)))) {
             bw_log(BW_LOG_ERROR, "%s", errstr);

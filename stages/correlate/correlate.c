@@ -107,8 +107,10 @@ static void free_pend(pend_t *p) {
 }
 
 static void discard_batch(correlate_t *cr) {
-    for (size_t i = 0; i < cr->nheld; i++)
+    for (size_t i = 0; i < cr->nheld; i++) {
         free(cr->held[i].buf);
+        free(cr->held[i].tag);
+    }
     cr->nheld = 0;
     for (size_t i = 0; i < cr->npend; i++)
         free_pend(&cr->pend[i]);
@@ -414,9 +416,13 @@ static bw_err_t mark_counted(correlate_t *cr, const char *tag, const review_t *r
 }
 
 /* The changes of one review the batch counts (end of batch, once the
- * duplicates are known). */
-static bw_err_t add_review(correlate_t *cr, const review_t *r, int32_t pid, int64_t off) {
-    char *tag = NULL, *sku_tag = NULL;
+ * duplicates are known). A review that needs the order index takes @p h's
+ * tag with it. */
+static bw_err_t add_review(correlate_t *cr, held_t *h) {
+    const review_t *r = &h->r;
+    int32_t pid = h->pid;
+    int64_t off = h->off;
+    char *tag = h->tag, *sku_tag = NULL;
     bool neg, defect, logistics;
     pend_t p = {0};
 
@@ -425,8 +431,6 @@ static bw_err_t add_review(correlate_t *cr, const review_t *r, int32_t pid, int6
         (r->kind == RK_SELLER_FEEDBACK && neg) || r->kind == RK_A_TO_Z || r->kind == RK_CHARGEBACK;
     logistics =
         (r->causes >> CAUSE_LOGI_FIRST) & ((1u << (CAUSE_LOGI_LAST - CAUSE_LOGI_FIRST + 1)) - 1);
-    if (!(tag = bw_key_name("s=", r->store, r->slen, NULL, 0)))
-        goto nomem;
     if (r->has_sku && r->kind == RK_PRODUCT_REVIEW &&
         !(sku_tag = bw_key_name("k=", r->store, r->slen, r->sku, r->klen)))
         goto nomem;
@@ -453,7 +457,7 @@ static bw_err_t add_review(correlate_t *cr, const review_t *r, int32_t pid, int6
             goto nomem;
         p.store_tag = tag;
         p.sku_tag = sku_tag;
-        tag = sku_tag = NULL;
+        h->tag = sku_tag = NULL;
         if ((r->has_order && !(p.order_key = bw_key_name("o:", r->order, r->olen, NULL, 0))) ||
             !(p.event_id = strndup(r->event, r->elen))) {
             free_pend(&p);
@@ -469,11 +473,9 @@ static bw_err_t add_review(correlate_t *cr, const review_t *r, int32_t pid, int6
         p.offset = off;
         cr->pend[cr->npend++] = p;
     }
-    free(tag);
     free(sku_tag);
     return BW_ERR_OK;
 nomem:
-    free(tag);
     free(sku_tag);
     return BW_ERR_NOMEM;
 }
@@ -482,13 +484,18 @@ nomem:
  * record is reused for the next one. */
 static bool hold_review(correlate_t *cr, const review_t *r, int32_t pid, int64_t off) {
     held_t *h;
-    char *buf, *at;
+    char *buf, *at, *tag;
 
     if (!bw_grow((void **)&cr->held, &cr->capheld, cr->nheld, sizeof(*h)) ||
-        !(buf = malloc(r->slen + r->olen + r->klen + r->elen + r->blen + 5)))
+        !(tag = bw_key_name("s=", r->store, r->slen, NULL, 0)))
         return false;
+    if (!(buf = malloc(r->slen + r->olen + r->klen + r->elen + r->blen + 5))) {
+        free(tag);
+        return false;
+    }
     h = &cr->held[cr->nheld++];
     h->r = *r;
+    h->tag = tag;
     h->buf = at = buf;
 #define HOLD(s, len)                           \
     do {                                       \
@@ -791,13 +798,9 @@ static bw_err_t count_held(correlate_t *cr, char *errstr, size_t errstr_size) {
         return BW_ERR_NOMEM;
     for (size_t i = 0; i < cr->nheld; i++) {
         const review_t *r = &cr->held[i].r;
-        char *tag = bw_key_name("s=", r->store, r->slen, NULL, 0);
-        bool ok;
         counted_name(name, sizeof(name), r);
         bw_buf_reset(&key);
-        ok = tag && bw_win_key(&key, tag, name) && counted_field(&field, r);
-        free(tag);
-        if (!ok)
+        if (!bw_win_key(&key, cr->held[i].tag, name) || !counted_field(&field, r))
             goto nomem;
         const char *argv[] = {"HGET", key.data, field.data};
         if (bw_redis_pipe_add(&pipe, 3, argv, NULL))
@@ -806,7 +809,7 @@ static bw_err_t count_held(correlate_t *cr, char *errstr, size_t errstr_size) {
     if (cr->nheld && (err = bw_redis_pipe_run(cr->redis, &pipe, &replies, errstr, errstr_size)))
         goto out;
     for (size_t i = 0; i < cr->nheld; i++) {
-        const held_t *h = &cr->held[i];
+        held_t *h = &cr->held[i];
         const char *first;
         snprintf(at, sizeof(at), "%d:%lld", (int)h->pid, (long long)h->off);
         first = replies[i]->type == REDIS_REPLY_STRING ? replies[i]->str : NULL;
@@ -827,7 +830,7 @@ static bw_err_t count_held(correlate_t *cr, char *errstr, size_t errstr_size) {
             bw_metric_inc(cr->m_duplicates);
             continue;
         }
-        if ((err = add_review(cr, &h->r, h->pid, h->off)))
+        if ((err = add_review(cr, h)))
             goto out;
     }
     goto out;

@@ -86,6 +86,7 @@ typedef struct {
 typedef struct {
     review_t r;
     char *buf;
+    char *tag; /* the store's hash tag, built once for the lookup and the counting */
     int32_t pid;
     int64_t off;
 } held_t;

@@ -26,9 +26,16 @@ for l in sys.stdin:
 for i in sorted(last):
     print("sent", i, last[i]["state"], worst[i])'
     # "type|scope partition;state|id|since|last_seen|window_start|severity|sent
-    # severity|occurrences|version|last sent"
-    redis-cli -p "$REDIS_PORT" -n "$3" --raw HGETALL 'bw:{alerts}:state' | paste -d' ' - - |
-        awk -F'|' '{ sub(/ [0-9]+;/, " ", $2); print "state", $1, $2, $3, $4, $5, $6, $7, $9 }' | sort
+    # severity|occurrences|version|last sent", in memory's hash or, resolved
+    # long enough to leave memory, in a key of its own (when does not matter)
+    {
+        redis-cli -p "$REDIS_PORT" -n "$3" --raw HGETALL 'bw:{alerts}:state' | paste -d' ' - -
+        redis-cli -p "$REDIS_PORT" -n "$3" --raw --scan --pattern 'bw:{alerts}:done:*' |
+            while IFS= read -r k; do
+                printf '%s %s\n' "${k#bw:\{alerts\}:done:}" \
+                    "$(redis-cli -p "$REDIS_PORT" -n "$3" --raw HGET "$k" s)"
+            done
+    } | awk -F'|' '{ sub(/ [0-9]+;/, " ", $2); print "state", $1, $2, $3, $4, $5, $6, $7, $9 }' | sort
     curl -sf "http://127.0.0.1:$2/alerts" | python3 -c '
 import json, sys
 for a in sorted(json.load(sys.stdin), key=lambda a: a["alert_id"]):

@@ -6,25 +6,11 @@ MARKER is a string of the valid record (Avro-encoded where it stands) that
 an enum follows SKIP bytes later: "bad_enum" puts index 99 there. Cases:
 garbage, json, truncated, cut1, trailing, unknown_id, other_type,
 bad_utf8, neg_length, huge_length, bad_enum."""
+import os
 import sys
 
-
-def zz(n):
-    n = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def s(text):
-    b = text.encode()
-    return zz(len(b)) + b
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from rawavro import s, zz  # noqa: E402  (Avro zig-zag varint, length-prefixed string)
 
 
 case, valid, other = sys.argv[1], open(sys.argv[2], "rb").read(), open(sys.argv[3], "rb").read()

@@ -47,17 +47,18 @@ def action(action=0):
             + zz(1709251200000))
 
 
-kind = sys.argv[1]
-rec = {"bad_enum": lambda: review(platform=42),
-       "bad_utf8": lambda: review(body=b"caf\xc3"),
-       "truncated": lambda: review()[:-4],
-       "order_event": lambda: b"\x00\x00\x00\x00\x02" + review()[5:],
-       # a Signal (id 6) whose type is enum index 99: a type this build does not know
-       "signal_bad_type": lambda: b"\x00\x00\x00\x00\x06" + s("a1") + zz(99) + zz(1),
-       "classified_ok": lambda: classified(),
-       "classified_bad_rating": lambda: classified(rating=9),
-       "classified_bad_kind": lambda: classified(kind=42),
-       "classified_bad_cause": lambda: classified(cause=77),
-       "action_bad_enum": lambda: action(action=17),
-       "action_truncated": lambda: action()[:-3]}[kind]()
-sys.stdout.buffer.write(rec)
+if __name__ == "__main__":
+    kind = sys.argv[1]
+    rec = {"bad_enum": lambda: review(platform=42),
+           "bad_utf8": lambda: review(body=b"caf\xc3"),
+           "truncated": lambda: review()[:-4],
+           "order_event": lambda: b"\x00\x00\x00\x00\x02" + review()[5:],
+           # a Signal (id 6) whose type is enum index 99: a type this build does not know
+           "signal_bad_type": lambda: b"\x00\x00\x00\x00\x06" + s("a1") + zz(99) + zz(1),
+           "classified_ok": lambda: classified(),
+           "classified_bad_rating": lambda: classified(rating=9),
+           "classified_bad_kind": lambda: classified(kind=42),
+           "classified_bad_cause": lambda: classified(cause=77),
+           "action_bad_enum": lambda: action(action=17),
+           "action_truncated": lambda: action()[:-3]}[kind]()
+    sys.stdout.buffer.write(rec)

@@ -1,0 +1,222 @@
+/* bw-alert's logic without Kafka, against a real redis-server: memory
+ * holds only the problems of the last keep time (a resolved one leaves it
+ * for Redis and comes back, same episode, when a late signal names it),
+ * and a pending alert that the clock fires is sent. */
+#include "../unit/bw_test.h"
+
+#include <jansson.h>
+
+#include "alert.h"
+#include "bw_itest.h"
+#include "bw_json.h"
+
+static int port;
+static pid_t redis_pid;
+static char dir[64], errstr[512];
+static bw_serde_t *sd;
+static bw_redis_t *redis;
+static alert_t *al;
+static int64_t offset;
+static json_t *sent; /* the warnings of a test, as JSON */
+
+#define H 3600000LL
+#define T0 1704067200000LL /* 2024-01-01 */
+
+static alert_cfg_t cfg = {{0, 0, 2 * H, 0}, 86400, false};
+
+static bw_err_t keep_warning(void *opaque, const char *key, avro_value_t *v) {
+    (void)opaque;
+    (void)key;
+    json_array_append_new(sent, bw_avro_to_json(bw_serde_schema(sd, "EarlyWarning"), v));
+    return BW_ERR_OK;
+}
+
+/* A COMPLAINT_CLUSTER signal for @p store's SKU-1 at @p at. */
+static void send_signal(const char *store, int64_t at) {
+    const bw_schema_t *s = bw_serde_schema(sd, "Signal");
+    bw_record_t *rec = bw_record_new(s);
+    char t[BW_TS_BUFSZ], w[BW_TS_BUFSZ], we[BW_TS_BUFSZ], reason[256];
+    json_t *j;
+
+    bw_ts_format(at, t);
+    bw_ts_format(at - at % H, w);
+    bw_ts_format(at - at % H + H, we);
+    j = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:n, s:s, s:n, s:n, s:n}, s:s, s:s, s:f, s:f, "
+                  "s:f, s:i, s:[s], s:s, s:n, s:s, s:s, s:i}",
+                  "alert_id", "x", "type", "COMPLAINT_CLUSTER", "severity", "WARNING", "state",
+                  "FIRING", "scope", "store_id", store, "platform", "sku", "SKU-1", "carrier",
+                  "lane", "event_id", "window_start", w, "window_end", we, "observed", 3.0,
+                  "baseline", 0.0, "threshold", 3.0, "sample_size", 3, "evidence", "e1", "playbook",
+                  "act", "detail", "first_seen", t, "last_seen", t, "occurrences", 1);
+    if (!j || bw_json_to_avro(s, j, &rec->value, errstr, sizeof(errstr)))
+        fail_msg("signal fixture: %s", errstr);
+    assert_true(alert_add(al, rec, 0, offset++, reason, sizeof(reason)));
+    json_decref(j);
+    bw_record_destroy(rec);
+}
+
+static void end_batch(void) {
+    assert_int_equal(alert_end_batch(al, keep_warning, NULL, errstr, sizeof(errstr)), BW_ERR_OK);
+    assert_int_equal(alert_delivered(al, errstr, sizeof(errstr)), BW_ERR_OK);
+}
+
+/* The warning sent @p back before the last for @p store (0: the last), or NULL. */
+static json_t *sent_for(const char *store, int back) {
+    json_t *w;
+    for (size_t i = json_array_size(sent); i-- > 0;) {
+        w = json_array_get(sent, i);
+        const char *s = json_string_value(json_object_get(json_object_get(w, "scope"), "store_id"));
+        if (s && !strcmp(s, store) && back-- == 0)
+            return w;
+    }
+    return NULL;
+}
+
+static json_t *last_for(const char *store) {
+    return sent_for(store, 0);
+}
+
+/* The warning @p back before the last for store-a is @p state, version
+ * @p version, of alert @p id. */
+static void assert_sent_a(int back, const char *state, int version, const char *id) {
+    json_t *w = sent_for("store-a", back);
+    assert_non_null(w);
+    assert_string_equal(json_string_value(json_object_get(w, "state")), state);
+    assert_int_equal(json_integer_value(json_object_get(w, "version")), version);
+    assert_string_equal(json_string_value(json_object_get(w, "alert_id")), id);
+}
+
+static long long redis_int(const char *fmt, const char *arg) {
+    redisReply *r;
+    long long n;
+    assert_int_equal(bw_redis_cmd(redis, &r, errstr, sizeof(errstr), fmt, arg), BW_ERR_OK);
+    n = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    return n;
+}
+
+#define KEY_A "COMPLAINT_CLUSTER|{\"sku\":\"SKU-1\",\"store_id\":\"store-a\"}"
+
+/* A resolved problem leaves memory once the clock is the keep time past
+ * it; a late signal of its episode brings it back and reopens the same
+ * alert; memory stays bounded however many problems go by. */
+static void test_evicted_problem_comes_back(void **state) {
+    char id[32];
+    (void)state;
+    send_signal("store-a", T0);
+    end_batch();
+    assert_non_null(last_for("store-a"));
+    snprintf(id, sizeof(id), "%s",
+             json_string_value(json_object_get(last_for("store-a"), "alert_id")));
+    assert_sent_a(0, "FIRING", 1, id);
+    /* other stores move the clock: resolved after the hold (2 h), out of
+     * memory after the keep time (2 x hold), into its own key */
+    send_signal("store-b", T0 + 3 * H);
+    end_batch();
+    assert_sent_a(0, "RESOLVED", 2, id);
+    for (int i = 0; i < 200; i++) {
+        char store[32];
+        snprintf(store, sizeof(store), "store-%03d", i);
+        send_signal(store, T0 + 5 * H + i * 10 * 60000LL); /* every 10 min, one problem each */
+        end_batch();
+        assert_true(alert_tracked_count(al) <= 30); /* 4 h at 10 min: ~25 problems */
+    }
+    assert_int_equal(redis_int("HEXISTS bw:{alerts}:state %s", KEY_A), 0);
+    assert_int_equal(redis_int("EXISTS bw:{alerts}:done:%s", KEY_A), 1);
+    assert_true(redis_int("TTL bw:{alerts}:done:%s", KEY_A) > 0);
+    /* a signal of the same episode (within the hold of its last one),
+     * however late: the same alert fires again, its next version (and the
+     * clock, far ahead, resolves it in the same batch) */
+    send_signal("store-a", T0 + 1 * H);
+    end_batch();
+    assert_sent_a(1, "FIRING", 3, id);
+    assert_sent_a(0, "RESOLVED", 4, id);
+    assert_int_equal(json_integer_value(json_object_get(sent_for("store-a", 1), "occurrences")), 2);
+    /* back in one place: "state" again, its own key gone */
+    assert_int_equal(redis_int("HEXISTS bw:{alerts}:state %s", KEY_A), 1);
+    assert_int_equal(redis_int("EXISTS bw:{alerts}:done:%s", KEY_A), 0);
+    /* out again at the next batch; a restarted stage finds it all the same */
+    send_signal("store-z", T0 + 40 * H);
+    end_batch();
+    assert_int_equal(redis_int("EXISTS bw:{alerts}:done:%s", KEY_A), 1);
+    alert_destroy(al);
+    assert_non_null(al = alert_new(&cfg, sd, redis, NULL, errstr, sizeof(errstr)));
+    alert_assigned(al, 0);
+    send_signal("store-a", T0 + 90 * 60000LL);
+    end_batch();
+    assert_sent_a(1, "FIRING", 5, id);
+    assert_int_equal(json_integer_value(json_object_get(sent_for("store-a", 1), "occurrences")), 3);
+}
+
+/* alert.for.ms: nothing sent while pending; the clock fires it and sends
+ * it, with the signal's figures. */
+static void test_clock_fires_pending(void **state) {
+    (void)state;
+    alert_destroy(al);
+    cfg.life.for_ms = H;
+    al = alert_new(&cfg, sd, redis, NULL, errstr, sizeof(errstr));
+    cfg.life.for_ms = 0;
+    assert_non_null(al);
+    alert_assigned(al, 0);
+    send_signal("store-p", T0);
+    end_batch();
+    assert_null(last_for("store-p"));
+    send_signal("store-q", T0 + 90 * 60000LL); /* the clock: 1.5 h */
+    end_batch();
+    assert_non_null(last_for("store-p"));
+    assert_string_equal(json_string_value(json_object_get(last_for("store-p"), "state")), "FIRING");
+    assert_true(json_real_value(json_object_get(last_for("store-p"), "observed")) == 3.0);
+    assert_null(last_for("store-q")); /* itself pending */
+}
+
+static int setup(void **state) {
+    char url[64];
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/bw_itest_alert_XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    port = bw_itest_free_port();
+    redis_pid = bw_itest_redis_start(port, dir, NULL);
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
+    if (!(sd = bw_serde_new(BW_DEFAULT_SCHEMA_DIR, BW_SERDE_DEFAULT_MAX, errstr, sizeof(errstr))) ||
+        !(redis = bw_redis_new(url, 2000, NULL, errstr, sizeof(errstr))))
+        return -1;
+    return 0;
+}
+
+/* Each test: a fresh stage on an empty Redis, partition 0 assigned. */
+static int fresh(void **state) {
+    redisReply *r;
+    (void)state;
+    if (bw_redis_cmd(redis, &r, errstr, sizeof(errstr), "FLUSHDB"))
+        return -1;
+    freeReplyObject(r);
+    alert_destroy(al);
+    json_decref(sent);
+    sent = json_array();
+    offset = 0;
+    if (!(al = alert_new(&cfg, sd, redis, NULL, errstr, sizeof(errstr))))
+        return -1;
+    alert_assigned(al, 0);
+    return sent ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    char cmd[128];
+    (void)state;
+    alert_destroy(al);
+    json_decref(sent);
+    bw_redis_destroy(redis);
+    bw_serde_destroy(sd);
+    bw_itest_kill(redis_pid, SIGTERM);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_evicted_problem_comes_back, fresh),
+        cmocka_unit_test_setup(test_clock_fires_pending, fresh),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
