@@ -480,15 +480,41 @@ rd_kafka_t *bw_consumer_handle(bw_consumer_t *c) {
     return c->rk;
 }
 
+/* Leave the group (revocation through rebalance_cb, the last commit) for
+ * at most @p timeout_ms, then destroy the handle. rd_kafka_consumer_close()
+ * has no bound: a soak's bw-logistics waited in it for good after its
+ * broker went away (gdb: cnd_wait under rd_kafka_consumer_close). Going
+ * without leaving costs nothing here: the group reassigns the partitions
+ * after session.timeout.ms, and their next owner's fences skip what this
+ * instance applied but did not commit. */
+static void close_bounded(rd_kafka_t *rk, int timeout_ms) {
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_error_t *error = NULL;
+    int64_t deadline = bw_mono_ms() + timeout_ms;
+    bool closed = false;
+
+    if (q && !(error = rd_kafka_consumer_close_queue(rk, q)))
+        while (!(closed = rd_kafka_consumer_closed(rk)) && bw_mono_ms() < deadline)
+            rd_kafka_queue_poll_callback(q, 100);
+    if (error) {
+        bw_log(BW_LOG_WARN, "consumer close: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (!closed) {
+        bw_log(BW_LOG_WARN, "consumer did not leave its group within %d ms (broker away?): "
+                            "stopping without it", timeout_ms);
+    }
+    if (q)
+        rd_kafka_queue_destroy(q);
+    rd_kafka_destroy_flags(rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+}
+
 void bw_consumer_destroy(bw_consumer_t *c) {
     if (!c)
         return;
     if (c->queue)
         rd_kafka_queue_destroy(c->queue);
-    if (c->rk) {
-        rd_kafka_consumer_close(c->rk);
-        rd_kafka_destroy(c->rk);
-    }
+    if (c->rk)
+        close_bounded(c->rk, BW_CLOSE_TIMEOUT_MS);
     for (int i = 0; i < c->ntopics; i++)
         free(c->topics[i]);
     free(c->topics);

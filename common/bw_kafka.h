@@ -25,6 +25,9 @@
 /** How long an offset commit is waited for before it is given up on. */
 #define BW_COMMIT_TIMEOUT_MS 10000
 
+/** How long a stopping consumer waits to leave its group before it just goes. */
+#define BW_CLOSE_TIMEOUT_MS 10000
+
 /** Which client a configuration is for: kafka.* keys go where they apply. */
 typedef enum { BW_KAFKA_CONSUMER, BW_KAFKA_PRODUCER } bw_kafka_role_t;
 
