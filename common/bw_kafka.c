@@ -7,6 +7,7 @@
 
 #include "bw_log.h"
 #include "bw_metrics_def.h"
+#include "bw_proc.h"
 #include "bw_util.h"
 
 /* Per-topic metric children, found once per topic name and then reused
@@ -427,9 +428,14 @@ static rd_kafka_resp_err_t commit_bounded(rd_kafka_t *rk, rd_kafka_topic_partiti
     if (!q)
         return RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE;
     if (!(rerr = rd_kafka_commit_queue(rk, offsets, q, NULL, NULL))) {
-        if (!(ev = rd_kafka_queue_poll(q, timeout_ms)))
+        int64_t deadline = bw_mono_ms() + timeout_ms;
+        /* in slices: told to stop, the stage does not wait for it */
+        while (!(ev = rd_kafka_queue_poll(q, 100)) && !bw_proc_stopping() &&
+               bw_mono_ms() < deadline)
+            ;
+        if (!ev) {
             rerr = RD_KAFKA_RESP_ERR__TIMED_OUT;
-        else {
+        } else {
             rerr = rd_kafka_event_error(ev);
             rd_kafka_event_destroy(ev);
         }
@@ -494,14 +500,25 @@ static void close_bounded(rd_kafka_t *rk, int timeout_ms) {
     bool closed = false;
 
     if (q && !(error = rd_kafka_consumer_close_queue(rk, q)))
-        while (!(closed = rd_kafka_consumer_closed(rk)) && bw_mono_ms() < deadline)
-            rd_kafka_queue_poll_callback(q, 100);
+        while (!(closed = rd_kafka_consumer_closed(rk)) && bw_mono_ms() < deadline) {
+            /* events, not callbacks: serving this queue with callbacks
+             * aborts in librdkafka (rd_kafka_q_serve: res !=
+             * RD_KAFKA_OP_RES_PASS, seen in test_shutdown) */
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+            if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+                rebalance_cb(rk, rd_kafka_event_error(ev), rd_kafka_event_topic_partition_list(ev),
+                             rd_kafka_opaque(rk));
+            if (ev)
+                rd_kafka_event_destroy(ev);
+        }
     if (error) {
         bw_log(BW_LOG_WARN, "consumer close: %s", rd_kafka_error_string(error));
         rd_kafka_error_destroy(error);
     } else if (!closed) {
-        bw_log(BW_LOG_WARN, "consumer did not leave its group within %d ms (broker away?): "
-                            "stopping without it", timeout_ms);
+        bw_log(BW_LOG_WARN,
+               "consumer did not leave its group within %d ms (broker away?): "
+               "stopping without it",
+               timeout_ms);
     }
     if (q)
         rd_kafka_queue_destroy(q);

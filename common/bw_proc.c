@@ -1,5 +1,6 @@
 #include "bw_proc.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,14 @@ extern char **environ;
 
 volatile sig_atomic_t bw_proc_stop = 0;
 volatile sig_atomic_t bw_proc_reload = 0;
+/* the same for other threads: a lock-free atomic may be stored from a
+ * signal handler, and read elsewhere without a data race */
+static atomic_int stop_requested = 0;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "atomic_int must be lock-free to be set in a handler");
+
+bool bw_proc_stopping(void) {
+    return atomic_load_explicit(&stop_requested, memory_order_relaxed) != 0;
+}
 
 #define C(field) offsetof(bw_common_conf_t, field)
 const bw_conf_def_t bw_common_conf_defs[] = {
@@ -99,8 +108,10 @@ bool bw_proc_service(void) {
 static void on_signal(int sig) {
     if (sig == SIGHUP)
         bw_proc_reload = 1;
-    else
+    else {
         bw_proc_stop = 1;
+        atomic_store_explicit(&stop_requested, 1, memory_order_relaxed);
+    }
 }
 
 void bw_proc_signals_init(void) {

@@ -20,6 +20,10 @@ extern volatile sig_atomic_t bw_proc_stop;
 /** Raised by SIGHUP: the stage reloads (and clears the flag). */
 extern volatile sig_atomic_t bw_proc_reload;
 
+/** @brief bw_proc_stop, safe to read from any thread (an atomic the
+ *         signal handler sets with it). */
+bool bw_proc_stopping(void);
+
 /** Keys every program has. */
 typedef struct bw_common_conf_s {
     char *brokers;

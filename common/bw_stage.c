@@ -5,6 +5,7 @@
 
 #include "bw_log.h"
 #include "bw_metrics_def.h"
+#include "bw_stop_guard.h"
 #include "bw_util.h"
 
 struct bw_stage_s {
@@ -20,6 +21,9 @@ struct bw_stage_s {
     bw_http_t *http;
     bw_buf_t buf;
     bw_metric_t *m_batch_seconds, *m_ready, *m_retries;
+    /* the batch in hand, the drain and the teardown wait on the broker:
+     * from SIGTERM to the end of bw_stage_destroy, bounded as a whole */
+    bw_stop_guard_t *stop_guard;
 };
 
 bw_stage_t *bw_stage_new(const char *name, bw_conf_t *conf, const bw_common_conf_t *common,
@@ -135,6 +139,8 @@ int bw_stage_run(bw_stage_t *st) {
 
     if (!msgs)
         return 1;
+    if (!st->stop_guard)
+        st->stop_guard = bw_stop_guard_start(st->name, BW_STOP_TIMEOUT_MS);
     if (bw_http_start(st->http, errstr, sizeof(errstr))) {
         bw_log(BW_LOG_ERROR, "%s: %s", st->sconf->http_listen, errstr);
         free(msgs);
@@ -166,7 +172,7 @@ int bw_stage_run(bw_stage_t *st) {
             rd_kafka_message_destroy(msgs[i]);
     }
     bw_log(BW_LOG_INFO, "%s draining", st->name);
-    if (bw_producer_flush(st->producer, 30000, errstr, sizeof(errstr))) {
+    if (bw_producer_flush(st->producer, 15000, errstr, sizeof(errstr))) {
         bw_log(BW_LOG_ERROR, "drain: %s", errstr);
         rc = 1;
     }
@@ -185,6 +191,7 @@ void bw_stage_destroy(bw_stage_t *st) {
     bw_metrics_destroy(st->reg);
     bw_buf_free(&st->buf);
     free(st->name);
+    bw_stop_guard_end(st->stop_guard);
     free(st);
 }
 

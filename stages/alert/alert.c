@@ -1,8 +1,12 @@
 /*
  * bw-alert's state: one entry per alert key (type + canonical scope), kept
  * in memory for the partitions this instance owns and in Redis:
- *   bw:{alerts}:state    key -> "<partition>;<lifecycle>" (lifecycle.h)
- *   bw:{alerts}:active   key -> the last EarlyWarning sent, as JSON
+ *   bw:{alerts}:state    key -> "<partition>;<lifecycle>" (lifecycle.h), for
+ *                        the problems in memory
+ *   bw:{alerts}:done:KEY "s" -> the same, for a problem resolved longer than
+ *                        the keep time: out of memory until a signal names it
+ *   bw:{alerts}:active   key -> the last EarlyWarning sent of a firing alert,
+ *                        or the signal a pending one will fire with, as JSON
  *   bw:{alerts}:applied  partition -> offset of the last signal applied
  *   bw:{alerts}:outbox   "key|version" -> "<partition>;<EarlyWarning>" to send
  * Signals are keyed by alert key, so one alert lives on one partition.

@@ -112,12 +112,20 @@ bool dk_control(rd_kafka_mock_cluster_t *mc, const char *line, char *errstr, siz
         rd_kafka_mock_push_request_errors_array(mc, api, (size_t)v, errs);
         free(errs);
         err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    } else if (!strcmp(w[0], "stall") && n == 5 && parse_broker(w[1], &broker) && broker >= 0 &&
+               parse_api(w[2], &api) && parse_long(w[3], 1, 10000, &part) &&
+               parse_long(w[4], 0, 600000, &v)) {
+        /* the next COUNT requests of API to BROKER are answered MS late (a
+         * broker that hangs on commits, say, while fetches flow) */
+        for (long i = 0; i < part && !err; i++)
+            err = rd_kafka_mock_broker_push_request_error_rtts(mc, broker, api, 1,
+                                                               RD_KAFKA_RESP_ERR_NO_ERROR, (int)v);
     } else if (!strcmp(w[0], "clear") && n == 2 && parse_api(w[1], &api))
         rd_kafka_mock_clear_request_errors(mc, api);
     else {
         snprintf(errstr, errstr_size,
                  "unknown or malformed command \"%s\" (down|up BROKER, rtt BROKER MS, leader TOPIC "
-                 "PARTITION BROKER, errors API COUNT ERROR, clear API)",
+                 "PARTITION BROKER, errors API COUNT ERROR, stall BROKER API COUNT MS, clear API)",
                  line);
         return false;
     }

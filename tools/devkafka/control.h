@@ -16,6 +16,8 @@
  *   rtt BROKER|all MS          every response delayed MS
  *   leader TOPIC PARTITION BROKER
  *   errors API COUNT ERROR     the next COUNT requests of API fail with ERROR
+ *   stall BROKER API COUNT MS  the next COUNT requests of API to BROKER are
+ *                              answered (without error) MS late
  *   clear API                  forget the errors still queued for API
  * API: produce, fetch, listoffsets, metadata, offsetcommit, offsetfetch,
  * findcoordinator, joingroup, heartbeat, leavegroup, syncgroup, or a
