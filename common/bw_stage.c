@@ -140,7 +140,7 @@ int bw_stage_run(bw_stage_t *st) {
     if (!msgs)
         return 1;
     if (!st->stop_guard)
-        st->stop_guard = bw_stop_guard_start(st->name, BW_STOP_TIMEOUT_MS);
+        st->stop_guard = bw_stop_guard_start(st->name, BW_STOP_TIMEOUT_MS, 0);
     if (bw_http_start(st->http, errstr, sizeof(errstr))) {
         bw_log(BW_LOG_ERROR, "%s: %s", st->sconf->http_listen, errstr);
         free(msgs);

@@ -17,7 +17,7 @@ struct bw_stop_guard_s {
     pthread_mutex_t lock;
     pthread_cond_t cond; /* on CLOCK_MONOTONIC: a wall-clock step cannot move the bound */
     bool ended;
-    int timeout_ms;
+    int timeout_ms, status;
     char what[64];
 };
 
@@ -61,14 +61,14 @@ static void *watch(void *arg) {
                "%s did not stop within %d ms of being asked to (broker away or hanging?): "
                "exiting now; uncommitted records are read again by their next reader",
                g->what, g->timeout_ms);
-        _exit(0);
+        _exit(g->status);
     }
 out:
     pthread_mutex_unlock(&g->lock);
     return NULL;
 }
 
-bw_stop_guard_t *bw_stop_guard_start(const char *what, int timeout_ms) {
+bw_stop_guard_t *bw_stop_guard_start(const char *what, int timeout_ms, int status) {
     bw_stop_guard_t *g = calloc(1, sizeof(*g));
     pthread_condattr_t attr;
     int rc = ENOMEM;
@@ -77,6 +77,7 @@ bw_stop_guard_t *bw_stop_guard_start(const char *what, int timeout_ms) {
         goto fail;
     snprintf(g->what, sizeof(g->what), "%s", what);
     g->timeout_ms = timeout_ms;
+    g->status = status;
     if ((rc = pthread_condattr_init(&attr)))
         goto fail;
     if (!(rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)))

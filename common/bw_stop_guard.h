@@ -21,12 +21,14 @@ typedef struct bw_stop_guard_s bw_stop_guard_t;
 /**
  * @brief Watch for a stop request (bw_proc_stopping()); from the moment one
  *        comes, if bw_stop_guard_end() has not been called within
- *        @p timeout_ms, log that @p what did not stop in time and _exit(0)
- *        (stopping was asked for, and it stops).
+ *        @p timeout_ms, log that @p what did not stop in time and
+ *        _exit(@p status): the status it would have stopped with (a stage
+ *        0, stopping was asked for and it stops; bw-replay 1, it did not
+ *        send everything).
  * @returns NULL if the guard could not start (logged: stopping is then not
  *          bounded).
  */
-bw_stop_guard_t *bw_stop_guard_start(const char *what, int timeout_ms);
+bw_stop_guard_t *bw_stop_guard_start(const char *what, int timeout_ms, int status);
 
 /** @brief Stopped (or done): cancel the guard and free it. NULL is a no-op. */
 void bw_stop_guard_end(bw_stop_guard_t *g);

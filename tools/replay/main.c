@@ -18,6 +18,7 @@
 #include "bw_log.h"
 #include "bw_proc.h"
 #include "bw_serde.h"
+#include "bw_stop_guard.h"
 #include "bw_topics.h"
 
 typedef struct {
@@ -75,8 +76,9 @@ int main(int argc, char **argv) {
     bw_conf_t conf;
     bw_common_conf_t common = {0};
     replay_conf_t rc = {0};
-    bw_serde_t *sd = NULL;
     bw_producer_t *prod = NULL;
+    bw_stop_guard_t *guard = NULL;
+    bw_serde_t *sd = NULL;
     const bw_schema_t *schema;
     bw_record_t *rec = NULL;
     FILE *in = NULL;
@@ -124,6 +126,9 @@ int main(int argc, char **argv) {
     }
     show_progress =
         !strcmp(rc.progress, "always") || (!strcmp(rc.progress, "auto") && isatty(STDERR_FILENO));
+    /* told to stop with its broker hung, the flush and librdkafka's
+     * teardown could wait on it without end */
+    guard = bw_stop_guard_start("bw-replay", BW_STOP_TIMEOUT_MS, 1);
     st.started_ms = bw_mono_ms();
     while (!bw_proc_stop && (len = getline(&line, &cap, in)) >= 0) {
         json_error_t jerr;
@@ -179,7 +184,9 @@ int main(int argc, char **argv) {
         bw_log(BW_LOG_ERROR, "%s: read error", rc.input);
         st.invalid++;
     }
-    if ((err = bw_producer_flush(prod, 60000, errstr, sizeof(errstr))))
+    /* all of it at the end of the input; told to stop, what is in flight
+     * gets a few seconds and the report says what was not delivered */
+    if ((err = bw_producer_flush(prod, bw_proc_stop ? 5000 : 60000, errstr, sizeof(errstr))))
         bw_log(BW_LOG_ERROR, "flush: %s", errstr);
     if (show_progress)
         progress(&st, true);
@@ -203,5 +210,6 @@ out:
     bw_record_destroy(rec);
     bw_serde_destroy(sd);
     bw_conf_destroy(&conf);
+    bw_stop_guard_end(guard);
     return exit_code;
 }
