@@ -172,8 +172,10 @@ cmp -s "$WORK/signals-clean" "$WORK/signals-faulty" ||
 # a malformed command is refused with why, and the broker keeps serving
 ctl errors fetch 2 NO_SUCH_ERROR
 ctl leader bw.orders x 1
+ctl stall all offsetcommit 1 1000 # one broker by id, not all
+ctl stall 1 offsetcommit 1 999999999
 sleep 1
-[ "$(grep -c 'unknown or malformed command' "$WORK/devkafka.log")" -eq 2 ] ||
+[ "$(grep -c 'unknown or malformed command' "$WORK/devkafka.log")" -eq 4 ] ||
     fail "malformed control commands not refused: $(tail -3 "$WORK/devkafka.log")"
 kcat -L -b "$bootstrap" >/dev/null 2>&1 || fail "bw-devkafka stopped answering after bad commands"
 echo "faults applied: $(grep -c '"msg":"control: ' "$WORK/devkafka.log")"

@@ -7,13 +7,12 @@
 #include <jansson.h>
 
 #include "alert.h"
-#include "bw_itest.h"
+#include "bw_itest_env.h"
 #include "bw_json.h"
 
-static int port;
-static pid_t redis_pid;
-static char dir[64], errstr[512];
-static bw_serde_t *sd;
+static bw_itest_env_t env;
+static char errstr[512];
+static bw_serde_t *sd; /* env's */
 static bw_redis_t *redis;
 static alert_t *al;
 static int64_t offset;
@@ -170,27 +169,19 @@ static void test_clock_fires_pending(void **state) {
 }
 
 static int setup(void **state) {
-    char url[64];
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/bw_itest_alert_XXXXXX");
-    if (!mkdtemp(dir))
+    if (bw_itest_env_start(&env, "alert", errstr, sizeof(errstr)))
         return -1;
-    port = bw_itest_free_port();
-    redis_pid = bw_itest_redis_start(port, dir, NULL);
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
-    if (!(sd = bw_serde_new(BW_DEFAULT_SCHEMA_DIR, BW_SERDE_DEFAULT_MAX, errstr, sizeof(errstr))) ||
-        !(redis = bw_redis_new(url, 2000, NULL, errstr, sizeof(errstr))))
-        return -1;
+    sd = env.sd;
+    redis = env.redis;
     return 0;
 }
 
 /* Each test: a fresh stage on an empty Redis, partition 0 assigned. */
 static int fresh(void **state) {
-    redisReply *r;
     (void)state;
-    if (bw_redis_cmd(redis, &r, errstr, sizeof(errstr), "FLUSHDB"))
+    if (bw_itest_env_flush(&env, errstr, sizeof(errstr)))
         return -1;
-    freeReplyObject(r);
     alert_destroy(al);
     json_decref(sent);
     sent = json_array();
@@ -202,15 +193,10 @@ static int fresh(void **state) {
 }
 
 static int teardown(void **state) {
-    char cmd[128];
     (void)state;
     alert_destroy(al);
     json_decref(sent);
-    bw_redis_destroy(redis);
-    bw_serde_destroy(sd);
-    bw_itest_kill(redis_pid, SIGTERM);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return bw_itest_env_stop(&env);
 }
 
 int main(void) {

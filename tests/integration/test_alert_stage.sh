@@ -14,6 +14,15 @@ start_devkafka 3
 start_redis
 bootstrap=$(cat "$WORK/bootstrap")
 port=$(free_port)
+# a bad alert.keep.ms (negative, not a number) stops bw-alert before it
+# starts, naming the key
+for bad in -1 soon; do
+    if "$BW_BUILD/stages/alert/bw-alert" --brokers "$BROKERS" --redis.url "$REDIS_URL" \
+        --alert.keep.ms "$bad" 2>"$WORK/bad.log"; then
+        fail "bw-alert started with alert.keep.ms=$bad"
+    fi
+    grep -q 'alert.keep.ms' "$WORK/bad.log" || fail "alert.keep.ms=$bad refused without naming it: $(cat "$WORK/bad.log")"
+done
 start_alert() {
     "$BW_BUILD/stages/alert/bw-alert" --brokers "$BROKERS" --redis.url "$REDIS_URL" \
         --http.listen "127.0.0.1:$port" --alert.hold.ms 86400000 --alert.cooldown.ms 0 \

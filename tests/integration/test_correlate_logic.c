@@ -7,15 +7,14 @@
 
 #include <jansson.h>
 
-#include "bw_itest.h"
+#include "bw_itest_env.h"
 #include "bw_json.h"
 #include "correlate.h"
 #include "logistics.h"
 
-static int port;
-static pid_t redis_pid;
-static char dir[64], errstr[512];
-static bw_serde_t *sd;
+static bw_itest_env_t env;
+static char errstr[512];
+static bw_serde_t *sd; /* env's */
 static bw_redis_t *redis;
 static correlate_t *cr;
 static logistics_t *lg;
@@ -679,27 +678,19 @@ static void test_bad_input(void **state) {
 }
 
 static int setup(void **state) {
-    char url[64];
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/bw_itest_corr_XXXXXX");
-    if (!mkdtemp(dir))
+    if (bw_itest_env_start(&env, "corr", errstr, sizeof(errstr)))
         return -1;
-    port = bw_itest_free_port();
-    redis_pid = bw_itest_redis_start(port, dir, NULL);
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
-    if (!(sd = bw_serde_new(BW_DEFAULT_SCHEMA_DIR, BW_SERDE_DEFAULT_MAX, errstr, sizeof(errstr))) ||
-        !(redis = bw_redis_new(url, 2000, NULL, errstr, sizeof(errstr))))
-        return -1;
+    sd = env.sd;
+    redis = env.redis;
     return 0;
 }
 
 /* Each test: fresh stages (watermarks start over) on an empty Redis. */
 static int fresh(void **state) {
-    redisReply *r;
     (void)state;
-    if (bw_redis_cmd(redis, &r, errstr, sizeof(errstr), "FLUSHDB"))
+    if (bw_itest_env_flush(&env, errstr, sizeof(errstr)))
         return -1;
-    freeReplyObject(r);
     correlate_destroy(cr);
     logistics_destroy(lg);
     json_decref(sent);
@@ -710,16 +701,11 @@ static int fresh(void **state) {
 }
 
 static int teardown(void **state) {
-    char cmd[128];
     (void)state;
     correlate_destroy(cr);
     logistics_destroy(lg);
     json_decref(sent);
-    bw_redis_destroy(redis);
-    bw_serde_destroy(sd);
-    bw_itest_kill(redis_pid, SIGTERM);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return bw_itest_env_stop(&env);
 }
 
 int main(void) {

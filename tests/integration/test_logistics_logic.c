@@ -4,14 +4,13 @@
 
 #include <jansson.h>
 
-#include "bw_itest.h"
+#include "bw_itest_env.h"
 #include "bw_json.h"
 #include "logistics.h"
 
-static int port;
-static pid_t redis_pid;
-static char dir[64], errstr[512];
-static bw_serde_t *sd;
+static bw_itest_env_t env;
+static char errstr[512];
+static bw_serde_t *sd; /* env's */
 static bw_redis_t *redis;
 static logistics_t *lg;
 static int64_t offsets[2];
@@ -379,43 +378,29 @@ static void test_windows_judged_in_event_time_order(void **state) {
 
 static int setup(void **state) {
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/bw_itest_logi_XXXXXX");
-    if (!mkdtemp(dir))
+    if (bw_itest_env_start(&env, "logi", errstr, sizeof(errstr)))
         return -1;
-    port = bw_itest_free_port();
-    redis_pid = bw_itest_redis_start(port, dir, NULL);
-    char url[64];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
-    if (!(sd = bw_serde_new(BW_DEFAULT_SCHEMA_DIR, BW_SERDE_DEFAULT_MAX, errstr, sizeof(errstr))) ||
-        !(redis = bw_redis_new(url, 2000, NULL, errstr, sizeof(errstr))))
-        return -1;
+    sd = env.sd;
+    redis = env.redis;
     return 0;
 }
 
 /* Each test starts a fresh process (watermarks start over) on an empty
  * Redis; the offsets carry on. */
 static int fresh(void **state) {
-    redisReply *r;
     (void)state;
     /* timers of earlier tests would fire in this one */
-    if (bw_redis_cmd(redis, &r, errstr, sizeof(errstr), "FLUSHDB"))
+    if (bw_itest_env_flush(&env, errstr, sizeof(errstr)))
         return -1;
-    freeReplyObject(r);
     logistics_destroy(lg);
     lg = logistics_new(&CFG, sd, redis, NULL, errstr, sizeof(errstr));
     return lg ? 0 : -1;
 }
 
 static int teardown(void **state) {
-    char cmd[128];
-
     (void)state;
     logistics_destroy(lg);
-    bw_redis_destroy(redis);
-    bw_serde_destroy(sd);
-    bw_itest_kill(redis_pid, SIGTERM);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return bw_itest_env_stop(&env);
 }
 
 int main(void) {
