@@ -6,7 +6,8 @@
  * measured in the same run, and the process's peak RSS.
  * Usage: bench_classify [seconds per case, default 3] [reviews.jsonl]
  * With a file of ReviewEvent JSON lines (bench/real_mix.py makes one from
- * real reviews), that is the mix instead.
+ * real reviews), that is the mix instead. BENCH_ONLY=0|1|2 runs one case
+ * alone (baseline, full path, classify alone), for a profiler.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -55,7 +56,8 @@ int main(int argc, char **argv) {
     size_t total_bytes = 0;
     unsigned seed = 7;
     int nmix = NMIX;
-    double rate[3];
+    double rate[3] = {0};
+    const char *only = getenv("BENCH_ONLY");
     struct rusage ru;
 
     bench_header(argc, argv);
@@ -122,6 +124,8 @@ int main(int argc, char **argv) {
 run:
 
     for (int mode = 0; mode < 3; mode++) {
+        if (only && atoi(only) != mode)
+            continue;
         int64_t t0 = bw_mono_ns(), deadline = t0 + (int64_t)(budget * 1e9);
         long n = 0;
         while (bw_mono_ns() < deadline) {

@@ -39,7 +39,6 @@ struct bw_classifier_s {
     bw_buf_t lower; /* the same, lower-cased, same offsets */
     token_t *tokens;
     size_t ntokens, captokens;
-    bw_buf_t isword; /* per byte: 1 if part of a word (see is_word_byte) */
     uint32_t *starts; /* word starts for the prefilter, in order */
     size_t nstarts, capstarts;
     hit_t hits[BW_MAX_HITS]; /* prefilter: (rule, position) in position order */
@@ -79,7 +78,6 @@ void bw_classifier_destroy(bw_classifier_t *cl) {
     bw_buf_free(&cl->lower);
     free(cl->tokens);
     free(cl->starts);
-    bw_buf_free(&cl->isword);
     free(cl);
 }
 
@@ -93,62 +91,90 @@ static inline bool same_bytes(const unsigned char *a, const char *b, size_t n) {
 
 /* ---- tokens ---- */
 
-static bool is_word_byte(const unsigned char *s, size_t i, size_t len) {
-    unsigned char c = s[i];
+/* What a byte can be in a word. Latin letters with accents are 2-byte
+ * sequences C3..C5 xx; longer sequences (punctuation, CJK, emoji) separate
+ * words. An apostrophe is part of a word only inside one (don't, n'est). */
+enum { B_NONE, B_WORD, B_LEAD, B_CONT, B_APOS };
 
+static inline int byte_class(unsigned char c) {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    if (c == '\'') /* inside a word: don't, n'est */
-        return i > 0 && i + 1 < len && is_word_byte(s, i - 1, len) && s[i + 1] != '\'' &&
-               ((s[i + 1] | 0x20) >= 'a' && (s[i + 1] | 0x20) <= 'z');
-    /* Latin letters with accents are 2-byte sequences C3..C5 xx. Longer
-     * sequences (punctuation, CJK, emoji) separate words. */
+        return B_WORD;
+    if (c >= 0x80 && c <= 0xBF)
+        return B_CONT;
     if (c >= 0xC3 && c <= 0xC5)
-        return true;
-    if (c >= 0x80 && c <= 0xBF && i > 0) {
-        unsigned char p = s[i - 1];
-        return p >= 0xC3 && p <= 0xC5;
-    }
-    return false;
+        return B_LEAD;
+    return c == '\'' ? B_APOS : B_NONE;
 }
 
-/* Mark every byte that belongs to a word, once per text. */
-static bool mark_words(bw_classifier_t *cl) {
-    const unsigned char *s = (const unsigned char *)cl->text.data;
-    size_t len = cl->text.len;
+static inline bool ascii_letter(unsigned char c) {
+    return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+}
 
-    bw_buf_reset(&cl->isword);
-    if (!bw_buf_reserve(&cl->isword, len))
+static bool grow(void **arr, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap)
+        return true;
+    size_t ncap = *cap ? *cap : 128;
+    while (ncap < need)
+        ncap *= 2;
+    void *n = realloc(*arr, ncap * elem);
+    if (!n)
         return false;
-    for (size_t i = 0; i < len; i++)
-        cl->isword.data[i] = (char)is_word_byte(s, i, len);
-    cl->isword.len = len;
+    *arr = n;
+    *cap = ncap;
     return true;
 }
 
-static bool tokenize(bw_classifier_t *cl) {
-    const char *w = cl->isword.data;
-    size_t len = cl->text.len, i = 0;
+/* Tokens (runs of word bytes, each with the hash of its lower-cased bytes)
+ * and word starts for the prefilter (a word byte after a non-word byte; an
+ * apostrophe counts as non-word there, as it does for PCRE2's \b), in one
+ * pass over the text. */
+static bool scan_words(bw_classifier_t *cl) {
+    const unsigned char *s = (const unsigned char *)cl->text.data;
+    const unsigned char *lo = (const unsigned char *)cl->lower.data;
+    size_t len = cl->text.len, ntok = 0, nstarts = 0, tok_start = 0;
+    bool prev = false, prev_start = false;
+    uint64_t h = 0;
 
-    cl->ntokens = 0;
-    while (i < len) {
-        if (!w[i]) {
-            i++;
-            continue;
+    /* at most one token and one start per two bytes: no checks in the loop */
+    if (!grow((void **)&cl->tokens, &cl->captokens, len / 2 + 1, sizeof(token_t)) ||
+        !grow((void **)&cl->starts, &cl->capstarts, len / 2 + 1, sizeof(uint32_t)))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = s[i];
+        bool word;
+        switch (byte_class(c)) {
+        case B_WORD:
+        case B_LEAD:
+            word = true;
+            break;
+        case B_CONT:
+            word = i > 0 && s[i - 1] >= 0xC3 && s[i - 1] <= 0xC5;
+            break;
+        case B_APOS:
+            word = prev && i + 1 < len && ascii_letter(s[i + 1]);
+            break;
+        default:
+            word = false;
         }
-        size_t start = i;
-        while (i < len && w[i])
-            i++;
-        if (cl->ntokens == cl->captokens) {
-            size_t ncap = cl->captokens ? cl->captokens * 2 : 128;
-            token_t *nt = realloc(cl->tokens, ncap * sizeof(*nt));
-            if (!nt)
-                return false;
-            cl->tokens = nt;
-            cl->captokens = ncap;
+        if (word) {
+            if (!prev) {
+                tok_start = i;
+                h = BW_FNV_OFFSET;
+            }
+            h = (h ^ lo[i]) * BW_FNV_PRIME;
+        } else if (prev) {
+            cl->tokens[ntok++] = (token_t){tok_start, i - tok_start, h, {0, 0, 0, 0}};
         }
-        cl->tokens[cl->ntokens++] = (token_t){start, i - start, 0, {0, 0, 0, 0}};
+        bool start_word = word && c != '\'';
+        if (start_word && !prev_start)
+            cl->starts[nstarts++] = (uint32_t)i;
+        prev = word;
+        prev_start = start_word;
     }
+    if (prev)
+        cl->tokens[ntok++] = (token_t){tok_start, len - tok_start, h, {0, 0, 0, 0}};
+    cl->ntokens = ntok;
+    cl->nstarts = nstarts;
     return true;
 }
 
@@ -202,8 +228,10 @@ static void hint_votes(const bw_classifier_t *cl, const bw_pack_t *pack, double 
     if (!t->ntrigs)
         return;
     for (size_t i = 0; i + 1 < cl->lower.len; i++) {
-        unsigned key = trig_key(s + i, false);
-        for (uint32_t k = t->index[key]; k < t->index[key + 1]; k++)
+        uint32_t k, end;
+        if (!trig_bucket(t, trig_key(s + i, false), &k, &end))
+            continue;
+        for (; k < end; k++)
             if (t->trigs[k].len <= cl->lower.len - i &&
                 !memcmp(s + i, t->trigs[k].text, t->trigs[k].len))
                 votes[t->trigs[k].rule] += t->trigs[k].value;
@@ -235,32 +263,6 @@ static bw_lang_t detect(bw_classifier_t *cl, const bw_pack_t *pack) {
     return (bw_lang_t)best;
 }
 
-/* Word starts as the prefilter sees them: a word byte after a non-word
- * byte (an apostrophe counts as non-word here, as it does for PCRE2's \b). */
-static bool find_starts(bw_classifier_t *cl) {
-    const unsigned char *s = (const unsigned char *)cl->lower.data;
-    size_t len = cl->lower.len;
-    bool prev_word = false;
-
-    cl->nstarts = 0;
-    for (size_t i = 0; i < len; i++) {
-        bool word = s[i] != '\'' && cl->isword.data[i];
-        if (word && !prev_word) {
-            if (cl->nstarts == cl->capstarts) {
-                size_t ncap = cl->capstarts ? cl->capstarts * 2 : 128;
-                uint32_t *n = realloc(cl->starts, ncap * sizeof(*n));
-                if (!n)
-                    return false;
-                cl->starts = n;
-                cl->capstarts = ncap;
-            }
-            cl->starts[cl->nstarts++] = (uint32_t)i;
-        }
-        prev_word = word;
-    }
-    return true;
-}
-
 static bool set_text(bw_classifier_t *cl, const char *title, size_t title_len, const char *body,
                      size_t body_len) {
     bw_buf_reset(&cl->text);
@@ -275,11 +277,7 @@ static bool set_text(bw_classifier_t *cl, const char *title, size_t title_len, c
     lower_utf8(cl->text.data, cl->text.len, cl->lower.data);
     cl->lower.len = cl->text.len;
     cl->lower.data[cl->lower.len] = '\0';
-    if (!mark_words(cl) || !tokenize(cl))
-        return false;
-    for (size_t t = 0; t < cl->ntokens; t++)
-        cl->tokens[t].hash = wordmap_hash(cl->lower.data + cl->tokens[t].start, cl->tokens[t].len);
-    return find_starts(cl);
+    return scan_words(cl);
 }
 
 bw_lang_t bw_detect_language(bw_classifier_t *cl, const bw_pack_t *pack, const char *text,
@@ -370,9 +368,13 @@ static double phrases_valence(const bw_classifier_t *cl, const lang_pack_t *lp) 
     if (!t->ntrigs)
         return 0;
     while (i + 2 < len) {
-        unsigned key = trig_key(s + i, true);
         size_t adv = 1;
-        for (uint32_t k = t->index[key]; k < t->index[key + 1]; k++) {
+        uint32_t k, end;
+        if (!trig_bucket(t, trig_key(s + i, true), &k, &end)) {
+            i++;
+            continue;
+        }
+        for (; k < end; k++) {
             const trig_t *ph = &t->trigs[k];
             if (ph->len <= len - i && same_bytes(s + i, ph->text, ph->len)) {
                 sum += ph->value;
@@ -458,12 +460,12 @@ static bool rule_match(run_t *run, const rule_t *r, size_t *s, size_t *e) {
 
 static void hits_at(bw_classifier_t *cl, const trig_table_t *t, size_t i) {
     const unsigned char *s = (const unsigned char *)cl->lower.data;
-    unsigned key;
+    uint32_t k, end;
 
-    if (i + (t->key3 ? 3 : 2) > cl->lower.len)
+    if (i + (t->key3 ? 3 : 2) > cl->lower.len ||
+        !trig_bucket(t, trig_key(s + i, t->key3), &k, &end))
         return;
-    key = trig_key(s + i, t->key3);
-    for (uint32_t k = t->index[key]; k < t->index[key + 1]; k++) {
+    for (; k < end; k++) {
         const trig_t *tr = &t->trigs[k];
         /* with two-byte buckets the first two bytes are known equal */
         size_t skip = t->key3 ? 0 : 2;
@@ -502,8 +504,10 @@ static void find_hits(bw_classifier_t *cl, const lang_pack_t *lp) {
     if (lp->later.ntrigs) {
         const unsigned char *s = (const unsigned char *)cl->lower.data;
         for (size_t i = 0; i + 1 < len; i++) {
-            unsigned key = trig_key(s + i, false);
-            for (uint32_t k = lp->later.index[key]; k < lp->later.index[key + 1]; k++) {
+            uint32_t k, end;
+            if (!trig_bucket(&lp->later, trig_key(s + i, false), &k, &end))
+                continue;
+            for (; k < end; k++) {
                 const trig_t *tr = &lp->later.trigs[k];
                 if (tr->len <= len - i && same_bytes(s + i + 2, tr->text + 2, tr->len - 2u))
                     cl->later_ok[tr->rule] = 1;

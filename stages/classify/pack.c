@@ -64,9 +64,9 @@ int bw_lang_parse(const char *code) {
 /* ---- word maps ---- */
 
 uint64_t wordmap_hash(const char *s, size_t len) {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    uint64_t h = BW_FNV_OFFSET;
     for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+        h = (h ^ (unsigned char)s[i]) * BW_FNV_PRIME;
     return h;
 }
 
@@ -473,8 +473,10 @@ static bool table_index_sorted(trig_table_t *t, int (*cmp)(const void *, const v
     qsort(t->trigs, t->ntrigs, sizeof(trig_t), cmp);
     if (!(t->index = calloc(65537, sizeof(uint32_t))))
         return false;
-    for (size_t i = 0; i < t->ntrigs; i++)
+    for (size_t i = 0; i < t->ntrigs; i++) {
         t->index[t->trigs[i].key + 1u]++;
+        t->used[t->trigs[i].key >> 6] |= 1ull << (t->trigs[i].key & 63);
+    }
     for (size_t k = 1; k <= 65536; k++)
         t->index[k] += t->index[k - 1];
     return true;

@@ -39,6 +39,10 @@ typedef struct {
     size_t ntrigs;
     bool key3; /* bucket by a hash of 3 bytes (for UTF-8 text of 3-byte
                 * characters, whose first two bytes say little) */
+    /* One bit per bucket, set when it holds a literal. The index is 256 KiB
+     * and most text positions open an empty bucket: the bit, from 8 KiB
+     * that stay in L1, answers those without touching the index. */
+    uint64_t used[65536 / 64];
 } trig_table_t;
 
 /* The bucket of the literal at p: its first two bytes, or a hash of three. */
@@ -46,6 +50,16 @@ static inline unsigned trig_key(const unsigned char *p, bool key3) {
     if (key3)
         return ((unsigned)p[0] << 8 ^ (unsigned)p[1] << 4 ^ (unsigned)p[2] * 0x9E37u) & 0xFFFFu;
     return (unsigned)p[0] << 8 | p[1];
+}
+
+/* The literals of bucket key: trigs[*first .. *end); false when none. */
+static inline bool trig_bucket(const trig_table_t *t, unsigned key, uint32_t *first,
+                               uint32_t *end) {
+    if (!(t->used[key >> 6] >> (key & 63) & 1))
+        return false;
+    *first = t->index[key];
+    *end = t->index[key + 1];
+    return true;
 }
 
 typedef struct {
@@ -112,6 +126,9 @@ struct bw_pack_s {
 };
 
 bool wordmap_put(wordmap_t *m, const char *key, size_t len, double val);
+/* FNV-1a: wordmap_hash, and the classifier as it scans a token */
+#define BW_FNV_OFFSET 1469598103934665603ULL
+#define BW_FNV_PRIME 1099511628211ULL
 uint64_t wordmap_hash(const char *key, size_t len);
 /** @brief wordmap_get with the key's hash already computed. */
 bool wordmap_get_h(const wordmap_t *m, const char *key, size_t len, uint64_t h, double *val);
