@@ -46,6 +46,7 @@ struct bw_classifier_s {
     uint32_t first_hit[BW_MAX_RULES_PER_LANG + 1];
     size_t nhits;
     bool hits_overflow;
+    const lang_pack_t *hits_lp; /* the language the hits are for */
     size_t last_pos[BW_MAX_RULES_PER_LANG];
     uint8_t later_ok[BW_MAX_RULES_PER_LANG]; /* a later literal of the rule occurs */
 };
@@ -265,6 +266,7 @@ static bw_lang_t detect(bw_classifier_t *cl, const bw_pack_t *pack) {
 
 static bool set_text(bw_classifier_t *cl, const char *title, size_t title_len, const char *body,
                      size_t body_len) {
+    cl->hits_lp = NULL; /* hits are for the text before */
     bw_buf_reset(&cl->text);
     bw_buf_reset(&cl->lower);
     if (title && title_len &&
@@ -458,6 +460,18 @@ static bool rule_match(run_t *run, const rule_t *r, size_t *s, size_t *e) {
     return false;
 }
 
+/* One hit per rule and position, in position order. */
+static inline void add_hit(bw_classifier_t *cl, uint16_t rule, size_t i) {
+    if (cl->last_pos[rule] == i)
+        return;
+    cl->last_pos[rule] = i;
+    if (cl->nhits == BW_MAX_HITS) {
+        cl->hits_overflow = true;
+        return;
+    }
+    cl->hits[cl->nhits++] = (hit_t){rule, (uint32_t)i};
+}
+
 static void hits_at(bw_classifier_t *cl, const trig_table_t *t, size_t i) {
     const unsigned char *s = (const unsigned char *)cl->lower.data;
     uint32_t k, end;
@@ -472,30 +486,28 @@ static void hits_at(bw_classifier_t *cl, const trig_table_t *t, size_t i) {
         if (tr->len > cl->lower.len - i ||
             !same_bytes(s + i + skip, tr->text + skip, tr->len - skip))
             continue;
-        /* one hit per rule and position, in position order */
-        if (cl->last_pos[tr->rule] == i)
-            continue;
-        cl->last_pos[tr->rule] = i;
-        if (cl->nhits == BW_MAX_HITS) {
-            cl->hits_overflow = true;
-            return;
-        }
-        cl->hits[cl->nhits++] = (hit_t){tr->rule, (uint32_t)i};
+        add_hit(cl, tr->rule, i);
     }
 }
 
 /* Where the literals of this language's rules occur in the text, grouped
  * by rule (each group in position order). */
 static void find_hits(bw_classifier_t *cl, const lang_pack_t *lp) {
-    size_t len = cl->lower.len;
+    size_t len = cl->lower.len, nids = lp->nrules + lp->nguards;
 
+    cl->hits_lp = lp;
     cl->nhits = 0;
     cl->hits_overflow = false;
-    memset(cl->last_pos, 0xff, lp->nrules * sizeof(cl->last_pos[0]));
-    if (lp->at_words.ntrigs)
-        for (size_t k = 0; k < cl->nstarts; k++)
-            if (cl->starts[k] + 1 < len)
-                hits_at(cl, &lp->at_words, cl->starts[k]);
+    memset(cl->last_pos, 0xff, nids * sizeof(cl->last_pos[0]));
+    if (lp->at_words.ntrigs || lp->ndigit_rules)
+        for (size_t k = 0; k < cl->nstarts; k++) {
+            size_t i = cl->starts[k];
+            if (i + 1 < len)
+                hits_at(cl, &lp->at_words, i);
+            if (lp->ndigit_rules && cl->lower.data[i] >= '0' && cl->lower.data[i] <= '9')
+                for (size_t d = 0; d < lp->ndigit_rules; d++)
+                    add_hit(cl, lp->digit_rules[d], i);
+        }
     if (lp->anywhere.ntrigs)
         for (size_t i = 0; i + 1 < len; i++)
             hits_at(cl, &lp->anywhere, i);
@@ -515,26 +527,28 @@ static void find_hits(bw_classifier_t *cl, const lang_pack_t *lp) {
         }
     }
     /* counting sort by rule; stable, so positions stay in order */
-    memset(cl->first_hit, 0, (lp->nrules + 1) * sizeof(cl->first_hit[0]));
+    memset(cl->first_hit, 0, (nids + 1) * sizeof(cl->first_hit[0]));
     for (size_t h = 0; h < cl->nhits; h++)
         cl->first_hit[cl->hits[h].rule + 1]++;
-    for (size_t r = 1; r <= lp->nrules; r++)
+    for (size_t r = 1; r <= nids; r++)
         cl->first_hit[r] += cl->first_hit[r - 1];
     {
         uint32_t fill[BW_MAX_RULES_PER_LANG];
-        memcpy(fill, cl->first_hit, lp->nrules * sizeof(fill[0]));
+        memcpy(fill, cl->first_hit, nids * sizeof(fill[0]));
         for (size_t h = 0; h < cl->nhits; h++)
             cl->sorted[fill[cl->hits[h].rule]++] = cl->hits[h];
     }
 }
 
-/* First match of a prefiltered rule that is not negated: anchored tries at
- * the positions where its literals occur, in order. */
-static bool rule_match_at_hits(run_t *run, size_t idx, const rule_t *r, size_t *s, size_t *e) {
+/* First match of a prefiltered rule or guard (id: its index, guards after
+ * the rules) that is not negated: anchored tries at the positions where
+ * its literals occur, in order. */
+static bool match_at_hits(run_t *run, size_t id, const pcre2_code *anchored, bool self_negating,
+                          size_t *s, size_t *e) {
     bw_classifier_t *cl = run->cl;
 
-    for (uint32_t h = cl->first_hit[idx]; h < cl->first_hit[idx + 1]; h++) {
-        int rc = pcre2_jit_match(r->anchored, (PCRE2_SPTR)cl->text.data, cl->text.len,
+    for (uint32_t h = cl->first_hit[id]; h < cl->first_hit[id + 1]; h++) {
+        int rc = pcre2_jit_match(anchored, (PCRE2_SPTR)cl->text.data, cl->text.len,
                                  cl->sorted[h].pos, 0, cl->md, cl->mctx);
         run->out->regex_runs++;
         if (rc < 0) {
@@ -545,7 +559,7 @@ static bool rule_match_at_hits(run_t *run, size_t idx, const rule_t *r, size_t *
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(cl->md);
         *s = ov[0];
         *e = ov[1];
-        if (r->self_negating || !negated_at(cl, run->neg, *s, *e))
+        if (self_negating || !negated_at(cl, run->neg, *s, *e))
             return true;
     }
     return false;
@@ -589,8 +603,9 @@ static void run_rules(run_t *run, const lang_pack_t *lp) {
         if (!target_wanted(r->target, run->kind) || !needs_met(cl, r, &digits) ||
             (r->need_later && !cl->later_ok[i]))
             continue;
-        bool matched = r->anchored && !cl->hits_overflow ? rule_match_at_hits(run, i, r, &s, &e)
-                                                         : rule_match(run, r, &s, &e);
+        bool matched = r->anchored && !cl->hits_overflow
+                           ? match_at_hits(run, i, r->anchored, r->self_negating, &s, &e)
+                           : rule_match(run, r, &s, &e);
         if (!matched)
             continue;
         /* What follows a "but" is what the writer means: it weighs more.
@@ -612,9 +627,17 @@ static void run_rules(run_t *run, const lang_pack_t *lp) {
 
 /* A guard holds when it matches somewhere that is not negated ("arrived
  * on time" drops the delay, "did not arrive on time" does not). */
-static bool guard_holds(run_t *run, const guard_t *g) {
+static bool guard_holds(run_t *run, const lang_pack_t *lp, size_t idx) {
     bw_classifier_t *cl = run->cl;
-    size_t start = 0;
+    const guard_t *g = &lp->guards[idx];
+    size_t start = 0, s, e;
+
+    if (g->anchored) {
+        if (cl->hits_lp != lp) /* the hits are another language's */
+            find_hits(cl, lp);
+        if (!cl->hits_overflow)
+            return match_at_hits(run, lp->nrules + idx, g->anchored, false, &s, &e);
+    }
 
     while (start <= cl->text.len) {
         if (pcre2_jit_match(g->code, (PCRE2_SPTR)cl->text.data, cl->text.len, start, 0, cl->md,
@@ -631,7 +654,7 @@ static bool guard_holds(run_t *run, const guard_t *g) {
 static void run_guards(run_t *run, const lang_pack_t *lp) {
     for (size_t i = 0; i < lp->nguards; i++) {
         const guard_t *g = &lp->guards[i];
-        if (run->score[g->target] <= 0 || !guard_holds(run, g))
+        if (run->score[g->target] <= 0 || !guard_holds(run, lp, i))
             continue;
         run->score[g->target] = 0;
         /* drop the suppressed rules from the explanation */

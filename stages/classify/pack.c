@@ -265,8 +265,8 @@ static bool add_rule(parse_ctx_t *px, char *p, bool self_negating) {
         r.need_digits = atoi(pattern + 15);
     else if (!strncmp(pattern, "(?#need:", 8) && pattern[8] && pattern[9] == ')')
         r.need_byte = (unsigned char)pattern[8];
-    if (lp->nrules >= BW_MAX_RULES_PER_LANG)
-        return perr(px, "more than %d rules for one language", BW_MAX_RULES_PER_LANG);
+    if (lp->nrules + lp->nguards >= BW_MAX_RULES_PER_LANG)
+        return perr(px, "more than %d rules and guards for one language", BW_MAX_RULES_PER_LANG);
     for (size_t i = 0; i < lp->nrules; i++)
         if (!strcmp(lp->rules[i].id, id))
             return perr(px, "rule id \"%s\" used twice", id);
@@ -301,6 +301,8 @@ static bool add_guard(parse_ctx_t *px, char *p) {
         return perr(px, "expected: guard ID CAUSE PATTERN");
     if (!parse_target(px, cause, &g.target))
         return false;
+    if (lp->nrules + lp->nguards >= BW_MAX_RULES_PER_LANG)
+        return perr(px, "more than %d rules and guards for one language", BW_MAX_RULES_PER_LANG);
     if (!(g.code = compile(px, rest_of_line(p))))
         return false;
     if (lp->nguards == lp->capguards) {
@@ -313,7 +315,8 @@ static bool add_guard(parse_ctx_t *px, char *p) {
         lp->guards = ng;
         lp->capguards = ncap;
     }
-    if (!(g.id = strdup(id))) {
+    if (!(g.id = strdup(id)) || !(g.pattern = strdup(rest_of_line(p)))) {
+        free(g.id);
         pcre2_code_free(g.code);
         return perr(px, "out of memory");
     }
@@ -491,45 +494,87 @@ static bool table_index_longest(trig_table_t *t) {
     return table_index_sorted(t, trig_cmp_longest);
 }
 
-/* The prefilter of one language: literals and ANCHORED copies of the rules
- * whose start can be read off their pattern (see prefilter.c). */
-static bool build_prefilter(lang_pack_t *lp, parse_ctx_t *px) {
+typedef struct {
+    size_t words, any, later;
+} caps_t;
+
+/* The start literals of one rule or guard (id: its index, guards after
+ * the rules) into the tables, and its ANCHORED copy; nothing when its
+ * start cannot be read (it is then searched the usual way). */
+static bool prefilter_entry(lang_pack_t *lp, parse_ctx_t *px, caps_t *caps, size_t id,
+                            const char *what, const char *pattern, pcre2_code **anchored) {
     bw_lit_t lits[BW_LITS_MAX];
-    size_t cap_words = 0, cap_any = 0, cap_later = 0;
+    bool anywhere, digit_start = false;
+    int nlits;
+
+    if (id > UINT16_MAX || !bw_prefilter_literals(pattern, &anywhere, lits, &nlits))
+        return true;
+    for (int k = 0; k < nlits; k++)
+        if (anywhere && lits[k].len < 3)
+            return true;
+    if (!(*anchored = compile_opts(px, pattern, PCRE2_ANCHORED)))
+        return false;
+    for (int k = 0; k < nlits; k++) {
+        if (lits[k].len == 1) { /* a digit (\d): no two-byte bucket */
+            digit_start = true;
+            continue;
+        }
+        if (!table_add(anywhere ? &lp->anywhere : &lp->at_words,
+                       anywhere ? &caps->any : &caps->words, (uint16_t)id, &lits[k]))
+            return perr(px, "%s: out of memory", what);
+    }
+    if (digit_start) {
+        uint16_t *n = realloc(lp->digit_rules, (lp->ndigit_rules + 1) * sizeof(*n));
+        if (!n)
+            return perr(px, "%s: out of memory", what);
+        lp->digit_rules = n;
+        lp->digit_rules[lp->ndigit_rules++] = (uint16_t)id;
+    }
+    return true;
+}
+
+/* A rule whose later literals (see bw_prefilter_later) are all absent
+ * from a text is not run on it. */
+static bool prefilter_later(lang_pack_t *lp, parse_ctx_t *px, caps_t *caps, size_t id) {
+    rule_t *r = &lp->rules[id];
+    bw_lit_t later[BW_LITS_MAX];
+    int nlater;
+    bool usable = bw_prefilter_later(r->pattern, later, &nlater);
+
+    for (int k = 0; usable && k < nlater; k++)
+        usable = later[k].len >= 2; /* a digit: too common to skip on */
+    if (!usable)
+        return true;
+    r->need_later = true;
+    for (int k = 0; k < nlater; k++)
+        if (!table_add(&lp->later, &caps->later, (uint16_t)id, &later[k]))
+            return perr(px, "rule %s: out of memory", r->id);
+    return true;
+}
+
+/* The prefilter of one language: literals and ANCHORED copies of the rules
+ * and guards whose start can be read off their pattern (see prefilter.c). */
+static bool build_prefilter(lang_pack_t *lp, parse_ctx_t *px) {
+    caps_t caps = {0, 0, 0};
 
     lp->anywhere.key3 = true;
     for (size_t i = 0; i < lp->nrules; i++) {
         rule_t *r = &lp->rules[i];
-        bool anywhere, short_lit = false;
-        int nlits;
-        if (i > UINT16_MAX || !bw_prefilter_literals(r->pattern, &anywhere, lits, &nlits)) {
-            lp->nsearched++;
-            continue;
-        }
-        for (int k = 0; k < nlits; k++)
-            short_lit |= anywhere && lits[k].len < 3;
-        if (short_lit) {
-            lp->nsearched++;
-            continue;
-        }
-        if (!(r->anchored = compile_opts(px, r->pattern, PCRE2_ANCHORED)))
+        if (!prefilter_entry(lp, px, &caps, i, r->id, r->pattern, &r->anchored))
             return false;
-        {
-            bw_lit_t later[BW_LITS_MAX];
-            int nlater;
-            if (bw_prefilter_later(r->pattern, later, &nlater)) {
-                r->need_later = true;
-                for (int k = 0; k < nlater; k++)
-                    if (!table_add(&lp->later, &cap_later, (uint16_t)i, &later[k]))
-                        return false;
-            }
-        }
-        for (int k = 0; k < nlits; k++)
-            if (!table_add(anywhere ? &lp->anywhere : &lp->at_words,
-                           anywhere ? &cap_any : &cap_words, (uint16_t)i, &lits[k]))
-                return false;
+        if (!r->anchored)
+            lp->nsearched++;
+        else if (!prefilter_later(lp, px, &caps, i))
+            return false;
     }
-    return table_index(&lp->at_words) && table_index(&lp->anywhere) && table_index(&lp->later);
+    for (size_t g = 0; g < lp->nguards; g++) {
+        guard_t *gd = &lp->guards[g];
+        if (!prefilter_entry(lp, px, &caps, lp->nrules + g, gd->id, gd->pattern, &gd->anchored))
+            return false;
+    }
+    if (!table_index(&lp->at_words) || !table_index(&lp->anywhere) || !table_index(&lp->later))
+        return perr(px, "out of memory");
+    return true;
 }
 
 /* One map of everything a word can mean in a language (see wordinfo_t). */
@@ -710,6 +755,7 @@ void bw_pack_destroy(bw_pack_t *pack) {
         }
         free(lp->at_words.index);
         free(lp->at_words.trigs);
+        free(lp->digit_rules);
         free(lp->anywhere.index);
         free(lp->anywhere.trigs);
         free(lp->later.index);
@@ -718,7 +764,9 @@ void bw_pack_destroy(bw_pack_t *pack) {
         free(lp->phrase_index.trigs);
         for (size_t i = 0; i < lp->nguards; i++) {
             free(lp->guards[i].id);
+            free(lp->guards[i].pattern);
             pcre2_code_free(lp->guards[i].code);
+            pcre2_code_free(lp->guards[i].anchored);
         }
         for (size_t i = 0; i < lp->nphrases; i++)
             free(lp->phrases[i].text);

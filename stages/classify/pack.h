@@ -24,7 +24,7 @@ typedef struct {
 
 /* A literal that starts matches of a rule (see prefilter.c). */
 typedef struct {
-    uint16_t rule; /* or, for language hints, the language */
+    uint16_t rule; /* rule index, guards after the rules; for hints, the language */
     uint16_t key; /* bucket (see trig_key) */
     uint8_t len;
     char text[BW_LIT_MAX];
@@ -66,6 +66,8 @@ typedef struct {
     char *id;
     bw_target_t target;
     pcre2_code *code;
+    pcre2_code *anchored; /* the same, ANCHORED, when the prefilter applies */
+    char *pattern;
 } guard_t;
 
 /* Open-addressing map from a lower-cased word to a value. */
@@ -97,6 +99,8 @@ typedef struct {
     rule_t *rules;
     size_t nrules, caprules;
     trig_table_t at_words; /* literals of rules that start at a word */
+    uint16_t *digit_rules; /* rules a word may start with a digit for (\d) */
+    size_t ndigit_rules;
     trig_table_t anywhere; /* literals of rules that may start anywhere */
     trig_table_t later; /* literals some later part of a rule's match needs */
     size_t nsearched; /* rules the prefilter cannot judge */

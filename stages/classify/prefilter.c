@@ -58,6 +58,12 @@ static bool read_char(const char **pp, const char *end, opts_t *o) {
         *pp = (const char *)p + 1;
         return true;
     }
+    if (*p == '\\' && p[1] == 'd') { /* a digit: ten one-byte options */
+        for (unsigned char d = '0'; d <= '9'; d++)
+            add_opt(o, &d);
+        *pp = (const char *)p + 2;
+        return true;
+    }
     if (*p == '\\') {
         if (!p[1] || (p[1] >= 'a' && p[1] <= 'z') || (p[1] >= 'A' && p[1] <= 'Z') ||
             (p[1] >= '0' && p[1] <= '9'))
@@ -93,17 +99,28 @@ static bool alt_literals(const char *p, const char *end, bw_lit_t *lits, int *nl
 
     p = skip_lookbehinds(p, end);
     /* An alternative that opens with a group starts with one of the
-     * group's own alternatives: "(?:bad|poor) quality". */
+     * group's own alternatives: "(?:bad|poor) quality"; with an optional
+     * group, or with what follows it: "(?:much )?smaller". */
     if (end - p >= 3 && !strncmp(p, "(?:", 3)) {
         const char *close = group_end(p, end);
-        return close && !quantified(close + 1, end) && each_branch(p + 3, close, nested_cb, &nest);
+        if (!close || !each_branch(p + 3, close, nested_cb, &nest))
+            return false;
+        if (close + 1 < end && close[1] == '?') {
+            const char *rest = close + 2;
+            if (rest < end && (*rest == '?' || *rest == '+')) /* lazy, possessive */
+                rest++;
+            return rest < end && alt_literals(rest, end, lits, nlits);
+        }
+        return !quantified(close + 1, end);
     }
 
     cur[0].len = 0;
     for (;;) {
         const char *save = p;
         opts_t o;
-        if (!read_char(&p, end, &o) || quantified(p, end)) {
+        /* "x+" still starts with one x: take it and stop there */
+        bool plus = false;
+        if (!read_char(&p, end, &o) || (quantified(p, end) && !(plus = *p == '+'))) {
             p = save;
             break;
         }
@@ -127,9 +144,12 @@ static bool alt_literals(const char *p, const char *end, bw_lit_t *lits, int *nl
         memcpy(cur, next, sizeof(bw_lit_t) * (size_t)k);
         ncur = k;
         bytes += maxlen;
+        if (plus)
+            break;
     }
     for (int c = 0; c < ncur; c++) {
-        if (cur[c].len < 2 || *nlits >= BW_LITS_MAX)
+        bool digit = cur[c].len == 1 && cur[c].text[0] >= '0' && cur[c].text[0] <= '9';
+        if ((cur[c].len < 2 && !digit) || *nlits >= BW_LITS_MAX)
             return false;
         lits[(*nlits)++] = cur[c];
     }
@@ -205,11 +225,6 @@ typedef struct {
     int word, anywhere; /* branches that start with \b, and without */
 } walk_t;
 
-static bool alt_cb(const char *p, const char *end, void *arg) {
-    walk_t *w = arg;
-    return alt_literals(p, end, w->lits, w->nlits);
-}
-
 /* Lookbehinds at the start of a branch consume nothing: skip them. */
 static const char *skip_lookbehinds(const char *p, const char *end) {
     while (end - p >= 4 && (!strncmp(p, "(?<!", 4) || !strncmp(p, "(?<=", 4))) {
@@ -228,14 +243,8 @@ static bool branch_cb(const char *p, const char *end, void *arg) {
     if (end - p >= 2 && !strncmp(p, "\\b", 2)) {
         w->word++;
         p += 2;
-        p = skip_lookbehinds(p, end);
     } else {
         w->anywhere++;
-    }
-    if (end - p >= 3 && !strncmp(p, "(?:", 3)) {
-        const char *close = group_end(p, end);
-        /* an optional first group would let the match start after it */
-        return close && !quantified(close + 1, end) && each_branch(p + 3, close, alt_cb, w);
     }
     return alt_literals(p, end, w->lits, w->nlits);
 }
