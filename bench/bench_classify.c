@@ -143,9 +143,8 @@ run:
                     rin.body_len = sz ? sz - 1 : 0;
                     bw_classify(c.cl, c.pack, &rin, &res);
                 } else if (mode == 1) {
-                    if (classify_record(&c, &rec->value, &res, errstr, sizeof(errstr)) ||
-                        bw_serde_encode(sd, c.out_schema, &c.out->value, &out, errstr,
-                                        sizeof(errstr)))
+                    if (classify_wire(&c, rec, wire[i].data, wire[i].len, &res, errstr,
+                                      sizeof(errstr)))
                         abort();
                 } else if (bw_serde_encode(sd, c.in_schema, &rec->value, &out, errstr,
                                            sizeof(errstr))) {

@@ -203,8 +203,21 @@ bw_err_t bw_serde_decode(bw_serde_t *sd, const void *buf, size_t len, const bw_s
 
 bw_err_t bw_serde_encode(bw_serde_t *sd, const bw_schema_t *schema, avro_value_t *value,
                          bw_buf_t *out, char *errstr, size_t errstr_size) {
+    return bw_serde_encode_parts(sd, schema, NULL, 0, value, out, errstr, errstr_size);
+}
+
+bw_err_t bw_serde_encode_parts(bw_serde_t *sd, const bw_schema_t *schema, const void *head,
+                               size_t head_len, avro_value_t *rest, bw_buf_t *out, char *errstr,
+                               size_t errstr_size) {
+    size_t at = BW_WIRE_HEADER + head_len;
     unsigned char *p;
 
+    out->len = 0;
+    if (at > sd->max_bytes) {
+        bw_errstr_set(errstr, errstr_size, "%s record does not fit in %zu bytes", schema->name,
+                      sd->max_bytes);
+        return BW_ERR_TOO_LARGE;
+    }
     if (!bw_buf_reserve(out, sd->max_bytes)) {
         bw_errstr_set(errstr, errstr_size, "out of memory");
         return BW_ERR_NOMEM;
@@ -215,15 +228,15 @@ bw_err_t bw_serde_encode(bw_serde_t *sd, const bw_schema_t *schema, avro_value_t
     p[2] = (unsigned char)((uint32_t)schema->id >> 16);
     p[3] = (unsigned char)((uint32_t)schema->id >> 8);
     p[4] = (unsigned char)schema->id;
-    avro_writer_memory_set_dest(sd->writer, out->data + BW_WIRE_HEADER,
-                                (int64_t)(sd->max_bytes - BW_WIRE_HEADER));
-    if (avro_value_write(sd->writer, value)) {
-        out->len = 0;
+    if (head_len)
+        memcpy(p + BW_WIRE_HEADER, head, head_len);
+    avro_writer_memory_set_dest(sd->writer, out->data + at, (int64_t)(sd->max_bytes - at));
+    if (avro_value_write(sd->writer, rest)) {
         bw_errstr_set(errstr, errstr_size, "%s record does not fit in %zu bytes", schema->name,
                       sd->max_bytes);
         return BW_ERR_TOO_LARGE;
     }
-    out->len = BW_WIRE_HEADER + (size_t)avro_writer_tell(sd->writer);
+    out->len = at + (size_t)avro_writer_tell(sd->writer);
     return BW_ERR_OK;
 }
 

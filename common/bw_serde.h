@@ -56,6 +56,17 @@ bw_err_t bw_serde_decode(bw_serde_t *sd, const void *buf, size_t len, const bw_s
 bw_err_t bw_serde_encode(bw_serde_t *sd, const bw_schema_t *schema, avro_value_t *value,
                          bw_buf_t *out, char *errstr, size_t errstr_size);
 
+/**
+ * @brief Encode a record of @p schema whose leading fields are already
+ *        encoded (@p head, Avro binary) and whose other fields are the
+ *        fields of @p rest, a record of those fields alone. Avro writes a
+ *        record as its fields one after another, so a stage that passes
+ *        fields through unchanged need not decode and re-encode them.
+ */
+bw_err_t bw_serde_encode_parts(bw_serde_t *sd, const bw_schema_t *schema, const void *head,
+                               size_t head_len, avro_value_t *rest, bw_buf_t *out, char *errstr,
+                               size_t errstr_size);
+
 /** Looks up the wire id of one schema (a Schema Registry's, bw_registry). */
 typedef bw_err_t (*bw_serde_id_cb)(void *opaque, const bw_schema_t *schema, int32_t *id,
                                    char *errstr, size_t errstr_size);

@@ -208,8 +208,19 @@ bw_err_t bw_stage_emit(bw_stage_t *st, const char *topic, const void *key, size_
     char errstr[512];
     bw_err_t err;
 
-    if ((err = bw_serde_encode(st->sd, schema, value, &st->buf, errstr, sizeof(errstr))) ||
-        (err = bw_producer_send(st->producer, topic, key, keylen, st->buf.data, st->buf.len, errstr,
+    if ((err = bw_serde_encode(st->sd, schema, value, &st->buf, errstr, sizeof(errstr)))) {
+        bw_log_rl(BW_LOG_ERROR, "emit to %s: %s", topic, errstr);
+        return err;
+    }
+    return bw_stage_emit_wire(st, topic, key, keylen, &st->buf);
+}
+
+bw_err_t bw_stage_emit_wire(bw_stage_t *st, const char *topic, const void *key, size_t keylen,
+                            const bw_buf_t *wire) {
+    char errstr[512];
+    bw_err_t err;
+
+    if ((err = bw_producer_send(st->producer, topic, key, keylen, wire->data, wire->len, errstr,
                                 sizeof(errstr))))
         bw_log_rl(BW_LOG_ERROR, "emit to %s: %s", topic, errstr);
     return err;

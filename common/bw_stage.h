@@ -124,6 +124,10 @@ void bw_stage_warm(bw_stage_t *st, const char *topic);
 bw_err_t bw_stage_emit(bw_stage_t *st, const char *topic, const void *key, size_t keylen,
                        const bw_schema_t *schema, avro_value_t *value);
 
+/** @brief Produce a record already in wire format (bw_serde_encode*). */
+bw_err_t bw_stage_emit_wire(bw_stage_t *st, const char *topic, const void *key, size_t keylen,
+                            const bw_buf_t *wire);
+
 /** @brief Dead-letter a consumed message with its reason. */
 bw_err_t bw_stage_deadletter(bw_stage_t *st, const rd_kafka_message_t *msg, bw_err_t code,
                              const char *reason);

@@ -47,6 +47,7 @@ struct bw_classifier_s {
     size_t nhits;
     bool hits_overflow;
     const lang_pack_t *hits_lp; /* the language the hits are for */
+    bool no_prefilter; /* tests: search every rule the plain way */
     size_t last_pos[BW_MAX_RULES_PER_LANG];
     uint8_t later_ok[BW_MAX_RULES_PER_LANG]; /* a later literal of the rule occurs */
 };
@@ -67,6 +68,10 @@ bw_classifier_t *bw_classifier_new(void) {
     pcre2_set_depth_limit(cl->mctx, DEPTH_LIMIT);
     pcre2_jit_stack_assign(cl->mctx, NULL, cl->jit_stack);
     return cl;
+}
+
+void bw_classifier_set_prefilter(bw_classifier_t *cl, bool on) {
+    cl->no_prefilter = !on;
 }
 
 void bw_classifier_destroy(bw_classifier_t *cl) {
@@ -445,6 +450,7 @@ static bool rule_match(run_t *run, const rule_t *r, size_t *s, size_t *e) {
     while (start <= cl->text.len) {
         int rc = pcre2_jit_match(r->code, (PCRE2_SPTR)cl->text.data, cl->text.len, start, 0, cl->md,
                                  cl->mctx);
+        run->out->regex_runs++;
         if (rc < 0) {
             if (rc != PCRE2_ERROR_NOMATCH)
                 run->out->limit_hits++; /* match or JIT stack limit: no match */
@@ -600,12 +606,12 @@ static void run_rules(run_t *run, const lang_pack_t *lp) {
     for (size_t i = 0; i < lp->nrules; i++) {
         const rule_t *r = &lp->rules[i];
         size_t s, e;
+        bool prefiltered = r->anchored && !cl->hits_overflow && !cl->no_prefilter;
         if (!target_wanted(r->target, run->kind) || !needs_met(cl, r, &digits) ||
-            (r->need_later && !cl->later_ok[i]))
+            (prefiltered && r->need_later && !cl->later_ok[i]))
             continue;
-        bool matched = r->anchored && !cl->hits_overflow
-                           ? match_at_hits(run, i, r->anchored, r->self_negating, &s, &e)
-                           : rule_match(run, r, &s, &e);
+        bool matched = prefiltered ? match_at_hits(run, i, r->anchored, r->self_negating, &s, &e)
+                                   : rule_match(run, r, &s, &e);
         if (!matched)
             continue;
         /* What follows a "but" is what the writer means: it weighs more.
@@ -632,7 +638,7 @@ static bool guard_holds(run_t *run, const lang_pack_t *lp, size_t idx) {
     const guard_t *g = &lp->guards[idx];
     size_t start = 0, s, e;
 
-    if (g->anchored) {
+    if (g->anchored && !cl->no_prefilter) {
         if (cl->hits_lp != lp) /* the hits are another language's */
             find_hits(cl, lp);
         if (!cl->hits_overflow)
@@ -640,6 +646,7 @@ static bool guard_holds(run_t *run, const lang_pack_t *lp, size_t idx) {
     }
 
     while (start <= cl->text.len) {
+        run->out->regex_runs++;
         if (pcre2_jit_match(g->code, (PCRE2_SPTR)cl->text.data, cl->text.len, start, 0, cl->md,
                             cl->mctx) < 0)
             return false;

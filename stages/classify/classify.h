@@ -156,6 +156,13 @@ typedef struct bw_classifier_s bw_classifier_t;
 bw_classifier_t *bw_classifier_new(void);
 void bw_classifier_destroy(bw_classifier_t *cl);
 
+/**
+ * @brief Turn the literal prefilter off (every rule and guard searched the
+ *        plain way) or on (the default). The findings are the same either
+ *        way; tests hold the prefilter to that.
+ */
+void bw_classifier_set_prefilter(bw_classifier_t *cl, bool on);
+
 /** @brief Classify one review with @p pack. Never fails on any input. */
 void bw_classify(bw_classifier_t *cl, const bw_pack_t *pack, const bw_review_in_t *in,
                  bw_review_out_t *out);

@@ -61,13 +61,12 @@ static bw_err_t process(void *opaque, bw_stage_t *st, rd_kafka_message_t **msgs,
 
         if ((err = bw_serde_decode(sd, m->payload, m->len, app->c.in_schema, &rec, errstr,
                                    sizeof(errstr))) ||
-            (err = classify_record(&app->c, &rec->value, &res, errstr, sizeof(errstr)))) {
+            (err = classify_wire(&app->c, rec, m->payload, m->len, &res, errstr, sizeof(errstr)))) {
             if ((err = bw_stage_deadletter(st, m, err, errstr)))
                 return err;
             continue;
         }
-        if ((err = bw_stage_emit(st, app->cc->output_topic, m->key, m->key_len, app->c.out_schema,
-                                 &app->c.out->value)))
+        if ((err = bw_stage_emit_wire(st, app->cc->output_topic, m->key, m->key_len, &app->c.wire)))
             return bw_err_retriable(err) ? err
                                          : bw_stage_deadletter(st, m, err, "output too large");
     }

@@ -35,6 +35,27 @@ static int field(const bw_schema_t *s, const char *name, char *errstr, size_t er
     return i;
 }
 
+/* ClassifiedReview's fields after ReviewEvent's, as a record of their own:
+ * Avro writes a record as its fields one after another, so an input's
+ * bytes followed by this record's are the output's encoding. */
+static int tail_init(classify_t *c) {
+    avro_schema_t out = c->out_schema->avro;
+    size_t n = avro_schema_record_size(out);
+
+    if (!(c->tail_schema = avro_schema_record("ClassifiedReviewFindings", "bw")))
+        return -1;
+    for (size_t i = (size_t)c->n_shared; i < n; i++)
+        if (avro_schema_record_field_append(c->tail_schema,
+                                            avro_schema_record_field_name(out, (int)i),
+                                            avro_schema_record_field_get_by_index(out, (int)i)))
+            return -1;
+    if (!(c->tail_iface = avro_generic_class_from_schema(c->tail_schema)) ||
+        avro_generic_value_new(c->tail_iface, &c->tail))
+        return -1;
+    c->have_tail = true;
+    return 0;
+}
+
 bw_err_t classify_init(classify_t *c, bw_serde_t *sd, const char *rules_dir, size_t body_max,
                        bw_metrics_t *reg, char *errstr, size_t errstr_size) {
     memset(c, 0, sizeof(*c));
@@ -83,7 +104,7 @@ bw_err_t classify_init(classify_t *c, bw_serde_t *sd, const char *rules_dir, siz
     OUT_(o_classified_at, "classified_at")
 #undef IN_
 #undef OUT_
-    if (!(c->out = bw_record_new(c->out_schema)) || !(c->cl = bw_classifier_new()))
+    if (!(c->out = bw_record_new(c->out_schema)) || !(c->cl = bw_classifier_new()) || tail_init(c))
         return BW_ERR_NOMEM;
     if (!(c->pack = bw_pack_load(rules_dir, errstr, errstr_size)))
         return BW_ERR_CONFIG;
@@ -101,6 +122,13 @@ bw_err_t classify_init(classify_t *c, bw_serde_t *sd, const char *rules_dir, siz
 }
 
 void classify_fini(classify_t *c) {
+    if (c->have_tail)
+        avro_value_decref(&c->tail);
+    if (c->tail_iface)
+        avro_value_iface_decref(c->tail_iface);
+    if (c->tail_schema)
+        avro_schema_decref(c->tail_schema);
+    bw_buf_free(&c->wire);
     bw_pack_destroy(c->pack);
     bw_classifier_destroy(c->cl);
     bw_record_destroy(c->out);
@@ -181,66 +209,84 @@ static int set_opt_enum(avro_value_t *rec, int idx, int val) {
     return avro_value_set_branch(&f, 1, &b) || avro_value_set_enum(&b, val);
 }
 
-static int write_findings(classify_t *c, const bw_review_out_t *res, int64_t occurred_at,
-                          bool truncated) {
-    avro_value_t *out = &c->out->value, f, item, b;
+/* The findings into out: a ClassifiedReview (shift 0) or its findings
+ * alone (shift: the fields before them). */
+static int write_findings(classify_t *c, avro_value_t *out, int shift, const bw_review_out_t *res,
+                          int64_t occurred_at, bool truncated) {
+    avro_value_t f, item, b;
     int rc = 0;
 
-    rc |= avro_value_get_by_index(out, (size_t)c->o_causes, &f, NULL);
+    rc |= avro_value_get_by_index(out, (size_t)(c->o_causes - shift), &f, NULL);
     for (int i = 0; i < BW_CAUSE_CNT && !rc; i++)
         if (res->causes[i])
             rc |= avro_value_append(&f, &item, NULL) || avro_value_set_enum(&item, i);
-    rc |= set_opt_enum(out, c->o_primary, res->primary);
-    rc |= avro_value_get_by_index(out, (size_t)c->o_sentiment, &f, NULL) ||
+    rc |= set_opt_enum(out, c->o_primary - shift, res->primary);
+    rc |= avro_value_get_by_index(out, (size_t)(c->o_sentiment - shift), &f, NULL) ||
           avro_value_set_double(&f, res->sentiment);
-    rc |= avro_value_get_by_index(out, (size_t)c->o_severity, &f, NULL) ||
+    rc |= avro_value_get_by_index(out, (size_t)(c->o_severity - shift), &f, NULL) ||
           avro_value_set_enum(&f, (int)res->severity);
-    rc |= set_opt_enum(out, c->o_removable, (int)res->removable);
-    rc |= avro_value_get_by_index(out, (size_t)c->o_policy, &f, NULL);
+    rc |= set_opt_enum(out, c->o_removable - shift, (int)res->removable);
+    rc |= avro_value_get_by_index(out, (size_t)(c->o_policy - shift), &f, NULL);
     if (res->policy_ask_change)
         rc |= avro_value_append(&f, &item, NULL) || avro_value_set_enum(&item, 0);
     if (res->policy_incentive)
         rc |= avro_value_append(&f, &item, NULL) || avro_value_set_enum(&item, 1);
-    rc |= avro_value_get_by_index(out, (size_t)c->o_due, &f, NULL);
+    rc |= avro_value_get_by_index(out, (size_t)(c->o_due - shift), &f, NULL);
     if (res->needs_response)
         rc |= avro_value_set_branch(&f, 1, &b) ||
               avro_value_set_long(&b, occurred_at + CLASSIFY_RESPONSE_MS);
     else
         rc |= avro_value_set_branch(&f, 0, &b) || avro_value_set_null(&b);
-    rc |= avro_value_get_by_index(out, (size_t)c->o_rules, &f, NULL);
+    rc |= avro_value_get_by_index(out, (size_t)(c->o_rules - shift), &f, NULL);
     for (int i = 0; i < res->nmatches && !rc; i++)
         rc |= avro_value_append(&f, &item, NULL) ||
               avro_value_set_string(&item, res->matches[i].rule_id);
-    rc |= avro_value_get_by_index(out, (size_t)c->o_lang, &f, NULL) ||
+    rc |= avro_value_get_by_index(out, (size_t)(c->o_lang - shift), &f, NULL) ||
           avro_value_set_string(&f, bw_lang_code(res->language));
-    rc |= avro_value_get_by_index(out, (size_t)c->o_truncated, &f, NULL) ||
+    rc |= avro_value_get_by_index(out, (size_t)(c->o_truncated - shift), &f, NULL) ||
           avro_value_set_boolean(&f, truncated);
-    rc |= avro_value_get_by_index(out, (size_t)c->o_classified_at, &f, NULL) ||
-          avro_value_set_long(&f, bw_now_ms());
+    rc |= avro_value_get_by_index(out, (size_t)(c->o_classified_at - shift), &f, NULL) ||
+          avro_value_set_long(&f, c->fixed_now ? c->fixed_now : bw_now_ms());
     return rc;
 }
 
-bw_err_t classify_record(classify_t *c, avro_value_t *review, bw_review_out_t *res, char *errstr,
-                         size_t errstr_size) {
-    avro_value_t *out = &c->out->value;
+/* Read and classify one review; *truncated when its body was cut. */
+static bw_err_t classify_in(classify_t *c, avro_value_t *review, bw_review_out_t *res,
+                            int64_t *occurred_at, bool *truncated, char *errstr,
+                            size_t errstr_size) {
     bw_review_in_t in;
-    int64_t occurred_at = 0;
     char lang[16];
-    bool truncated;
     bw_err_t err;
 
-    if ((err = read_review(c, review, &in, &occurred_at, lang, sizeof(lang)))) {
+    if ((err = read_review(c, review, &in, occurred_at, lang, sizeof(lang)))) {
         bw_errstr_set(errstr, errstr_size, "not a ReviewEvent value");
         return err;
     }
     /* A huge body is cut (at a character boundary) and flagged, so that no
      * input makes classification or the output record unbounded. */
-    truncated = in.body_len > c->body_max;
-    if (truncated) {
+    *truncated = in.body_len > c->body_max;
+    if (*truncated) {
         in.body_len = utf8_cut(in.body, in.body_len, c->body_max);
         bw_metric_inc(c->m_truncated);
     }
     bw_classify(c->cl, c->pack, &in, res);
+    if (c->reg) {
+        bw_metric_inc(bw_metrics_get(c->reg, &M_REVIEWS, bw_lang_code(res->language)));
+        for (int i = 0; i < BW_CAUSE_CNT; i++)
+            if (res->causes[i])
+                bw_metric_inc(c->m_causes[i]);
+        if (res->limit_hits)
+            bw_metric_add(c->m_limit_hits, res->limit_hits);
+    }
+    return BW_ERR_OK;
+}
+
+/* c->out: the review's fields, the body cut to what was classified, and
+ * the findings. */
+static bw_err_t fill_out(classify_t *c, avro_value_t *review, const bw_review_out_t *res,
+                         int64_t occurred_at, bool truncated, char *errstr, size_t errstr_size) {
+    avro_value_t *out = &c->out->value;
+
     if (avro_value_reset(out))
         goto avro_err;
     for (int i = 0; i < c->n_shared; i++) {
@@ -251,27 +297,61 @@ bw_err_t classify_record(classify_t *c, avro_value_t *review, bw_review_out_t *r
     }
     if (truncated) {
         avro_value_t f;
-        bw_buf_reset(&c->tmp);
-        if (!bw_buf_append(&c->tmp, in.body, in.body_len))
-            return BW_ERR_NOMEM;
+        const char *body;
+        size_t len;
         if (avro_value_get_by_index(out, (size_t)c->f_body, &f, NULL) ||
-            avro_value_set_string_len(&f, c->tmp.data, c->tmp.len + 1))
+            avro_value_get_string(&f, &body, &len))
+            goto avro_err;
+        len = utf8_cut(body, len ? len - 1 : 0, c->body_max);
+        bw_buf_reset(&c->tmp);
+        if (!bw_buf_append(&c->tmp, body, len))
+            return BW_ERR_NOMEM;
+        if (avro_value_set_string_len(&f, c->tmp.data, c->tmp.len + 1))
             goto avro_err;
     }
-    if (write_findings(c, res, occurred_at, truncated))
+    if (write_findings(c, out, 0, res, occurred_at, truncated))
         goto avro_err;
-    if (c->reg) {
-        bw_metric_inc(bw_metrics_get(c->reg, &M_REVIEWS, bw_lang_code(res->language)));
-        for (int i = 0; i < BW_CAUSE_CNT; i++)
-            if (res->causes[i])
-                bw_metric_inc(c->m_causes[i]);
-        if (res->limit_hits)
-            bw_metric_add(c->m_limit_hits, res->limit_hits);
-    }
     return BW_ERR_OK;
 avro_err:
     bw_errstr_set(errstr, errstr_size, "Avro C: %s", avro_strerror());
     return BW_ERR_SCHEMA;
+}
+
+bw_err_t classify_record(classify_t *c, avro_value_t *review, bw_review_out_t *res, char *errstr,
+                         size_t errstr_size) {
+    int64_t occurred_at = 0;
+    bool truncated;
+    bw_err_t err;
+
+    if ((err = classify_in(c, review, res, &occurred_at, &truncated, errstr, errstr_size)))
+        return err;
+    return fill_out(c, review, res, occurred_at, truncated, errstr, errstr_size);
+}
+
+bw_err_t classify_wire(classify_t *c, const bw_record_t *rec, const void *wire, size_t len,
+                       bw_review_out_t *res, char *errstr, size_t errstr_size) {
+    avro_value_t *review = (avro_value_t *)&rec->value;
+    int64_t occurred_at = 0;
+    bool truncated;
+    bw_err_t err;
+
+    if ((err = classify_in(c, review, res, &occurred_at, &truncated, errstr, errstr_size)))
+        return err;
+    /* The input's bytes are the output's leading fields only when they
+     * were written with the very schema the output starts with and the
+     * body goes out as it came in. */
+    if (truncated || rec->schema != c->in_schema || len < BW_WIRE_HEADER) {
+        if ((err = fill_out(c, review, res, occurred_at, truncated, errstr, errstr_size)))
+            return err;
+        return bw_serde_encode(c->sd, c->out_schema, &c->out->value, &c->wire, errstr, errstr_size);
+    }
+    if (avro_value_reset(&c->tail) ||
+        write_findings(c, &c->tail, c->n_shared, res, occurred_at, false)) {
+        bw_errstr_set(errstr, errstr_size, "Avro C: %s", avro_strerror());
+        return BW_ERR_SCHEMA;
+    }
+    return bw_serde_encode_parts(c->sd, c->out_schema, (const char *)wire + BW_WIRE_HEADER,
+                                 len - BW_WIRE_HEADER, &c->tail, &c->wire, errstr, errstr_size);
 }
 
 json_t *classify_explain(const classify_t *c, const bw_review_out_t *res, avro_value_t *review) {

@@ -34,6 +34,14 @@ typedef struct classify_s {
     bw_pack_t *pack;
     bw_classifier_t *cl;
     int n_shared; /* leading fields ReviewEvent and ClassifiedReview share */
+    /* ClassifiedReview's other fields as a record of their own (see
+     * classify_wire) */
+    avro_schema_t tail_schema;
+    avro_value_iface_t *tail_iface;
+    avro_value_t tail;
+    bool have_tail;
+    bw_buf_t wire; /* classify_wire's output */
+    int64_t fixed_now; /* classified_at for tests; 0: the clock */
     int f_title, f_body, f_language, f_kind, f_rating, f_fulfilled, f_occurred;
     int o_causes, o_primary, o_sentiment, o_severity, o_removable, o_policy, o_due, o_rules, o_lang,
         o_truncated, o_classified_at;
@@ -53,6 +61,15 @@ void classify_fini(classify_t *c);
  */
 bw_err_t classify_record(classify_t *c, avro_value_t *review, bw_review_out_t *res, char *errstr,
                          size_t errstr_size);
+
+/**
+ * @brief Classify one decoded ReviewEvent and encode the ClassifiedReview
+ *        into c->wire: the stage's path. The input's own bytes (@p wire,
+ *        its wire-format message) are the output's leading fields when the
+ *        body was not cut, so only the findings are encoded.
+ */
+bw_err_t classify_wire(classify_t *c, const bw_record_t *rec, const void *wire, size_t len,
+                       bw_review_out_t *res, char *errstr, size_t errstr_size);
 
 /** @brief Reload the rule pack (SIGHUP): a bad pack keeps the old one. */
 bw_err_t classify_reload(void *opaque);

@@ -367,6 +367,132 @@ static void test_explain_spans(void **state) {
     json_decref(r);
 }
 
+/* Every fixture text of every language, and texts written for the
+ * prefilter's harder patterns, as ReviewEvent JSON (caller frees). */
+static json_t *all_texts(void) {
+    static const char *langs[] = {"en", "pt", "de", "fr", "es", "it", "ja", "zh"};
+    static const char *extra[] = {"3 semaines d'attente pour recevoir le colis",
+                                  "deux semaines pour la livraison",
+                                  "zwei Wochen gewartet, 10 Wochen unterwegs",
+                                  "tardó mucho, 4 semanas esperando",
+                                  "hanno impiegato 3 settimane",
+                                  "much smaller than expected, way bigger than pictured",
+                                  "viel kleiner als erwartet",
+                                  "a loja não responde, essa loja é péssima",
+                                  "smaller than described",
+                                  "kleiner als abgebildet",
+                                  "loja não responde",
+                                  "calidad pésima y mala calidad",
+                                  "qualité médiocre, mauvaise qualité",
+                                  "arrived on time but broken; did not arrive on time",
+                                  "não chegou antes do prazo",
+                                  "chegou antes do prazo, muito rápido",
+                                  "1234567 98765 00 não recebi",
+                                  "ligue 11 98765-4321 ou mande para a@b.com"};
+    json_t *arr = json_array();
+    char path[512], line[4096];
+
+    for (size_t l = 0; l < sizeof(langs) / sizeof(langs[0]); l++) {
+        FILE *fp;
+        snprintf(path, sizeof(path), "%s/classify/%s.jsonl", BW_FIXTURE_DIR, langs[l]);
+        assert_non_null(fp = fopen(path, "r"));
+        while (fgets(line, sizeof(line), fp)) {
+            json_t *fx = json_loads(line, 0, NULL);
+            const char *kind = json_string_value(json_object_get(fx, "kind"));
+            assert_non_null(fx);
+            json_array_append_new(arr,
+                                  review(kind ? kind : "PRODUCT_REVIEW",
+                                         (int)json_integer_value(json_object_get(fx, "rating")),
+                                         json_string_value(json_object_get(fx, "body"))));
+            json_decref(fx);
+        }
+        fclose(fp);
+    }
+    for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
+        json_array_append_new(arr, review("PRODUCT_REVIEW", 1, extra[i]));
+    return arr;
+}
+
+/* The prefilter only saves work: with it and without it every text gets
+ * the same causes, scores, rules and spans. */
+static void test_prefilter_changes_nothing(void **state) {
+    json_t *texts = all_texts();
+    size_t i, runs_on = 0, runs_off = 0;
+    json_t *r;
+
+    (void)state;
+    json_array_foreach(texts, i, r) {
+        bw_review_out_t on, off;
+        json_decref(run(r, &on));
+        bw_classifier_set_prefilter(c.cl, false);
+        json_decref(run(r, &off));
+        bw_classifier_set_prefilter(c.cl, true);
+        runs_on += (size_t)on.regex_runs;
+        runs_off += (size_t)off.regex_runs;
+        for (int k = 0; k < BW_CAUSE_CNT; k++) {
+            if (on.causes[k] != off.causes[k] || on.cause_score[k] != off.cause_score[k])
+                fail_msg("text %zu: cause %d differs (%.2f with the prefilter, %.2f without)", i, k,
+                         on.cause_score[k], off.cause_score[k]);
+        }
+        assert_int_equal(on.nmatches, off.nmatches);
+        for (int m = 0; m < on.nmatches; m++) {
+            assert_string_equal(on.matches[m].rule_id, off.matches[m].rule_id);
+            assert_int_equal(on.matches[m].start, off.matches[m].start);
+            assert_int_equal(on.matches[m].end, off.matches[m].end);
+        }
+        assert_true(on.sentiment == off.sentiment);
+    }
+    assert_true(json_array_size(texts) > 240);
+    /* and it does save work: a search per rule without it */
+    assert_true(runs_on * 2 < runs_off);
+    json_decref(texts);
+}
+
+/* The stage's path (the input's bytes + the findings encoded alone) writes
+ * exactly what decoding, filling a whole ClassifiedReview and encoding it
+ * writes; a cut body takes the whole-record path. */
+static void test_wire_path_equals_record_path(void **state) {
+    json_t *texts = all_texts(), *r;
+    bw_buf_t wire = {0}, whole = {0}, fast = {0};
+    size_t i, n = 0;
+    char *big = malloc(c.body_max + 100);
+
+    (void)state;
+    memset(big, 'x', c.body_max + 99);
+    memcpy(big, "arrived broken ", 15);
+    big[c.body_max + 99] = '\0';
+    json_array_append_new(texts, review("PRODUCT_REVIEW", 1, big));
+    free(big);
+    c.fixed_now = 1700000000000;
+    json_array_foreach(texts, i, r) {
+        bw_record_t *rec, *back;
+        bw_review_out_t res;
+        if (bw_json_to_avro(c.in_schema, r, &in->value, errstr, sizeof(errstr)) ||
+            bw_serde_encode(sd, c.in_schema, &in->value, &wire, errstr, sizeof(errstr)) ||
+            bw_serde_decode(sd, wire.data, wire.len, c.in_schema, &rec, errstr, sizeof(errstr)))
+            fail_msg("text %zu: %s", i, errstr);
+        if (classify_wire(&c, rec, wire.data, wire.len, &res, errstr, sizeof(errstr)))
+            fail_msg("classify_wire: %s", errstr);
+        bw_buf_reset(&fast);
+        assert_true(bw_buf_append(&fast, c.wire.data, c.wire.len));
+        if (classify_record(&c, &rec->value, &res, errstr, sizeof(errstr)) ||
+            bw_serde_encode(sd, c.out_schema, &c.out->value, &whole, errstr, sizeof(errstr)))
+            fail_msg("classify_record: %s", errstr);
+        assert_int_equal(fast.len, whole.len);
+        assert_memory_equal(fast.data, whole.data, whole.len);
+        /* and it is a valid ClassifiedReview */
+        if (bw_serde_decode(sd, fast.data, fast.len, c.out_schema, &back, errstr, sizeof(errstr)))
+            fail_msg("text %zu: output does not decode: %s", i, errstr);
+        n++;
+    }
+    assert_true(n > 240);
+    c.fixed_now = 0;
+    bw_buf_free(&wire);
+    bw_buf_free(&whole);
+    bw_buf_free(&fast);
+    json_decref(texts);
+}
+
 static int setup(void **state) {
     (void)state;
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/bw_test_rules_XXXXXX");
@@ -412,6 +538,8 @@ int main(void) {
         cmocka_unit_test(test_pack_errors),
         cmocka_unit_test(test_reload_keeps_old_pack_on_error),
         cmocka_unit_test(test_explain_spans),
+        cmocka_unit_test(test_prefilter_changes_nothing),
+        cmocka_unit_test(test_wire_path_equals_record_path),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
