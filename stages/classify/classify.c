@@ -492,7 +492,10 @@ static void hits_at(bw_classifier_t *cl, const trig_table_t *t, size_t i) {
         if (tr->len > cl->lower.len - i ||
             !same_bytes(s + i + skip, tr->text + skip, tr->len - skip))
             continue;
-        add_hit(cl, tr->rule, i);
+        if (tr->later)
+            cl->later_ok[tr->rule] = 1;
+        else
+            add_hit(cl, tr->rule, i);
     }
 }
 
@@ -505,6 +508,7 @@ static void find_hits(bw_classifier_t *cl, const lang_pack_t *lp) {
     cl->nhits = 0;
     cl->hits_overflow = false;
     memset(cl->last_pos, 0xff, nids * sizeof(cl->last_pos[0]));
+    memset(cl->later_ok, 0, lp->nrules); /* "which later literals occur" */
     if (lp->at_words.ntrigs || lp->ndigit_rules)
         for (size_t k = 0; k < cl->nstarts; k++) {
             size_t i = cl->starts[k];
@@ -517,8 +521,7 @@ static void find_hits(bw_classifier_t *cl, const lang_pack_t *lp) {
     if (lp->anywhere.ntrigs)
         for (size_t i = 0; i + 1 < len; i++)
             hits_at(cl, &lp->anywhere, i);
-    /* which rules' later literals occur at all */
-    memset(cl->later_ok, 0, lp->nrules);
+    /* the later literals that need not be at a word start */
     if (lp->later.ntrigs) {
         const unsigned char *s = (const unsigned char *)cl->lower.data;
         for (size_t i = 0; i + 1 < len; i++) {

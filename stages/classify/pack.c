@@ -458,6 +458,7 @@ static bool table_add(trig_table_t *t, size_t *cap, uint16_t rule, const bw_lit_
     if (lit->len < (t->key3 ? 3 : 2))
         return false;
     trig_t *tr = &t->trigs[t->ntrigs++];
+    memset(tr, 0, sizeof(*tr));
     tr->rule = rule;
     tr->len = lit->len;
     memcpy(tr->text, lit->text, lit->len);
@@ -546,9 +547,14 @@ static bool prefilter_later(lang_pack_t *lp, parse_ctx_t *px, caps_t *caps, size
     if (!usable)
         return true;
     r->need_later = true;
-    for (int k = 0; k < nlater; k++)
-        if (!table_add(&lp->later, &caps->later, (uint16_t)id, &later[k]))
+    for (int k = 0; k < nlater; k++) {
+        /* at a word start: found in the pass over word starts, else in the
+         * pass over every byte */
+        trig_table_t *t = later[k].at_word ? &lp->at_words : &lp->later;
+        if (!table_add(t, later[k].at_word ? &caps->words : &caps->later, (uint16_t)id, &later[k]))
             return perr(px, "rule %s: out of memory", r->id);
+        t->trigs[t->ntrigs - 1].later = later[k].at_word;
+    }
     return true;
 }
 

@@ -27,6 +27,7 @@ typedef struct {
     uint16_t rule; /* rule index, guards after the rules; for hints, the language */
     uint16_t key; /* bucket (see trig_key) */
     uint8_t len;
+    bool later; /* in at_words: a later literal of the rule, not a start */
     char text[BW_LIT_MAX];
     float value; /* language hints: votes per occurrence */
 } trig_t;

@@ -114,7 +114,7 @@ static bool alt_literals(const char *p, const char *end, bw_lit_t *lits, int *nl
         return !quantified(close + 1, end);
     }
 
-    cur[0].len = 0;
+    memset(&cur[0], 0, sizeof(cur[0]));
     for (;;) {
         const char *save = p;
         opts_t o;
@@ -270,6 +270,98 @@ typedef struct {
     bool ok;
 } later_t;
 
+/* The quantifier at p: its end, and whether it lets its element match
+ * nothing. No quantifier: p itself. */
+static const char *quantifier(const char *p, const char *end, bool *zero) {
+    *zero = false;
+    if (p >= end)
+        return p;
+    if (*p == '?' || *p == '*') {
+        *zero = true;
+        p++;
+    } else if (*p == '+') {
+        p++;
+    } else if (*p == '{') {
+        const char *close = memchr(p, '}', (size_t)(end - p));
+        if (!close)
+            return p;
+        *zero = p[1] == '0' || p[1] == ',';
+        p = close + 1;
+    } else {
+        return p;
+    }
+    if (p < end && (*p == '?' || *p == '+')) /* lazy, possessive */
+        p++;
+    return p;
+}
+
+static bool branch_ends_nonword(const char *p, const char *end, void *arg);
+
+/* Is the character before position `end` of a branch [p, end) sure to be
+ * a non-word one (a space, \s) or at a \b, whatever the branch matched?
+ * `state` says so for p. False when unsure. */
+static bool nonword_before(const char *p, const char *end, bool state) {
+    while (p < end) {
+        const char *e;
+        bool nonword = false, zero;
+        if (end - p >= 2 && !strncmp(p, "\\b", 2)) {
+            state = true;
+            p += 2;
+            continue;
+        }
+        if (end - p >= 3 && (!strncmp(p, "(?=", 3) || !strncmp(p, "(?!", 3) ||
+                             !strncmp(p, "(?<", 3))) { /* consumes nothing */
+            if (!(e = group_end(p, end)))
+                return false;
+            p = e + 1;
+            continue;
+        }
+        if (*p == '(') {
+            if (!(e = group_end(p, end)))
+                return false;
+            const char *in = p + 1;
+            if (end - p >= 3 && !strncmp(p, "(?:", 3))
+                in = p + 3;
+            else if (p + 1 < end && p[1] == '?') /* other (?...) forms: unsure */
+                return false;
+            nonword = each_branch(in, e, branch_ends_nonword, NULL);
+            e++;
+        } else if (*p == '\\' && p + 1 < end) {
+            nonword = p[1] == 's' || p[1] == ' ';
+            e = p + 2;
+        } else if (*p == '[') {
+            if (!(e = memchr(p + 1, ']', (size_t)(end - p - 1))))
+                return false;
+            e++;
+        } else {
+            nonword = *p == ' ';
+            e = p + 1;
+            while (e < end && ((unsigned char)*e & 0xC0) == 0x80) /* UTF-8 */
+                e++;
+        }
+        p = quantifier(e, end, &zero);
+        state = zero ? state && nonword : nonword;
+    }
+    return state;
+}
+
+static bool branch_ends_nonword(const char *p, const char *end, void *arg) {
+    (void)arg;
+    return nonword_before(p, end, false);
+}
+
+/* An alternative that opens with a group may start its literal after an
+ * optional part ("(?:super)?legal"): not at a word start for sure. */
+static bool starts_plain(const char *p, const char *end, void *arg) {
+    (void)arg;
+    return p < end && *p != '(';
+}
+
+static bool starts_with_word_byte(const bw_lit_t *l) {
+    unsigned char c = (unsigned char)l->text[0];
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c >= 0xC3 && c <= 0xC5);
+}
+
 /* The last mandatory group of a branch (a "(?:...)" at its top level, not
  * quantified, after its first element) and its literal starts. */
 static bool later_branch(const char *p, const char *end, void *arg) {
@@ -311,7 +403,14 @@ static bool later_branch(const char *p, const char *end, void *arg) {
         bw_lit_t *lits;
         int *nlits;
     } nest = {lt->lits, lt->nlits};
-    return each_branch(best + 3, best_close, nested_cb, &nest);
+    int first_new = *lt->nlits;
+    if (!each_branch(best + 3, best_close, nested_cb, &nest))
+        return false;
+    bool at_word =
+        nonword_before(p, best, false) && each_branch(best + 3, best_close, starts_plain, NULL);
+    for (int k = first_new; k < *lt->nlits; k++)
+        lt->lits[k].at_word = at_word && starts_with_word_byte(&lt->lits[k]);
+    return true;
 }
 
 bool bw_prefilter_later(const char *pattern, bw_lit_t *lits, int *nlits) {

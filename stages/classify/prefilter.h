@@ -12,6 +12,7 @@
 typedef struct bw_lit_s {
     char text[BW_LIT_MAX];
     uint8_t len;
+    bool at_word; /* later literals: every match has it at a word start */
 } bw_lit_t;
 
 /**
@@ -29,7 +30,9 @@ bool bw_prefilter_literals(const char *pattern, bool *anywhere, bw_lit_t *lits, 
  * @brief Literals one of which every match must contain after its start:
  *        the alternatives of the last mandatory group of each branch
  *        ("veio ... (?:quebrado|rasgado)"). A text without any of them
- *        cannot match.
+ *        cannot match. A literal is at_word when the pattern puts a space
+ *        or \b right before it and it starts with a letter or digit: then
+ *        it need only be looked for at word starts.
  * @returns false when some branch has no such group.
  */
 bool bw_prefilter_later(const char *pattern, bw_lit_t *lits, int *nlits);

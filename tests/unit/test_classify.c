@@ -10,6 +10,7 @@
 #include "bw_json.h"
 #include "bw_serde.h"
 #include "classify.h"
+#include "prefilter.h"
 #include "stage.h"
 
 static bw_serde_t *sd;
@@ -413,6 +414,67 @@ static json_t *all_texts(void) {
     return arr;
 }
 
+/* The literals "lits" (comma separated, in order) of pattern p. */
+static void expect_literals(const char *p, const char *want) {
+    bw_lit_t lits[BW_LITS_MAX];
+    bool anywhere;
+    int n;
+    char got[1024] = "";
+
+    if (!want) {
+        assert_false(bw_prefilter_literals(p, &anywhere, lits, &n));
+        return;
+    }
+    assert_true(bw_prefilter_literals(p, &anywhere, lits, &n));
+    for (int i = 0; i < n; i++)
+        snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%.*s", i ? "," : "",
+                 (int)lits[i].len, lits[i].text);
+    assert_string_equal(got, want);
+}
+
+static void test_prefilter_literals(void **state) {
+    (void)state;
+    expect_literals("\\b(?:atras\\w*|demor[ao])", "atras,demora,demoro");
+    /* an optional first group: its words, or what follows it */
+    expect_literals("\\b(?:much |way )?(?:smaller|bigger) than", "much ,way ,smaller,bigger");
+    expect_literals("\\b(?:(?:a |essa )?loja|site)\\b", "a ,essa ,loja,site");
+    /* \d+ at a word start: one digit; x+ still starts with x */
+    expect_literals("\\b(?:\\d+|dos) semanas", "0,1,2,3,4,5,6,7,8,9,dos");
+    expect_literals("\\bno+t", "no");
+    /* what cannot be read: searched the usual way */
+    expect_literals("\\b\\w+ly", NULL);
+    expect_literals("\\b(?:a|bc)", NULL); /* a one-letter start */
+    expect_literals("\\b(?:abc)?\\w", NULL);
+    expect_literals("\\bcalidad|calidad mala", NULL); /* \b and not */
+}
+
+/* Whether the later literals of p are at word starts (all of them). */
+static int later_at_word(const char *p) {
+    bw_lit_t lits[BW_LITS_MAX];
+    int n, at = 0;
+
+    assert_true(bw_prefilter_later(p, lits, &n));
+    for (int i = 0; i < n; i++)
+        at += lits[i].at_word;
+    assert_true(at == 0 || at == n);
+    return at > 0;
+}
+
+static void test_prefilter_later_at_word(void **state) {
+    (void)state;
+    assert_true(later_at_word("\\b(?:veio|chegou) (?:quebrado|rasgado)"));
+    assert_true(later_at_word("\\b(?:veio|chegou) (?:\\w+ ){0,2}(?:quebrado|rasgado)"));
+    assert_true(later_at_word("\\b(?:veio|chegou)\\s+(?:quebrado)"));
+    assert_true(later_at_word("\\b(?:veio|chegou)[^.]{0,20}\\b(?:quebrado)"));
+    /* a word character may come right before: anywhere */
+    assert_false(later_at_word("\\b(?:veio|chegou)[^.]{0,20}(?:quebrado)"));
+    assert_false(later_at_word("\\b(?:veio|chegou)\\w*(?:quebrado)"));
+    assert_false(later_at_word("\\b(?:veio|chegou) (?:\\w+)?(?:quebrado)"));
+    assert_false(later_at_word("\\b(?:veio|chegou) (?:(?:super)?legal)"));
+    assert_false(later_at_word("\\b(?:veio|chegou) ?(?:quebrado)"));
+    assert_false(later_at_word("\\b(?:veio|chegou) (?:-ok)"));
+}
+
 /* The prefilter only saves work: with it and without it every text gets
  * the same causes, scores, rules and spans. */
 static void test_prefilter_changes_nothing(void **state) {
@@ -538,6 +600,8 @@ int main(void) {
         cmocka_unit_test(test_pack_errors),
         cmocka_unit_test(test_reload_keeps_old_pack_on_error),
         cmocka_unit_test(test_explain_spans),
+        cmocka_unit_test(test_prefilter_literals),
+        cmocka_unit_test(test_prefilter_later_at_word),
         cmocka_unit_test(test_prefilter_changes_nothing),
         cmocka_unit_test(test_wire_path_equals_record_path),
     };
