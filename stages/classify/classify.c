@@ -279,11 +279,12 @@ static bool set_text(bw_classifier_t *cl, const char *title, size_t title_len, c
         return false;
     if (!bw_buf_append(&cl->text, body ? body : "", body ? body_len : 0))
         return false;
-    if (!bw_buf_reserve(&cl->lower, cl->text.len))
+    /* 8 zero bytes after the text: the prefilter reads 8 at a time */
+    if (!bw_buf_reserve(&cl->lower, cl->text.len + 8))
         return false;
     lower_utf8(cl->text.data, cl->text.len, cl->lower.data);
     cl->lower.len = cl->text.len;
-    cl->lower.data[cl->lower.len] = '\0';
+    memset(cl->lower.data + cl->lower.len, 0, 8);
     return scan_words(cl);
 }
 
@@ -481,16 +482,17 @@ static inline void add_hit(bw_classifier_t *cl, uint16_t rule, size_t i) {
 static void hits_at(bw_classifier_t *cl, const trig_table_t *t, size_t i) {
     const unsigned char *s = (const unsigned char *)cl->lower.data;
     uint32_t k, end;
+    uint64_t head;
 
-    if (i + (t->key3 ? 3 : 2) > cl->lower.len ||
-        !trig_bucket(t, trig_key(s + i, t->key3), &k, &end))
+    if (i + (t->key3 ? 3 : 2) > cl->lower.len || !trig_bucket(t, trig_key(s + i, t->key3), &k, &end))
         return;
+    memcpy(&head, s + i, 8); /* the text is followed by 8 zero bytes */
     for (; k < end; k++) {
         const trig_t *tr = &t->trigs[k];
-        /* with two-byte buckets the first two bytes are known equal */
-        size_t skip = t->key3 ? 0 : 2;
-        if (tr->len > cl->lower.len - i ||
-            !same_bytes(s + i + skip, tr->text + skip, tr->len - skip))
+        /* a literal has no NUL byte: the padding never matches */
+        if ((head & t->masks[k]) != t->heads[k] ||
+            (tr->len > 8 && (tr->len > cl->lower.len - i ||
+                             !same_bytes(s + i + 8, tr->text + 8, tr->len - 8u))))
             continue;
         if (tr->later)
             cl->later_ok[tr->rule] = 1;

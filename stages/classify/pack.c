@@ -475,8 +475,16 @@ static bool table_index_sorted(trig_table_t *t, int (*cmp)(const void *, const v
     if (!t->ntrigs)
         return true;
     qsort(t->trigs, t->ntrigs, sizeof(trig_t), cmp);
-    if (!(t->index = calloc(65537, sizeof(uint32_t))))
+    if (!(t->index = calloc(65537, sizeof(uint32_t))) ||
+        !(t->heads = calloc(t->ntrigs, sizeof(uint64_t))) ||
+        !(t->masks = calloc(t->ntrigs, sizeof(uint64_t))))
         return false;
+    for (size_t i = 0; i < t->ntrigs; i++) {
+        static const unsigned char ones[8] = {255, 255, 255, 255, 255, 255, 255, 255};
+        size_t n = t->trigs[i].len < 8 ? t->trigs[i].len : 8;
+        memcpy(&t->heads[i], t->trigs[i].text, n);
+        memcpy(&t->masks[i], ones, n);
+    }
     for (size_t i = 0; i < t->ntrigs; i++) {
         t->index[t->trigs[i].key + 1u]++;
         t->used[t->trigs[i].key >> 6] |= 1ull << (t->trigs[i].key & 63);
@@ -745,11 +753,17 @@ err:
     return NULL;
 }
 
+static void table_free(trig_table_t *t) {
+    free(t->index);
+    free(t->trigs);
+    free(t->heads);
+    free(t->masks);
+}
+
 void bw_pack_destroy(bw_pack_t *pack) {
     if (!pack)
         return;
-    free(pack->hints.index);
-    free(pack->hints.trigs);
+    table_free(&pack->hints);
     wordmap_free(&pack->stopwords);
     for (int l = 0; l < BW_LANG__CNT; l++) {
         lang_pack_t *lp = &pack->langs[l];
@@ -759,15 +773,11 @@ void bw_pack_destroy(bw_pack_t *pack) {
             pcre2_code_free(lp->rules[i].code);
             pcre2_code_free(lp->rules[i].anchored);
         }
-        free(lp->at_words.index);
-        free(lp->at_words.trigs);
+        table_free(&lp->at_words);
         free(lp->digit_rules);
-        free(lp->anywhere.index);
-        free(lp->anywhere.trigs);
-        free(lp->later.index);
-        free(lp->later.trigs);
-        free(lp->phrase_index.index);
-        free(lp->phrase_index.trigs);
+        table_free(&lp->anywhere);
+        table_free(&lp->later);
+        table_free(&lp->phrase_index);
         for (size_t i = 0; i < lp->nguards; i++) {
             free(lp->guards[i].id);
             free(lp->guards[i].pattern);

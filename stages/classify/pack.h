@@ -37,6 +37,9 @@ typedef struct {
 typedef struct {
     uint32_t *index;
     trig_t *trigs;
+    /* each literal's first 8 bytes (zero-padded) and a mask of those it
+     * has: one compare turns away nearly every literal of a bucket */
+    uint64_t *heads, *masks;
     size_t ntrigs;
     bool key3; /* bucket by a hash of 3 bytes (for UTF-8 text of 3-byte
                 * characters, whose first two bytes say little) */
