@@ -49,7 +49,9 @@ struct bw_classifier_s {
     const lang_pack_t *hits_lp; /* the language the hits are for */
     bool no_prefilter; /* tests: search every rule the plain way */
     size_t last_pos[BW_MAX_RULES_PER_LANG];
-    uint8_t later_ok[BW_MAX_RULES_PER_LANG]; /* a later literal of the rule occurs */
+    /* 1 + where the last later literal of the rule starts; 0: none. A
+     * match starting after that cannot have one. */
+    uint32_t later_end[BW_MAX_RULES_PER_LANG];
 };
 
 bw_classifier_t *bw_classifier_new(void) {
@@ -495,7 +497,7 @@ static void hits_at(bw_classifier_t *cl, const trig_table_t *t, size_t i) {
                              !same_bytes(s + i + 8, tr->text + 8, tr->len - 8u))))
             continue;
         if (tr->later)
-            cl->later_ok[tr->rule] = 1;
+            cl->later_end[tr->rule] = (uint32_t)i + 1; /* starts come in order */
         else
             add_hit(cl, tr->rule, i);
     }
@@ -510,7 +512,7 @@ static void find_hits(bw_classifier_t *cl, const lang_pack_t *lp) {
     cl->nhits = 0;
     cl->hits_overflow = false;
     memset(cl->last_pos, 0xff, nids * sizeof(cl->last_pos[0]));
-    memset(cl->later_ok, 0, lp->nrules); /* "which later literals occur" */
+    memset(cl->later_end, 0, lp->nrules * sizeof(cl->later_end[0]));
     if (lp->at_words.ntrigs || lp->ndigit_rules)
         for (size_t k = 0; k < cl->nstarts; k++) {
             size_t i = cl->starts[k];
@@ -533,7 +535,8 @@ static void find_hits(bw_classifier_t *cl, const lang_pack_t *lp) {
             for (; k < end; k++) {
                 const trig_t *tr = &lp->later.trigs[k];
                 if (tr->len <= len - i && same_bytes(s + i + 2, tr->text + 2, tr->len - 2u))
-                    cl->later_ok[tr->rule] = 1;
+                    if (cl->later_end[tr->rule] < i + 1)
+                        cl->later_end[tr->rule] = (uint32_t)i + 1;
             }
         }
     }
@@ -555,10 +558,11 @@ static void find_hits(bw_classifier_t *cl, const lang_pack_t *lp) {
  * the rules) that is not negated: anchored tries at the positions where
  * its literals occur, in order. */
 static bool match_at_hits(run_t *run, size_t id, const pcre2_code *anchored, bool self_negating,
-                          size_t *s, size_t *e) {
+                          uint32_t end, size_t *s, size_t *e) {
     bw_classifier_t *cl = run->cl;
 
-    for (uint32_t h = cl->first_hit[id]; h < cl->first_hit[id + 1]; h++) {
+    for (uint32_t h = cl->first_hit[id]; h < cl->first_hit[id + 1] && cl->sorted[h].pos < end;
+         h++) {
         int rc = pcre2_jit_match(anchored, (PCRE2_SPTR)cl->text.data, cl->text.len,
                                  cl->sorted[h].pos, 0, cl->md, cl->mctx);
         run->out->regex_runs++;
@@ -613,10 +617,12 @@ static void run_rules(run_t *run, const lang_pack_t *lp) {
         size_t s, e;
         bool prefiltered = r->anchored && !cl->hits_overflow && !cl->no_prefilter;
         if (!target_wanted(r->target, run->kind) || !needs_met(cl, r, &digits) ||
-            (prefiltered && r->need_later && !cl->later_ok[i]))
+            (prefiltered && r->need_later && !cl->later_end[i]))
             continue;
-        bool matched = prefiltered ? match_at_hits(run, i, r->anchored, r->self_negating, &s, &e)
-                                   : rule_match(run, r, &s, &e);
+        uint32_t end = r->need_later ? cl->later_end[i] : UINT32_MAX;
+        bool matched = prefiltered
+                           ? match_at_hits(run, i, r->anchored, r->self_negating, end, &s, &e)
+                           : rule_match(run, r, &s, &e);
         if (!matched)
             continue;
         /* What follows a "but" is what the writer means: it weighs more.
@@ -647,7 +653,7 @@ static bool guard_holds(run_t *run, const lang_pack_t *lp, size_t idx) {
         if (cl->hits_lp != lp) /* the hits are another language's */
             find_hits(cl, lp);
         if (!cl->hits_overflow)
-            return match_at_hits(run, lp->nrules + idx, g->anchored, false, &s, &e);
+            return match_at_hits(run, lp->nrules + idx, g->anchored, false, UINT32_MAX, &s, &e);
     }
 
     while (start <= cl->text.len) {
