@@ -22,6 +22,7 @@
 typedef struct {
     size_t start, len;
     uint64_t hash; /* of the lower-cased token, computed once */
+    const word_entry_t *entry; /* what it is in every language, or NULL */
     wordinfo_t info; /* what it means in the text's language */
 } token_t;
 
@@ -171,7 +172,7 @@ static bool scan_words(bw_classifier_t *cl) {
             }
             h = (h ^ lo[i]) * BW_FNV_PRIME;
         } else if (prev) {
-            cl->tokens[ntok++] = (token_t){tok_start, i - tok_start, h, {0, 0, 0, 0}};
+            cl->tokens[ntok++] = (token_t){tok_start, i - tok_start, h, NULL, {0, 0, 0, 0}};
         }
         bool start_word = word && c != '\'';
         if (start_word && !prev_start)
@@ -180,20 +181,32 @@ static bool scan_words(bw_classifier_t *cl) {
         prev_start = start_word;
     }
     if (prev)
-        cl->tokens[ntok++] = (token_t){tok_start, len - tok_start, h, {0, 0, 0, 0}};
+        cl->tokens[ntok++] = (token_t){tok_start, len - tok_start, h, NULL, {0, 0, 0, 0}};
     cl->ntokens = ntok;
     cl->nstarts = nstarts;
     return true;
 }
 
-/* Fill every token's meaning for language lp: one lookup per token. */
-static void token_infos(bw_classifier_t *cl, const lang_pack_t *lp) {
+/* What every token is in every language: one lookup per token. */
+static void lookup_tokens(bw_classifier_t *cl, const bw_pack_t *pack) {
     for (size_t t = 0; t < cl->ntokens; t++) {
         token_t *tk = &cl->tokens[t];
         double idx;
-        if (lp->words.n &&
-            wordmap_get_h(&lp->words, cl->lower.data + tk->start, tk->len, tk->hash, &idx))
-            tk->info = lp->infos[(size_t)idx];
+        tk->entry = pack->words.n && wordmap_get_h(&pack->words, cl->lower.data + tk->start,
+                                                   tk->len, tk->hash, &idx)
+                        ? &pack->entries[(size_t)idx]
+                        : NULL;
+    }
+}
+
+/* Every token's meaning in the text's language. */
+static void token_infos(bw_classifier_t *cl, const bw_pack_t *pack, bw_lang_t lang) {
+    const lang_pack_t *lp = &pack->langs[lang];
+
+    for (size_t t = 0; t < cl->ntokens; t++) {
+        token_t *tk = &cl->tokens[t];
+        if (tk->entry && tk->entry->info[lang] >= 0)
+            tk->info = lp->infos[tk->entry->info[lang]];
         else
             memset(&tk->info, 0, sizeof(tk->info));
     }
@@ -201,11 +214,6 @@ static void token_infos(bw_classifier_t *cl, const lang_pack_t *lp) {
 
 static bool tok_neg(const bw_classifier_t *cl, size_t t) {
     return cl->tokens[t].info.flags & BW_WORD_NEGATION;
-}
-
-static bool token_in(const bw_classifier_t *cl, size_t t, const wordmap_t *m, double *val) {
-    const token_t *tk = &cl->tokens[t];
-    return m->n && wordmap_get_h(m, cl->lower.data + tk->start, tk->len, tk->hash, val);
 }
 
 /* ---- language ---- */
@@ -257,11 +265,9 @@ static bw_lang_t detect(bw_classifier_t *cl, const bw_pack_t *pack) {
     if (han > 0)
         return BW_LANG_ZH;
     for (size_t t = 0; t < cl->ntokens; t++) {
-        double mask;
-        if (!token_in(cl, t, &pack->stopwords, &mask))
-            continue;
-        for (int l = BW_LANG_EN; l < BW_LANG__CNT; l++)
-            if ((unsigned)mask & 1u << l)
+        unsigned mask = cl->tokens[t].entry ? cl->tokens[t].entry->stop_langs : 0;
+        for (int l = BW_LANG_EN; mask && l < BW_LANG__CNT; l++)
+            if (mask & 1u << l)
                 votes[l]++;
     }
     hint_votes(cl, pack, votes);
@@ -294,6 +300,7 @@ bw_lang_t bw_detect_language(bw_classifier_t *cl, const bw_pack_t *pack, const c
                              size_t len) {
     if (!set_text(cl, NULL, 0, text, len))
         return BW_LANG_EN;
+    lookup_tokens(cl, pack);
     return detect(cl, pack);
 }
 
@@ -829,11 +836,12 @@ void bw_classify(bw_classifier_t *cl, const bw_pack_t *pack, const bw_review_in_
         decide(&run, in); /* out of memory: no rules, still a valid answer */
         return;
     }
+    lookup_tokens(cl, pack);
     given = bw_lang_parse(in->language);
     out->language = given > 0 ? (bw_lang_t)given : detect(cl, pack);
     out->language_detected = given <= 0;
     run.neg = &pack->langs[out->language];
-    token_infos(cl, run.neg);
+    token_infos(cl, pack, out->language);
     run.contrast_pos = last_contrast(cl, &pack->langs[out->language]);
     run_rules(&run, &pack->langs[BW_LANG_ANY]);
     run_rules(&run, &pack->langs[out->language]);

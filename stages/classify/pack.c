@@ -591,6 +591,57 @@ static bool build_prefilter(lang_pack_t *lp, parse_ctx_t *px) {
     return true;
 }
 
+/* The entry of a word in the map of every language's words. */
+static word_entry_t *entry_of(bw_pack_t *pack, const char *key, size_t *cap) {
+    double idx;
+    size_t len = strlen(key);
+
+    if (wordmap_get(&pack->words, key, len, &idx))
+        return &pack->entries[(size_t)idx];
+    if (pack->nentries == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 1024;
+        word_entry_t *n = realloc(pack->entries, ncap * sizeof(*n));
+        if (!n)
+            return NULL;
+        pack->entries = n;
+        *cap = ncap;
+    }
+    if (!wordmap_put(&pack->words, key, len, (double)pack->nentries))
+        return NULL;
+    word_entry_t *e = &pack->entries[pack->nentries++];
+    e->stop_langs = 0;
+    for (int l = 0; l < BW_LANG__CNT; l++)
+        e->info[l] = -1;
+    return e;
+}
+
+/* One map of every word of every language: what it means in each (see
+ * build_words) and which languages it is a stop word of. */
+static bool build_all_words(bw_pack_t *pack) {
+    size_t cap = 0;
+
+    for (int l = 0; l < BW_LANG__CNT; l++) {
+        const lang_pack_t *lp = &pack->langs[l];
+        for (size_t k = 0; k < lp->words.cap; k++) {
+            word_entry_t *e;
+            if (!lp->words.keys[k])
+                continue;
+            if (!(e = entry_of(pack, lp->words.keys[k], &cap)))
+                return false;
+            e->info[l] = (int32_t)lp->words.vals[k];
+        }
+        for (size_t k = 0; k < lp->stopwords.cap; k++) {
+            word_entry_t *e;
+            if (!lp->stopwords.keys[k])
+                continue;
+            if (!(e = entry_of(pack, lp->stopwords.keys[k], &cap)))
+                return false;
+            e->stop_langs |= (uint16_t)(1u << l);
+        }
+    }
+    return true;
+}
+
 /* One map of everything a word can mean in a language (see wordinfo_t). */
 static wordinfo_t *word_slot(lang_pack_t *lp, const char *key, size_t len, size_t *cap) {
     double idx;
@@ -706,24 +757,15 @@ bw_pack_t *bw_pack_load(const char *dir, char *errstr, size_t errstr_size) {
         if (!table_index(&pack->hints))
             goto err;
     }
-    /* one map of every language's stop words: word -> language bit mask */
-    for (int l = 0; l < BW_LANG__CNT; l++) {
-        const wordmap_t *sw = &pack->langs[l].stopwords;
-        for (size_t k = 0; k < sw->cap; k++) {
-            double mask = 0;
-            if (!sw->keys[k])
-                continue;
-            wordmap_get(&pack->stopwords, sw->keys[k], strlen(sw->keys[k]), &mask);
-            if (!wordmap_put(&pack->stopwords, sw->keys[k], strlen(sw->keys[k]),
-                             (double)((unsigned)mask | 1u << l)))
-                goto err;
-        }
-    }
     for (int l = 0; l < BW_LANG__CNT; l++)
         if (!build_words(&pack->langs[l])) {
             bw_errstr_set(errstr, errstr_size, "out of memory");
             goto err;
         }
+    if (!build_all_words(pack)) {
+        bw_errstr_set(errstr, errstr_size, "out of memory");
+        goto err;
+    }
     for (int l = 0; l < BW_LANG__CNT; l++) {
         lang_pack_t *lp = &pack->langs[l];
         size_t cap = 0;
@@ -764,7 +806,8 @@ void bw_pack_destroy(bw_pack_t *pack) {
     if (!pack)
         return;
     table_free(&pack->hints);
-    wordmap_free(&pack->stopwords);
+    wordmap_free(&pack->words);
+    free(pack->entries);
     for (int l = 0; l < BW_LANG__CNT; l++) {
         lang_pack_t *lp = &pack->langs[l];
         for (size_t i = 0; i < lp->nrules; i++) {

@@ -126,11 +126,19 @@ typedef struct {
     size_t nhints, caphints;
 } lang_pack_t;
 
+/* What one word is in every language: a token is looked up once. */
+typedef struct {
+    uint16_t stop_langs; /* bit per language it is a stop word of */
+    int32_t info[BW_LANG__CNT]; /* index into that language's infos, or -1 */
+} word_entry_t;
+
 struct bw_pack_s {
     lang_pack_t langs[BW_LANG__CNT];
     size_t nrules;
     trig_table_t hints; /* every language's hints, found in one pass */
-    wordmap_t stopwords; /* word -> bit mask of the languages it is frequent in */
+    wordmap_t words; /* every word of every language -> index into entries */
+    word_entry_t *entries;
+    size_t nentries;
 };
 
 bool wordmap_put(wordmap_t *m, const char *key, size_t len, double val);
