@@ -48,6 +48,7 @@ struct bw_classifier_s {
     size_t nhits;
     bool hits_overflow;
     const lang_pack_t *hits_lp; /* the language the hits are for */
+    size_t kana, han; /* characters of these scripts in the text */
     bool no_prefilter; /* tests: search every rule the plain way */
     size_t last_pos[BW_MAX_RULES_PER_LANG];
     /* 1 + where the last later literal of the rule starts; 0: none. A
@@ -133,24 +134,41 @@ static bool grow(void **arr, size_t *cap, size_t need, size_t elem) {
     return true;
 }
 
-/* Tokens (runs of word bytes, each with the hash of its lower-cased bytes)
+/* In one pass over the text: its lower-cased copy, the scripts it uses,
+ * tokens (runs of word bytes, each with the hash of its lower-cased bytes)
  * and word starts for the prefilter (a word byte after a non-word byte; an
- * apostrophe counts as non-word there, as it does for PCRE2's \b), in one
- * pass over the text. */
-static bool scan_words(bw_classifier_t *cl) {
+ * apostrophe counts as non-word there, as it does for PCRE2's \b). */
+static bool scan_text(bw_classifier_t *cl) {
     const unsigned char *s = (const unsigned char *)cl->text.data;
-    const unsigned char *lo = (const unsigned char *)cl->lower.data;
+    unsigned char *lo = (unsigned char *)cl->lower.data;
     size_t len = cl->text.len, ntok = 0, nstarts = 0, tok_start = 0;
-    bool prev = false, prev_start = false;
+    bool prev = false, prev_start = false, after_c3 = false;
     uint64_t h = 0;
 
     /* at most one token and one start per two bytes: no checks in the loop */
     if (!grow((void **)&cl->tokens, &cl->captokens, len / 2 + 1, sizeof(token_t)) ||
         !grow((void **)&cl->starts, &cl->capstarts, len / 2 + 1, sizeof(uint32_t)))
         return false;
+    cl->kana = cl->han = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = s[i];
         bool word;
+        /* lower case: ASCII, and Latin-1 capitals U+00C0..U+00DE (but
+         * U+00D7), C3 80..9E, as lower_utf8() */
+        if (after_c3) {
+            lo[i] = c >= 0x80 && c <= 0x9E && c != 0x97 ? (unsigned char)(c + 0x20) : c;
+            after_c3 = false;
+        } else {
+            lo[i] = c >= 'A' && c <= 'Z' ? (unsigned char)(c | 0x20) : c;
+            after_c3 = c == 0xC3;
+        }
+        /* scripts that name the language: kana, han */
+        if (c >= 0xE3 && c <= 0xED && i + 2 < len) {
+            unsigned cp =
+                (unsigned)(c & 0x0F) << 12 | (unsigned)(s[i + 1] & 0x3F) << 6 | (s[i + 2] & 0x3F);
+            cl->kana += cp >= 0x3040 && cp <= 0x30FF;
+            cl->han += cp >= 0x4E00 && cp <= 0x9FFF;
+        }
         switch (byte_class(c)) {
         case B_WORD:
         case B_LEAD:
@@ -218,23 +236,6 @@ static bool tok_neg(const bw_classifier_t *cl, size_t t) {
 
 /* ---- language ---- */
 
-static void count_scripts(const unsigned char *s, size_t len, size_t *kana, size_t *han,
-                          size_t *hangul) {
-    for (size_t i = 0; i + 2 < len; i++) {
-        if (s[i] < 0xE3 || s[i] > 0xED)
-            continue;
-        unsigned cp =
-            (unsigned)(s[i] & 0x0F) << 12 | (unsigned)(s[i + 1] & 0x3F) << 6 | (s[i + 2] & 0x3F);
-        if (cp >= 0x3040 && cp <= 0x30FF)
-            (*kana)++;
-        else if (cp >= 0x4E00 && cp <= 0x9FFF)
-            (*han)++;
-        else if (cp >= 0xAC00 && cp <= 0xD7AF)
-            (*hangul)++;
-        i += 2;
-    }
-}
-
 /* Votes of the languages' hints (letters or endings only they use: ã, ñ,
  * ß), all found in one pass over the text. */
 static void hint_votes(const bw_classifier_t *cl, const bw_pack_t *pack, double *votes) {
@@ -255,14 +256,12 @@ static void hint_votes(const bw_classifier_t *cl, const bw_pack_t *pack, double 
 }
 
 static bw_lang_t detect(bw_classifier_t *cl, const bw_pack_t *pack) {
-    size_t kana = 0, han = 0, hangul = 0;
     double votes[BW_LANG__CNT] = {0};
     int best = BW_LANG_EN;
 
-    count_scripts((const unsigned char *)cl->text.data, cl->text.len, &kana, &han, &hangul);
-    if (kana > 0)
+    if (cl->kana > 0)
         return BW_LANG_JA;
-    if (han > 0)
+    if (cl->han > 0)
         return BW_LANG_ZH;
     for (size_t t = 0; t < cl->ntokens; t++) {
         unsigned mask = cl->tokens[t].entry ? cl->tokens[t].entry->stop_langs : 0;
@@ -290,10 +289,9 @@ static bool set_text(bw_classifier_t *cl, const char *title, size_t title_len, c
     /* 8 zero bytes after the text: the prefilter reads 8 at a time */
     if (!bw_buf_reserve(&cl->lower, cl->text.len + 8))
         return false;
-    lower_utf8(cl->text.data, cl->text.len, cl->lower.data);
     cl->lower.len = cl->text.len;
     memset(cl->lower.data + cl->lower.len, 0, 8);
-    return scan_words(cl);
+    return scan_text(cl);
 }
 
 bw_lang_t bw_detect_language(bw_classifier_t *cl, const bw_pack_t *pack, const char *text,
@@ -493,15 +491,16 @@ static void hits_at(bw_classifier_t *cl, const trig_table_t *t, size_t i) {
     uint32_t k, end;
     uint64_t head;
 
-    if (i + (t->key3 ? 3 : 2) > cl->lower.len || !trig_bucket(t, trig_key(s + i, t->key3), &k, &end))
+    if (i + (t->key3 ? 3 : 2) > cl->lower.len ||
+        !trig_bucket(t, trig_key(s + i, t->key3), &k, &end))
         return;
     memcpy(&head, s + i, 8); /* the text is followed by 8 zero bytes */
     for (; k < end; k++) {
         const trig_t *tr = &t->trigs[k];
         /* a literal has no NUL byte: the padding never matches */
         if ((head & t->masks[k]) != t->heads[k] ||
-            (tr->len > 8 && (tr->len > cl->lower.len - i ||
-                             !same_bytes(s + i + 8, tr->text + 8, tr->len - 8u))))
+            (tr->len > 8 &&
+             (tr->len > cl->lower.len - i || !same_bytes(s + i + 8, tr->text + 8, tr->len - 8u))))
             continue;
         if (tr->later)
             cl->later_end[tr->rule] = (uint32_t)i + 1; /* starts come in order */
