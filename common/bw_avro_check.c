@@ -200,13 +200,82 @@ static bw_err_t check_node(rd_t *rd, const bw_snode_t *n, const bw_sfield_t *f, 
 
 bw_err_t bw_avro_check(const bw_snode_t *root, const unsigned char *buf, size_t len, char *errstr,
                        size_t errstr_size) {
+    return bw_avro_check_fields(root, buf, len, NULL, errstr, errstr_size);
+}
+
+bw_err_t bw_avro_check_fields(const bw_snode_t *root, const unsigned char *buf, size_t len,
+                              size_t *fields, char *errstr, size_t errstr_size) {
     rd_t rd = {buf, buf + len, errstr, errstr_size, false};
     bw_err_t err;
 
-    if ((err = check_node(&rd, root, NULL, 0)))
-        return err;
+    if (!fields) {
+        if ((err = check_node(&rd, root, NULL, 0)))
+            return err;
+    } else {
+        if (root->type != BW_T_RECORD)
+            return fail(&rd, BW_ERR_SCHEMA, "not a record");
+        /* check_node's record case, one field at a time */
+        for (size_t i = 0; i < root->n; i++) {
+            fields[i] = (size_t)(rd.p - buf);
+            if ((err = check_node(&rd, root->fields[i].type, &root->fields[i], 1))) {
+                prefix_path(&rd, root->fields[i].name);
+                return err;
+            }
+        }
+        fields[root->n] = (size_t)(rd.p - buf);
+    }
     if (rd.p != rd.end)
         return fail(&rd, BW_ERR_TRAILING_BYTES, "%zu trailing bytes after the record",
                     (size_t)(rd.end - rd.p));
     return BW_ERR_OK;
+}
+
+bool bw_avro_scalar(const bw_snode_t *type, const unsigned char *p, const unsigned char *end,
+                    bw_avro_scalar_t *out) {
+    rd_t rd = {p, end, NULL, 0, false};
+    int64_t v = 0;
+
+    memset(out, 0, sizeof(*out));
+    out->branch = -1;
+    if (type->type == BW_T_UNION) {
+        if (read_varint(&rd, &v, 5) || v < 0 || (uint64_t)v >= type->n)
+            return false;
+        out->branch = (int)v;
+        type = type->branches[v];
+    }
+    out->type = type->type;
+    switch (type->type) {
+    case BW_T_NULL:
+        return true;
+    case BW_T_BOOLEAN:
+        if (rd.p >= rd.end)
+            return false;
+        out->i = *rd.p;
+        return true;
+    case BW_T_INT:
+    case BW_T_LONG:
+    case BW_T_ENUM:
+        return !read_varint(&rd, &out->i, 10);
+    case BW_T_FLOAT:
+    case BW_T_DOUBLE:
+        if ((size_t)(rd.end - rd.p) < (type->type == BW_T_FLOAT ? 4u : 8u))
+            return false;
+        if (type->type == BW_T_FLOAT) {
+            float f;
+            memcpy(&f, rd.p, 4);
+            out->d = f;
+        } else {
+            memcpy(&out->d, rd.p, 8);
+        }
+        return true;
+    case BW_T_STRING:
+    case BW_T_BYTES:
+        if (read_varint(&rd, &v, 10) || v < 0 || (uint64_t)v > (uint64_t)(rd.end - rd.p))
+            return false;
+        out->s = (const char *)rd.p;
+        out->len = (size_t)v;
+        return true;
+    default:
+        return false;
+    }
 }

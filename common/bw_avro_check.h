@@ -21,4 +21,32 @@
 bw_err_t bw_avro_check(const bw_snode_t *root, const unsigned char *buf, size_t len, char *errstr,
                        size_t errstr_size);
 
+/**
+ * @brief bw_avro_check of a record, noting where each of its fields
+ *        starts: fields[i] is field i's offset in buf and fields[root->n]
+ *        the end, so fields must have root->n + 1 entries.
+ */
+bw_err_t bw_avro_check_fields(const bw_snode_t *root, const unsigned char *buf, size_t len,
+                              size_t *fields, char *errstr, size_t errstr_size);
+
+/** A value read straight from checked bytes (see bw_avro_scalar). */
+typedef struct {
+    int branch; /* the union branch taken, or -1 when the type is no union */
+    bw_type_t type; /* the value's own type (the branch's for a union) */
+    int64_t i; /* boolean, int, long, enum index */
+    double d; /* float, double */
+    const char *s; /* string, bytes: not NUL-terminated */
+    size_t len;
+} bw_avro_scalar_t;
+
+/**
+ * @brief Read the value of @p type at @p p, bytes bw_avro_check passed:
+ *        a null, boolean, number, enum, string or bytes, or a union of
+ *        them. Lets a stage read the few fields it needs where they are,
+ *        without building Avro C values.
+ * @returns false for any other type, or bytes that end too soon.
+ */
+bool bw_avro_scalar(const bw_snode_t *type, const unsigned char *p, const unsigned char *end,
+                    bw_avro_scalar_t *out);
+
 #endif

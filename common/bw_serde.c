@@ -154,8 +154,9 @@ const bw_schema_t *bw_serde_schema_by_id(const bw_serde_t *sd, int32_t id) {
     return e ? e->schema : NULL;
 }
 
-bw_err_t bw_serde_decode(bw_serde_t *sd, const void *buf, size_t len, const bw_schema_t *expect,
-                         bw_record_t **recp, char *errstr, size_t errstr_size) {
+bw_err_t bw_serde_check(bw_serde_t *sd, const void *buf, size_t len, const bw_schema_t *expect,
+                        const bw_schema_t **schemap, size_t *fields, size_t nfields, char *errstr,
+                        size_t errstr_size) {
     const unsigned char *p = buf;
     entry_t *e;
     int32_t id;
@@ -186,9 +187,30 @@ bw_err_t bw_serde_decode(bw_serde_t *sd, const void *buf, size_t len, const bw_s
                       expect->name);
         return BW_ERR_WRONG_SCHEMA;
     }
-    if ((err = bw_avro_check(e->schema->root, p + BW_WIRE_HEADER, len - BW_WIRE_HEADER, errstr,
-                             errstr_size)))
+    if (fields && nfields < e->schema->root->n + 1) {
+        bw_errstr_set(errstr, errstr_size, "schema id %d: %s has more fields than expected", id,
+                      e->schema->name);
+        return BW_ERR_WRONG_SCHEMA;
+    }
+    if ((err = bw_avro_check_fields(e->schema->root, p + BW_WIRE_HEADER, len - BW_WIRE_HEADER,
+                                    fields, errstr, errstr_size)))
         return err;
+    for (size_t i = 0; fields && i <= e->schema->root->n; i++)
+        fields[i] += BW_WIRE_HEADER;
+    *schemap = e->schema;
+    return BW_ERR_OK;
+}
+
+bw_err_t bw_serde_decode(bw_serde_t *sd, const void *buf, size_t len, const bw_schema_t *expect,
+                         bw_record_t **recp, char *errstr, size_t errstr_size) {
+    const unsigned char *p = buf;
+    const bw_schema_t *schema;
+    entry_t *e;
+    bw_err_t err;
+
+    if ((err = bw_serde_check(sd, buf, len, expect, &schema, NULL, 0, errstr, errstr_size)))
+        return err;
+    e = entry_by_id(sd, schema->id);
     avro_value_reset(&e->rec->value);
     avro_reader_memory_set_source(sd->reader, (const char *)p + BW_WIRE_HEADER,
                                   (int64_t)(len - BW_WIRE_HEADER));

@@ -52,6 +52,18 @@ const bw_schema_t *bw_serde_schema_by_id(const bw_serde_t *sd, int32_t id);
 bw_err_t bw_serde_decode(bw_serde_t *sd, const void *buf, size_t len, const bw_schema_t *expect,
                          bw_record_t **recp, char *errstr, size_t errstr_size);
 
+/**
+ * @brief Everything bw_serde_decode checks (size, header, schema id, the
+ *        body against the schema), without reading the body into Avro C.
+ * @param schemap receives the message's schema.
+ * @param fields  if not NULL, where each top-level field of the body starts,
+ *        as offsets in @p buf (see bw_avro_check_fields); it has
+ *        @p nfields entries, at least the schema's field count + 1.
+ */
+bw_err_t bw_serde_check(bw_serde_t *sd, const void *buf, size_t len, const bw_schema_t *expect,
+                        const bw_schema_t **schemap, size_t *fields, size_t nfields, char *errstr,
+                        size_t errstr_size);
+
 /** @brief Encode @p value (of @p schema) into @p out (replacing its content). */
 bw_err_t bw_serde_encode(bw_serde_t *sd, const bw_schema_t *schema, avro_value_t *value,
                          bw_buf_t *out, char *errstr, size_t errstr_size);

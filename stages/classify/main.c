@@ -50,18 +50,14 @@ typedef struct {
 
 static bw_err_t process(void *opaque, bw_stage_t *st, rd_kafka_message_t **msgs, size_t n) {
     app_t *app = opaque;
-    bw_serde_t *sd = bw_stage_serde(st);
     char errstr[512];
     bw_err_t err;
 
     for (size_t i = 0; i < n; i++) {
         rd_kafka_message_t *m = msgs[i];
-        bw_record_t *rec;
         bw_review_out_t res;
 
-        if ((err = bw_serde_decode(sd, m->payload, m->len, app->c.in_schema, &rec, errstr,
-                                   sizeof(errstr))) ||
-            (err = classify_wire(&app->c, rec, m->payload, m->len, &res, errstr, sizeof(errstr)))) {
+        if ((err = classify_wire(&app->c, m->payload, m->len, &res, errstr, sizeof(errstr)))) {
             if ((err = bw_stage_deadletter(st, m, err, errstr)))
                 return err;
             continue;
@@ -74,13 +70,17 @@ static bw_err_t process(void *opaque, bw_stage_t *st, rd_kafka_message_t **msgs,
 }
 
 /* --stdin: one JSON line in, one JSON line out; a bad line is reported as
- * stdin:LINE: reason on stderr and the run goes on (exit 1 at the end). */
+ * stdin:LINE: reason on stderr and the run goes on (exit 1 at the end).
+ * Each line is encoded as the message the stage would consume and goes
+ * through the stage's own path (classify_wire). */
 static int run_stdin(app_t *app) {
     char *line = NULL, errstr[512];
     size_t cap = 0;
     ssize_t len;
     long lineno = 0, bad = 0;
-    bw_record_t *in = bw_record_new(app->c.in_schema);
+    bw_record_t *in = bw_record_new(app->c.in_schema), *out;
+    bw_serde_t *sd = app->c.sd;
+    bw_buf_t msg = {0};
 
     if (!in)
         return 1;
@@ -100,16 +100,20 @@ static int run_stdin(app_t *app) {
             continue;
         }
         if (bw_json_to_avro(app->c.in_schema, j, &in->value, errstr, sizeof(errstr)) ||
-            classify_record(&app->c, &in->value, &res, errstr, sizeof(errstr))) {
+            bw_serde_encode(sd, app->c.in_schema, &in->value, &msg, errstr, sizeof(errstr)) ||
+            classify_wire(&app->c, msg.data, msg.len, &res, errstr, sizeof(errstr)) ||
+            bw_serde_decode(sd, app->c.wire.data, app->c.wire.len, app->c.out_schema, &out, errstr,
+                            sizeof(errstr))) {
             fprintf(stderr, "stdin:%ld: %s\n", lineno, errstr);
             json_decref(j);
             bad++;
             continue;
         }
         json_decref(j);
-        outj = bw_avro_to_json(app->c.out_schema, &app->c.out->value);
+        outj = bw_avro_to_json(app->c.out_schema, &out->value);
         if (outj && app->cc->explain)
-            json_object_set_new(outj, "explain", classify_explain(&app->c, &res, &in->value));
+            json_object_set_new(outj, "explain",
+                                classify_explain(&app->c, &res, msg.data, msg.len));
         if (outj && (text = json_dumps(outj, JSON_COMPACT))) {
             puts(text);
             free(text);
@@ -117,6 +121,7 @@ static int run_stdin(app_t *app) {
         json_decref(outj);
     }
     free(line);
+    bw_buf_free(&msg);
     bw_record_destroy(in);
     fflush(stdout);
     return bad ? 1 : 0;

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bw_field.h"
+#include "bw_avro_check.h"
 #include "bw_log.h"
 #include "bw_util.h"
 
@@ -69,11 +69,14 @@ bw_err_t classify_init(classify_t *c, bw_serde_t *sd, const char *rules_dir, siz
         bw_errstr_set(errstr, errstr_size, "ReviewEvent or ClassifiedReview missing from schemas");
         return BW_ERR_SCHEMA;
     }
-    /* ClassifiedReview starts with the ReviewEvent fields, in order. */
+    /* ClassifiedReview starts with the ReviewEvent fields, in order and of
+     * the same types: an input's bytes are the output's first fields. */
     c->n_shared = (int)c->in_schema->root->n;
     for (int i = 0; i < c->n_shared; i++)
         if ((size_t)i >= c->out_schema->root->n ||
-            strcmp(c->in_schema->root->fields[i].name, c->out_schema->root->fields[i].name)) {
+            strcmp(c->in_schema->root->fields[i].name, c->out_schema->root->fields[i].name) ||
+            !avro_schema_equal(avro_schema_record_field_get_by_index(c->in_schema->avro, i),
+                               avro_schema_record_field_get_by_index(c->out_schema->avro, i))) {
             bw_errstr_set(errstr, errstr_size,
                           "ClassifiedReview must start with ReviewEvent's fields in order");
             return BW_ERR_SCHEMA;
@@ -104,7 +107,8 @@ bw_err_t classify_init(classify_t *c, bw_serde_t *sd, const char *rules_dir, siz
     OUT_(o_classified_at, "classified_at")
 #undef IN_
 #undef OUT_
-    if (!(c->out = bw_record_new(c->out_schema)) || !(c->cl = bw_classifier_new()) || tail_init(c))
+    if (!(c->offs = calloc((size_t)c->n_shared + 1, sizeof(size_t))) ||
+        !(c->cl = bw_classifier_new()) || tail_init(c))
         return BW_ERR_NOMEM;
     if (!(c->pack = bw_pack_load(rules_dir, errstr, errstr_size)))
         return BW_ERR_CONFIG;
@@ -131,7 +135,7 @@ void classify_fini(classify_t *c) {
     bw_buf_free(&c->wire);
     bw_pack_destroy(c->pack);
     bw_classifier_destroy(c->cl);
-    bw_record_destroy(c->out);
+    free(c->offs);
     bw_buf_free(&c->tmp);
     free(c->rules_dir);
     memset(c, 0, sizeof(*c));
@@ -165,38 +169,49 @@ static size_t utf8_cut(const char *s, size_t len, size_t max) {
     return max;
 }
 
-static bw_err_t read_review(classify_t *c, avro_value_t *review, bw_review_in_t *in,
-                            int64_t *occurred_at, char *lang_buf, size_t lang_size) {
-    avro_value_t f, b;
-    int enum_val = 0, bval = 0;
-    int32_t rating = 0;
+/* The fields the classifier needs, read where they are in a checked
+ * ReviewEvent message (c->offs: where each field starts). */
+static bool read_review(classify_t *c, const unsigned char *wire, bw_review_in_t *in,
+                        int64_t *occurred_at, char *lang_buf, size_t lang_size) {
+    const bw_snode_t *root = c->in_schema->root;
+    bw_avro_scalar_t v;
+#define READ_(idx) \
+    bw_avro_scalar(root->fields[idx].type, wire + c->offs[idx], wire + c->offs[(idx) + 1], &v)
 
     memset(in, 0, sizeof(*in));
     in->fulfilled_by_platform = -1;
-    if (bw_field_opt(review, c->f_title, &b))
-        bw_field_string_of(&b, &in->title, &in->title_len);
-    if (avro_value_get_by_index(review, (size_t)c->f_body, &f, NULL))
-        return BW_ERR_SCHEMA;
-    bw_field_string_of(&f, &in->body, &in->body_len);
-    if (bw_field_opt(review, c->f_language, &b)) {
-        const char *s;
-        size_t n;
-        bw_field_string_of(&b, &s, &n);
-        snprintf(lang_buf, lang_size, "%.*s", (int)n, s);
+    if (!READ_(c->f_title))
+        return false;
+    if (v.type == BW_T_STRING) {
+        in->title = v.s;
+        in->title_len = v.len;
+    }
+    if (!READ_(c->f_body) || v.type != BW_T_STRING)
+        return false;
+    in->body = v.s;
+    in->body_len = v.len;
+    if (!READ_(c->f_language))
+        return false;
+    if (v.type == BW_T_STRING) {
+        snprintf(lang_buf, lang_size, "%.*s", (int)v.len, v.s);
         in->language = lang_buf;
     }
-    if (avro_value_get_by_index(review, (size_t)c->f_kind, &f, NULL) ||
-        avro_value_get_enum(&f, &enum_val))
-        return BW_ERR_SCHEMA;
-    in->kind = (bw_kind_t)enum_val;
-    if (bw_field_opt(review, c->f_rating, &b) && !avro_value_get_int(&b, &rating))
-        in->rating = rating;
-    if (bw_field_opt(review, c->f_fulfilled, &b) && !avro_value_get_boolean(&b, &bval))
-        in->fulfilled_by_platform = bval ? 1 : 0;
-    if (avro_value_get_by_index(review, (size_t)c->f_occurred, &f, NULL) ||
-        avro_value_get_long(&f, occurred_at))
-        return BW_ERR_SCHEMA;
-    return BW_ERR_OK;
+    if (!READ_(c->f_kind) || v.type != BW_T_ENUM)
+        return false;
+    in->kind = (bw_kind_t)v.i;
+    if (!READ_(c->f_rating))
+        return false;
+    if (v.type == BW_T_INT)
+        in->rating = (int)v.i;
+    if (!READ_(c->f_fulfilled))
+        return false;
+    if (v.type == BW_T_BOOLEAN)
+        in->fulfilled_by_platform = v.i ? 1 : 0;
+    if (!READ_(c->f_occurred) || v.type != BW_T_LONG)
+        return false;
+    *occurred_at = v.i;
+    return true;
+#undef READ_
 }
 
 static int set_opt_enum(avro_value_t *rec, int idx, int val) {
@@ -209,10 +224,11 @@ static int set_opt_enum(avro_value_t *rec, int idx, int val) {
     return avro_value_set_branch(&f, 1, &b) || avro_value_set_enum(&b, val);
 }
 
-/* The findings into out: a ClassifiedReview (shift 0) or its findings
- * alone (shift: the fields before them). */
-static int write_findings(classify_t *c, avro_value_t *out, int shift, const bw_review_out_t *res,
+/* The findings into out, a record of ClassifiedReview's fields after
+ * ReviewEvent's (field indexes shift by the fields before them). */
+static int write_findings(classify_t *c, avro_value_t *out, const bw_review_out_t *res,
                           int64_t occurred_at, bool truncated) {
+    int shift = c->n_shared;
     avro_value_t f, item, b;
     int rc = 0;
 
@@ -250,24 +266,74 @@ static int write_findings(classify_t *c, avro_value_t *out, int shift, const bw_
     return rc;
 }
 
-/* Read and classify one review; *truncated when its body was cut. */
-static bw_err_t classify_in(classify_t *c, avro_value_t *review, bw_review_out_t *res,
-                            int64_t *occurred_at, bool *truncated, char *errstr,
-                            size_t errstr_size) {
+/* An Avro long (zigzag varint), as Avro C writes a string's length. */
+static bool put_long(bw_buf_t *b, int64_t v) {
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    unsigned char out[10];
+    size_t n = 0;
+
+    do {
+        out[n] = (unsigned char)(z & 0x7F);
+        z >>= 7;
+        if (z)
+            out[n] |= 0x80;
+        n++;
+    } while (z);
+    return bw_buf_append(b, out, n);
+}
+
+/* The input's fields as the output's first ones: its own bytes, with the
+ * body replaced by the part of it that was classified when it was cut. */
+static bool shared_fields(classify_t *c, const unsigned char *wire, const bw_review_in_t *in,
+                          const void **head, size_t *head_len) {
+    size_t body = c->offs[c->f_body], after = c->offs[c->f_body + 1], end = c->offs[c->n_shared];
+
+    bw_buf_reset(&c->tmp);
+    if (!bw_buf_append(&c->tmp, wire + BW_WIRE_HEADER, body - BW_WIRE_HEADER) ||
+        !put_long(&c->tmp, (int64_t)in->body_len) ||
+        !bw_buf_append(&c->tmp, in->body, in->body_len) ||
+        !bw_buf_append(&c->tmp, wire + after, end - after))
+        return false;
+    *head = c->tmp.data;
+    *head_len = c->tmp.len;
+    return true;
+}
+
+bw_err_t classify_wire(classify_t *c, const void *wire, size_t len, bw_review_out_t *res,
+                       char *errstr, size_t errstr_size) {
+    const unsigned char *w = wire;
+    const bw_schema_t *schema;
+    const void *head = w + BW_WIRE_HEADER;
+    size_t head_len = len - BW_WIRE_HEADER;
     bw_review_in_t in;
+    int64_t occurred_at = 0;
     char lang[16];
+    bool truncated;
     bw_err_t err;
 
-    if ((err = read_review(c, review, &in, occurred_at, lang, sizeof(lang)))) {
-        bw_errstr_set(errstr, errstr_size, "not a ReviewEvent value");
+    if ((err = bw_serde_check(c->sd, wire, len, c->in_schema, &schema, c->offs,
+                              (size_t)c->n_shared + 1, errstr, errstr_size)))
         return err;
+    /* The fields are read where this stage's ReviewEvent has them. */
+    if (schema != c->in_schema) {
+        bw_errstr_set(errstr, errstr_size, "written with schema id %d, this stage reads id %d",
+                      schema->id, c->in_schema->id);
+        return BW_ERR_WRONG_SCHEMA;
+    }
+    if (!read_review(c, w, &in, &occurred_at, lang, sizeof(lang))) {
+        bw_errstr_set(errstr, errstr_size, "not a ReviewEvent value");
+        return BW_ERR_SCHEMA;
     }
     /* A huge body is cut (at a character boundary) and flagged, so that no
      * input makes classification or the output record unbounded. */
-    *truncated = in.body_len > c->body_max;
-    if (*truncated) {
+    truncated = in.body_len > c->body_max;
+    if (truncated) {
         in.body_len = utf8_cut(in.body, in.body_len, c->body_max);
         bw_metric_inc(c->m_truncated);
+        if (!shared_fields(c, w, &in, &head, &head_len)) {
+            bw_errstr_set(errstr, errstr_size, "out of memory");
+            return BW_ERR_NOMEM;
+        }
     }
     bw_classify(c->cl, c->pack, &in, res);
     if (c->reg) {
@@ -278,90 +344,28 @@ static bw_err_t classify_in(classify_t *c, avro_value_t *review, bw_review_out_t
         if (res->limit_hits)
             bw_metric_add(c->m_limit_hits, res->limit_hits);
     }
-    return BW_ERR_OK;
-}
-
-/* c->out: the review's fields, the body cut to what was classified, and
- * the findings. */
-static bw_err_t fill_out(classify_t *c, avro_value_t *review, const bw_review_out_t *res,
-                         int64_t occurred_at, bool truncated, char *errstr, size_t errstr_size) {
-    avro_value_t *out = &c->out->value;
-
-    if (avro_value_reset(out))
-        goto avro_err;
-    for (int i = 0; i < c->n_shared; i++) {
-        avro_value_t src, dst;
-        if (avro_value_get_by_index(review, (size_t)i, &src, NULL) ||
-            avro_value_get_by_index(out, (size_t)i, &dst, NULL) || avro_value_copy(&dst, &src))
-            goto avro_err;
-    }
-    if (truncated) {
-        avro_value_t f;
-        const char *body;
-        size_t len;
-        if (avro_value_get_by_index(out, (size_t)c->f_body, &f, NULL) ||
-            avro_value_get_string(&f, &body, &len))
-            goto avro_err;
-        len = utf8_cut(body, len ? len - 1 : 0, c->body_max);
-        bw_buf_reset(&c->tmp);
-        if (!bw_buf_append(&c->tmp, body, len))
-            return BW_ERR_NOMEM;
-        if (avro_value_set_string_len(&f, c->tmp.data, c->tmp.len + 1))
-            goto avro_err;
-    }
-    if (write_findings(c, out, 0, res, occurred_at, truncated))
-        goto avro_err;
-    return BW_ERR_OK;
-avro_err:
-    bw_errstr_set(errstr, errstr_size, "Avro C: %s", avro_strerror());
-    return BW_ERR_SCHEMA;
-}
-
-bw_err_t classify_record(classify_t *c, avro_value_t *review, bw_review_out_t *res, char *errstr,
-                         size_t errstr_size) {
-    int64_t occurred_at = 0;
-    bool truncated;
-    bw_err_t err;
-
-    if ((err = classify_in(c, review, res, &occurred_at, &truncated, errstr, errstr_size)))
-        return err;
-    return fill_out(c, review, res, occurred_at, truncated, errstr, errstr_size);
-}
-
-bw_err_t classify_wire(classify_t *c, const bw_record_t *rec, const void *wire, size_t len,
-                       bw_review_out_t *res, char *errstr, size_t errstr_size) {
-    avro_value_t *review = (avro_value_t *)&rec->value;
-    int64_t occurred_at = 0;
-    bool truncated;
-    bw_err_t err;
-
-    if ((err = classify_in(c, review, res, &occurred_at, &truncated, errstr, errstr_size)))
-        return err;
-    /* The input's bytes are the output's leading fields only when they
-     * were written with the very schema the output starts with and the
-     * body goes out as it came in. */
-    if (truncated || rec->schema != c->in_schema || len < BW_WIRE_HEADER) {
-        if ((err = fill_out(c, review, res, occurred_at, truncated, errstr, errstr_size)))
-            return err;
-        return bw_serde_encode(c->sd, c->out_schema, &c->out->value, &c->wire, errstr, errstr_size);
-    }
-    if (avro_value_reset(&c->tail) ||
-        write_findings(c, &c->tail, c->n_shared, res, occurred_at, false)) {
+    /* Avro writes a record as its fields one after another: the input's
+     * bytes, then the findings encoded alone, are the ClassifiedReview. */
+    if (avro_value_reset(&c->tail) || write_findings(c, &c->tail, res, occurred_at, truncated)) {
         bw_errstr_set(errstr, errstr_size, "Avro C: %s", avro_strerror());
         return BW_ERR_SCHEMA;
     }
-    return bw_serde_encode_parts(c->sd, c->out_schema, (const char *)wire + BW_WIRE_HEADER,
-                                 len - BW_WIRE_HEADER, &c->tail, &c->wire, errstr, errstr_size);
+    return bw_serde_encode_parts(c->sd, c->out_schema, head, head_len, &c->tail, &c->wire, errstr,
+                                 errstr_size);
 }
 
-json_t *classify_explain(const classify_t *c, const bw_review_out_t *res, avro_value_t *review) {
+json_t *classify_explain(classify_t *c, const bw_review_out_t *res, const void *wire, size_t len) {
     json_t *arr = json_array();
+    const bw_schema_t *schema;
     bw_review_in_t in;
     int64_t occurred_at;
     char lang[16];
     bw_buf_t text = {0};
 
-    if (!arr || read_review((classify_t *)c, review, &in, &occurred_at, lang, sizeof(lang)))
+    if (!arr ||
+        bw_serde_check(c->sd, wire, len, c->in_schema, &schema, c->offs, (size_t)c->n_shared + 1,
+                       NULL, 0) ||
+        schema != c->in_schema || !read_review(c, wire, &in, &occurred_at, lang, sizeof(lang)))
         return arr;
     /* the same text the classifier saw: title, a newline, the body */
     if (in.title && in.title_len) {

@@ -29,7 +29,7 @@ typedef struct classify_s {
     size_t body_max;
     bw_serde_t *sd;
     const bw_schema_t *in_schema, *out_schema;
-    bw_record_t *out;
+    size_t *offs; /* where each ReviewEvent field starts in a message */
     bw_buf_t tmp;
     bw_pack_t *pack;
     bw_classifier_t *cl;
@@ -56,25 +56,21 @@ bw_err_t classify_init(classify_t *c, bw_serde_t *sd, const char *rules_dir, siz
 void classify_fini(classify_t *c);
 
 /**
- * @brief Classify one ReviewEvent value into c->out (a ClassifiedReview).
+ * @brief Classify one ReviewEvent message (wire format) and write the
+ *        ClassifiedReview message into c->wire. The input is checked
+ *        (bw_serde_check) and its fields read where they are; its bytes
+ *        are the output's leading fields, so only the findings are encoded.
  * @param res receives the classifier's findings (for --explain and tests).
+ * @returns an error (with errstr) for input to dead-letter.
  */
-bw_err_t classify_record(classify_t *c, avro_value_t *review, bw_review_out_t *res, char *errstr,
-                         size_t errstr_size);
-
-/**
- * @brief Classify one decoded ReviewEvent and encode the ClassifiedReview
- *        into c->wire: the stage's path. The input's own bytes (@p wire,
- *        its wire-format message) are the output's leading fields when the
- *        body was not cut, so only the findings are encoded.
- */
-bw_err_t classify_wire(classify_t *c, const bw_record_t *rec, const void *wire, size_t len,
-                       bw_review_out_t *res, char *errstr, size_t errstr_size);
+bw_err_t classify_wire(classify_t *c, const void *wire, size_t len, bw_review_out_t *res,
+                       char *errstr, size_t errstr_size);
 
 /** @brief Reload the rule pack (SIGHUP): a bad pack keeps the old one. */
 bw_err_t classify_reload(void *opaque);
 
-/** @brief [{rule, cause, start, end, text}] for --explain. */
-json_t *classify_explain(const classify_t *c, const bw_review_out_t *res, avro_value_t *review);
+/** @brief [{rule, cause, start, end, text}] for --explain, of the message
+ *  classify_wire was given. */
+json_t *classify_explain(classify_t *c, const bw_review_out_t *res, const void *wire, size_t len);
 
 #endif
