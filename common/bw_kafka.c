@@ -247,15 +247,20 @@ bw_consumer_t *bw_consumer_new(const char *brokers, const bw_conf_t *conf, const
                                size_t errstr_size) {
     /* A fetch waits at most 10 ms for data: each hop of the pipeline adds
      * its fetch wait to an alert's latency (librdkafka's default is 500).
-     * Prefetch is bounded to 10,000 records or 16 MiB: a stage that falls
-     * behind (bw-alert under a flood of signals) would otherwise hold up to
-     * librdkafka's 100,000 records and 64 MiB, and batches are far smaller. */
+     * Prefetch is bounded by its size, 16 MiB (librdkafka's default is
+     * 64): a stage that falls behind (bw-alert under a flood of signals)
+     * holds no more. The count bound stays librdkafka's 100,000 records:
+     * once over a bound, librdkafka 2.0 fetches again only at its broker
+     * thread's next wakeup, up to a second later, and a bound of 10,000
+     * records (as here before) let bw-classify drain its queue in 60 ms and
+     * then wait: 12,400 reviews/s through a backlog instead of 278,000
+     * (bench/bench_classify_e2e.sh). */
     const char *defaults[] = {"auto.offset.reset",
                               "earliest",
                               "fetch.wait.max.ms",
                               "10",
                               "queued.min.messages",
-                              "10000",
+                              "100000",
                               "queued.max.messages.kbytes",
                               "16384",
                               NULL};
