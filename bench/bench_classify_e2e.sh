@@ -36,11 +36,13 @@ r1=$(date +%s.%N)
 port=$(free_port)
 "$BW_BUILD/stages/classify/bw-classify" --brokers "$BROKERS" --http.listen "127.0.0.1:$port" \
     --log.level ${BW_LOG:-warn} --kafka.session.timeout.ms 6000 ${BW_EXTRA:-} 2>"$WORK/classify.log" &
-PIDS+=($!)
+stage=$!
+PIDS+=($stage)
 # Each output message's timestamp (ms, set by the stage's producer).
 timeout 300 kcat -C -b "$bootstrap" -t bw.reviews.classified -o beginning -c "$N" -q -f '%T\n' \
     2>/dev/null >"$WORK/out_ts" || true
 cp "$WORK/classify.log" /tmp/bench_classify_e2e.log
+echo "  stage: peak RSS $(awk '/^VmHWM/{printf "%.1f MiB", $2 / 1024}' /proc/$stage/status)"
 curl -sf "http://127.0.0.1:$port/metrics" |
     grep -E "^bw_batch_seconds_(sum|count)|^bw_offset_commits_total" | sed "s/^/  stage: /"
 python3 - "$N" "$r0" "$r1" "$WORK/out_ts" <<'PY'
