@@ -262,7 +262,7 @@ static int write_findings(classify_t *c, avro_value_t *out, const bw_review_out_
     rc |= avro_value_get_by_index(out, (size_t)(c->o_truncated - shift), &f, NULL) ||
           avro_value_set_boolean(&f, truncated);
     rc |= avro_value_get_by_index(out, (size_t)(c->o_classified_at - shift), &f, NULL) ||
-          avro_value_set_long(&f, c->fixed_now ? c->fixed_now : bw_now_ms());
+          avro_value_set_long(&f, bw_now_ms());
     return rc;
 }
 
