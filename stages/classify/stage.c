@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bw_avro_check.h"
+#include "bw_json.h"
 #include "bw_log.h"
 #include "bw_util.h"
 
@@ -136,6 +137,8 @@ void classify_fini(classify_t *c) {
     bw_pack_destroy(c->pack);
     bw_classifier_destroy(c->cl);
     free(c->offs);
+    bw_record_destroy(c->in_rec);
+    bw_buf_free(&c->rewritten);
     bw_buf_free(&c->tmp);
     free(c->rules_dir);
     memset(c, 0, sizeof(*c));
@@ -299,6 +302,40 @@ static bool shared_fields(classify_t *c, const unsigned char *wire, const bw_rev
     return true;
 }
 
+/* A message of another ReviewEvent version (schemas/README.md: versions
+ * only add fields, with defaults) rewritten in this stage's, field by
+ * field by name: fields it lacks take their defaults, fields this stage
+ * does not know are left out. Through JSON: slow, and only for messages
+ * of writers on another version, during an upgrade. */
+static bw_err_t rewrite_review(classify_t *c, const void *wire, size_t len, char *errstr,
+                               size_t errstr_size) {
+    bw_record_t *rec;
+    json_t *j;
+    const char *key;
+    json_t *v;
+    void *tmp;
+    bw_err_t err;
+
+    if ((err = bw_serde_decode(c->sd, wire, len, c->in_schema, &rec, errstr, errstr_size)))
+        return err;
+    if (!(j = bw_avro_to_json(rec->schema, &rec->value)) ||
+        (!c->in_rec && !(c->in_rec = bw_record_new(c->in_schema)))) {
+        json_decref(j);
+        bw_errstr_set(errstr, errstr_size, "out of memory");
+        return BW_ERR_NOMEM;
+    }
+    json_object_foreach_safe(j, tmp, key, v) {
+        if (bw_snode_field_index(c->in_schema->root, key) < 0)
+            json_object_del(j, key);
+    }
+    err = bw_json_to_avro(c->in_schema, j, &c->in_rec->value, errstr, errstr_size);
+    json_decref(j);
+    if (err)
+        return err;
+    return bw_serde_encode(c->sd, c->in_schema, &c->in_rec->value, &c->rewritten, errstr,
+                           errstr_size);
+}
+
 bw_err_t classify_wire(classify_t *c, const void *wire, size_t len, bw_review_out_t *res,
                        char *errstr, size_t errstr_size) {
     const unsigned char *w = wire;
@@ -316,9 +353,13 @@ bw_err_t classify_wire(classify_t *c, const void *wire, size_t len, bw_review_ou
         return err;
     /* The fields are read where this stage's ReviewEvent has them. */
     if (schema != c->in_schema) {
-        bw_errstr_set(errstr, errstr_size, "written with schema id %d, this stage reads id %d",
-                      schema->id, c->in_schema->id);
-        return BW_ERR_WRONG_SCHEMA;
+        if (wire == c->rewritten.data) { /* cannot happen: rewritten in in_schema */
+            bw_errstr_set(errstr, errstr_size, "schema id %d not rewritten", schema->id);
+            return BW_ERR_WRONG_SCHEMA;
+        }
+        if ((err = rewrite_review(c, wire, len, errstr, errstr_size)))
+            return err;
+        return classify_wire(c, c->rewritten.data, c->rewritten.len, res, errstr, errstr_size);
     }
     if (!read_review(c, w, &in, &occurred_at, lang, sizeof(lang))) {
         bw_errstr_set(errstr, errstr_size, "not a ReviewEvent value");

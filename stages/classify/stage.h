@@ -41,6 +41,8 @@ typedef struct classify_s {
     avro_value_t tail;
     bool have_tail;
     bw_buf_t wire; /* classify_wire's output */
+    bw_record_t *in_rec; /* a message of another ReviewEvent version, rewritten */
+    bw_buf_t rewritten;
     int f_title, f_body, f_language, f_kind, f_rating, f_fulfilled, f_occurred;
     int o_causes, o_primary, o_sentiment, o_severity, o_removable, o_policy, o_due, o_rules, o_lang,
         o_truncated, o_classified_at;

@@ -573,6 +573,76 @@ static void test_output_carries_the_input(void **state) {
     json_decref(texts);
 }
 
+/* A schema file of dir, with one more optional field at index at. */
+static void write_with_field(const char *dir, const char *from, const char *to, size_t at) {
+    char path[512];
+    json_t *sch, *field;
+
+    snprintf(path, sizeof(path), "%s/%s", BW_DEFAULT_SCHEMA_DIR, from);
+    assert_non_null(sch = json_load_file(path, 0, NULL));
+    field = json_pack("{s:s, s:[s,s], s:n, s:s}", "name", "x_channel", "type", "null", "string",
+                      "default", "doc", "test: a field a later version added");
+    assert_int_equal(json_array_insert_new(json_object_get(sch, "fields"), at, field), 0);
+    snprintf(path, sizeof(path), "%s/%s", dir, to);
+    assert_int_equal(json_dump_file(sch, path, JSON_INDENT(2)), 0);
+    json_decref(sch);
+}
+
+/* schemas/README.md: a record type evolves by adding fields with
+ * defaults, under a new id, and messages of the old id still decode. A
+ * stage on the new ReviewEvent gets a message of the old one: classified,
+ * its added field at its default. */
+static void test_older_review_version(void **state) {
+    char dir[128], cmd[1024], err[512];
+    bw_serde_t *sd2;
+    classify_t c2;
+    bw_record_t *old, *out;
+    const bw_schema_t *v1;
+    bw_buf_t m = {0};
+    bw_review_out_t res;
+    json_t *r = review("PRODUCT_REVIEW", 1, "It arrived two weeks late."), *o;
+    size_t n_review;
+
+    (void)state;
+    snprintf(dir, sizeof(dir), "%s/schemas2", tmpdir);
+    snprintf(cmd, sizeof(cmd), "mkdir -p %s && cp %s/* %s/", dir, BW_DEFAULT_SCHEMA_DIR, dir);
+    assert_int_equal(system(cmd), 0);
+    n_review = c.in_schema->root->n;
+    write_with_field(dir, "ReviewEvent.avsc", "ReviewEvent.v2.avsc", n_review);
+    write_with_field(dir, "ClassifiedReview.avsc", "ClassifiedReview.v2.avsc", n_review);
+    snprintf(cmd, sizeof(cmd),
+             "printf '90 ReviewEvent.v2.avsc\\n91 ClassifiedReview.v2.avsc\\n' >>%s/ids.manifest",
+             dir);
+    assert_int_equal(system(cmd), 0);
+    if (!(sd2 = bw_serde_new(dir, BW_SERDE_DEFAULT_MAX, err, sizeof(err))))
+        fail_msg("%s", err);
+    if (classify_init(&c2, sd2, BW_CLASSIFY_RULES_DIR, 4096, NULL, err, sizeof(err)))
+        fail_msg("%s", err);
+    assert_int_equal(c2.in_schema->id, 90);
+    assert_int_equal(c2.out_schema->id, 91);
+    /* a message written with ReviewEvent id 1 */
+    assert_non_null(v1 = bw_serde_schema_by_id(sd2, 1));
+    assert_non_null(old = bw_record_new(v1));
+    if (bw_json_to_avro(v1, r, &old->value, err, sizeof(err)) ||
+        bw_serde_encode(sd2, v1, &old->value, &m, err, sizeof(err)))
+        fail_msg("%s", err);
+    if (classify_wire(&c2, m.data, m.len, &res, err, sizeof(err)))
+        fail_msg("classify_wire: %s", err);
+    if (bw_serde_decode(sd2, c2.wire.data, c2.wire.len, c2.out_schema, &out, err, sizeof(err)))
+        fail_msg("output: %s", err);
+    o = bw_avro_to_json(c2.out_schema, &out->value);
+    assert_string_equal(json_string_value(json_object_get(o, "event_id")), "t1");
+    assert_true(json_is_null(json_object_get(o, "x_channel")));
+    assert_string_equal(json_string_value(json_array_get(json_object_get(o, "causes"), 0)),
+                        "logistics_delay");
+    json_decref(o);
+    json_decref(r);
+    bw_buf_free(&m);
+    bw_record_destroy(old);
+    classify_fini(&c2);
+    bw_serde_destroy(sd2);
+}
+
 static int setup(void **state) {
     (void)state;
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/bw_test_rules_XXXXXX");
@@ -624,6 +694,7 @@ int main(void) {
         cmocka_unit_test(test_prefilter_later_at_word),
         cmocka_unit_test(test_prefilter_changes_nothing),
         cmocka_unit_test(test_output_carries_the_input),
+        cmocka_unit_test(test_older_review_version),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
