@@ -111,6 +111,25 @@ static bw_err_t check_blocks(rd_t *rd, const bw_snode_t *n, int depth) {
     }
 }
 
+/* A record's fields; fields (if not NULL) gets where each starts, from
+ * base, and fields[n->n] where the record ends. */
+static bw_err_t check_record(rd_t *rd, const bw_snode_t *n, const unsigned char *base,
+                             size_t *fields, int depth) {
+    bw_err_t err;
+
+    for (size_t i = 0; i < n->n; i++) {
+        if (fields)
+            fields[i] = (size_t)(rd->p - base);
+        if ((err = check_node(rd, n->fields[i].type, &n->fields[i], depth + 1))) {
+            prefix_path(rd, n->fields[i].name);
+            return err;
+        }
+    }
+    if (fields)
+        fields[n->n] = (size_t)(rd->p - base);
+    return BW_ERR_OK;
+}
+
 static bw_err_t check_node(rd_t *rd, const bw_snode_t *n, const bw_sfield_t *f, int depth) {
     bw_err_t err;
     int64_t v = 0;
@@ -187,13 +206,7 @@ static bw_err_t check_node(rd_t *rd, const bw_snode_t *n, const bw_sfield_t *f, 
     case BW_T_MAP:
         return check_blocks(rd, n, depth);
     case BW_T_RECORD:
-        for (size_t i = 0; i < n->n; i++) {
-            if ((err = check_node(rd, n->fields[i].type, &n->fields[i], depth + 1))) {
-                prefix_path(rd, n->fields[i].name);
-                return err;
-            }
-        }
-        return BW_ERR_OK;
+        return check_record(rd, n, NULL, NULL, depth);
     }
     return fail(rd, BW_ERR_SCHEMA, "unknown schema node");
 }
@@ -208,22 +221,10 @@ bw_err_t bw_avro_check_fields(const bw_snode_t *root, const unsigned char *buf, 
     rd_t rd = {buf, buf + len, errstr, errstr_size, false};
     bw_err_t err;
 
-    if (!fields) {
-        if ((err = check_node(&rd, root, NULL, 0)))
-            return err;
-    } else {
-        if (root->type != BW_T_RECORD)
-            return fail(&rd, BW_ERR_SCHEMA, "not a record");
-        /* check_node's record case, one field at a time */
-        for (size_t i = 0; i < root->n; i++) {
-            fields[i] = (size_t)(rd.p - buf);
-            if ((err = check_node(&rd, root->fields[i].type, &root->fields[i], 1))) {
-                prefix_path(&rd, root->fields[i].name);
-                return err;
-            }
-        }
-        fields[root->n] = (size_t)(rd.p - buf);
-    }
+    if (fields && root->type != BW_T_RECORD)
+        return fail(&rd, BW_ERR_SCHEMA, "not a record");
+    if ((err = fields ? check_record(&rd, root, buf, fields, 0) : check_node(&rd, root, NULL, 0)))
+        return err;
     if (rd.p != rd.end)
         return fail(&rd, BW_ERR_TRAILING_BYTES, "%zu trailing bytes after the record",
                     (size_t)(rd.end - rd.p));

@@ -463,6 +463,8 @@ bool bw_grow(void **arr, size_t *cap, size_t n, size_t sz) {
     if (n < *cap)
         return true;
     ncap = *cap ? *cap * 2 : 64;
+    while (ncap <= n)
+        ncap *= 2;
     if (!(p = realloc(*arr, ncap * sz)))
         return false;
     *arr = p;

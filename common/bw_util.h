@@ -76,7 +76,8 @@ char *bw_arena_strdup(bw_arena_t *a, const char *s);
 void bw_arena_reset(bw_arena_t *a);
 void bw_arena_free(bw_arena_t *a);
 
-/** @brief Grow *arr (of *cap elements of @p sz bytes) to hold @p n + 1 (doubling). */
+/** @brief Grow *arr (of *cap elements of @p sz bytes) to hold @p n + 1 (doubling as often as
+ *         that takes). */
 bool bw_grow(void **arr, size_t *cap, size_t n, size_t sz);
 
 /** @brief FNV-1a of a string: spreads ids over a few slots (not for security). */

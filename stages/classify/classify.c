@@ -120,20 +120,6 @@ static inline bool ascii_letter(unsigned char c) {
     return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
 }
 
-static bool grow(void **arr, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap)
-        return true;
-    size_t ncap = *cap ? *cap : 128;
-    while (ncap < need)
-        ncap *= 2;
-    void *n = realloc(*arr, ncap * elem);
-    if (!n)
-        return false;
-    *arr = n;
-    *cap = ncap;
-    return true;
-}
-
 /* In one pass over the text: its lower-cased copy, the scripts it uses,
  * tokens (runs of word bytes, each with the hash of its lower-cased bytes)
  * and word starts for the prefilter (a word byte after a non-word byte; an
@@ -146,22 +132,14 @@ static bool scan_text(bw_classifier_t *cl) {
     uint64_t h = 0;
 
     /* at most one token and one start per two bytes: no checks in the loop */
-    if (!grow((void **)&cl->tokens, &cl->captokens, len / 2 + 1, sizeof(token_t)) ||
-        !grow((void **)&cl->starts, &cl->capstarts, len / 2 + 1, sizeof(uint32_t)))
+    if (!bw_grow((void **)&cl->tokens, &cl->captokens, len / 2, sizeof(token_t)) ||
+        !bw_grow((void **)&cl->starts, &cl->capstarts, len / 2, sizeof(uint32_t)))
         return false;
     cl->kana = cl->han = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = s[i];
         bool word;
-        /* lower case: ASCII, and Latin-1 capitals U+00C0..U+00DE (but
-         * U+00D7), C3 80..9E, as lower_utf8() */
-        if (after_c3) {
-            lo[i] = c >= 0x80 && c <= 0x9E && c != 0x97 ? (unsigned char)(c + 0x20) : c;
-            after_c3 = false;
-        } else {
-            lo[i] = c >= 'A' && c <= 'Z' ? (unsigned char)(c | 0x20) : c;
-            after_c3 = c == 0xC3;
-        }
+        lo[i] = lower_byte(c, &after_c3);
         /* scripts that name the language: kana, han */
         if (c >= 0xE3 && c <= 0xED && i + 2 < len) {
             unsigned cp =

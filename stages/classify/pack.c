@@ -143,20 +143,10 @@ void wordmap_free(wordmap_t *m) {
 }
 
 void lower_utf8(const char *in, size_t len, char *out) {
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (c >= 'A' && c <= 'Z') {
-            out[i] = (char)(c | 0x20);
-        } else if (c == 0xC3 && i + 1 < len) {
-            /* Latin-1 capitals U+00C0..U+00DE (but U+00D7) are C3 80..9E */
-            unsigned char d = (unsigned char)in[i + 1];
-            out[i] = (char)c;
-            out[i + 1] = (char)(d >= 0x80 && d <= 0x9E && d != 0x97 ? d + 0x20 : d);
-            i++;
-        } else {
-            out[i] = (char)c;
-        }
-    }
+    bool after_c3 = false;
+
+    for (size_t i = 0; i < len; i++)
+        out[i] = (char)lower_byte((unsigned char)in[i], &after_c3);
 }
 
 /* ---- parsing ---- */
@@ -504,7 +494,7 @@ static bool table_index_longest(trig_table_t *t) {
 }
 
 typedef struct {
-    size_t words, any, later;
+    size_t words, any, later, digits;
 } caps_t;
 
 /* The start literals of one rule or guard (id: its index, guards after
@@ -533,10 +523,8 @@ static bool prefilter_entry(lang_pack_t *lp, parse_ctx_t *px, caps_t *caps, size
             return perr(px, "%s: out of memory", what);
     }
     if (digit_start) {
-        uint16_t *n = realloc(lp->digit_rules, (lp->ndigit_rules + 1) * sizeof(*n));
-        if (!n)
+        if (!bw_grow((void **)&lp->digit_rules, &caps->digits, lp->ndigit_rules, sizeof(uint16_t)))
             return perr(px, "%s: out of memory", what);
-        lp->digit_rules = n;
         lp->digit_rules[lp->ndigit_rules++] = (uint16_t)id;
     }
     return true;
@@ -569,7 +557,7 @@ static bool prefilter_later(lang_pack_t *lp, parse_ctx_t *px, caps_t *caps, size
 /* The prefilter of one language: literals and ANCHORED copies of the rules
  * and guards whose start can be read off their pattern (see prefilter.c). */
 static bool build_prefilter(lang_pack_t *lp, parse_ctx_t *px) {
-    caps_t caps = {0, 0, 0};
+    caps_t caps = {0, 0, 0, 0};
 
     lp->anywhere.key3 = true;
     for (size_t i = 0; i < lp->nrules; i++) {
@@ -591,27 +579,32 @@ static bool build_prefilter(lang_pack_t *lp, parse_ctx_t *px) {
     return true;
 }
 
+/* The element of an array that map m indexes by word: the one key names,
+ * or a new one at the end (*fresh). */
+static void *keyed_slot(wordmap_t *m, const char *key, size_t len, void **arr, size_t *n,
+                        size_t *cap, size_t elem, bool *fresh) {
+    double idx;
+
+    *fresh = false;
+    if (wordmap_get(m, key, len, &idx))
+        return (char *)*arr + (size_t)idx * elem;
+    if (!bw_grow(arr, cap, *n, elem) || !wordmap_put(m, key, len, (double)*n))
+        return NULL;
+    *fresh = true;
+    return (char *)*arr + (*n)++ * elem;
+}
+
 /* The entry of a word in the map of every language's words. */
 static word_entry_t *entry_of(bw_pack_t *pack, const char *key, size_t *cap) {
-    double idx;
-    size_t len = strlen(key);
+    bool fresh;
+    word_entry_t *e = keyed_slot(&pack->words, key, strlen(key), (void **)&pack->entries,
+                                 &pack->nentries, cap, sizeof(*e), &fresh);
 
-    if (wordmap_get(&pack->words, key, len, &idx))
-        return &pack->entries[(size_t)idx];
-    if (pack->nentries == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 1024;
-        word_entry_t *n = realloc(pack->entries, ncap * sizeof(*n));
-        if (!n)
-            return NULL;
-        pack->entries = n;
-        *cap = ncap;
+    if (e && fresh) {
+        e->stop_langs = 0;
+        for (int l = 0; l < BW_LANG__CNT; l++)
+            e->info[l] = -1;
     }
-    if (!wordmap_put(&pack->words, key, len, (double)pack->nentries))
-        return NULL;
-    word_entry_t *e = &pack->entries[pack->nentries++];
-    e->stop_langs = 0;
-    for (int l = 0; l < BW_LANG__CNT; l++)
-        e->info[l] = -1;
     return e;
 }
 
@@ -644,22 +637,13 @@ static bool build_all_words(bw_pack_t *pack) {
 
 /* One map of everything a word can mean in a language (see wordinfo_t). */
 static wordinfo_t *word_slot(lang_pack_t *lp, const char *key, size_t len, size_t *cap) {
-    double idx;
+    bool fresh;
+    wordinfo_t *w =
+        keyed_slot(&lp->words, key, len, (void **)&lp->infos, &lp->ninfos, cap, sizeof(*w), &fresh);
 
-    if (wordmap_get(&lp->words, key, len, &idx))
-        return &lp->infos[(size_t)idx];
-    if (lp->ninfos == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 256;
-        wordinfo_t *n = realloc(lp->infos, ncap * sizeof(*n));
-        if (!n)
-            return NULL;
-        lp->infos = n;
-        *cap = ncap;
-    }
-    if (!wordmap_put(&lp->words, key, len, (double)lp->ninfos))
-        return NULL;
-    memset(&lp->infos[lp->ninfos], 0, sizeof(wordinfo_t));
-    return &lp->infos[lp->ninfos++];
+    if (w && fresh)
+        memset(w, 0, sizeof(*w));
+    return w;
 }
 
 static bool build_words(lang_pack_t *lp) {

@@ -155,4 +155,16 @@ void wordmap_free(wordmap_t *m);
 /** Lower-case ASCII and Latin-1 letters of a UTF-8 word into out (same length). */
 void lower_utf8(const char *in, size_t len, char *out);
 
+/* One byte of lower_utf8: ASCII capitals, and Latin-1 capitals U+00C0..
+ * U+00DE but U+00D7 (C3 80..9E); *after_c3 carries whether the byte before
+ * was the C3 that opens such a pair. */
+static inline unsigned char lower_byte(unsigned char c, bool *after_c3) {
+    if (*after_c3) {
+        *after_c3 = false;
+        return c >= 0x80 && c <= 0x9E && c != 0x97 ? (unsigned char)(c + 0x20) : c;
+    }
+    *after_c3 = c == 0xC3;
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c | 0x20) : c;
+}
+
 #endif
