@@ -8,7 +8,8 @@
  *   bw:{alerts}:active   key -> the last EarlyWarning sent of a firing alert,
  *                        or the signal a pending one will fire with, as JSON
  *   bw:{alerts}:applied  partition -> offset of the last signal applied
- *   bw:{alerts}:outbox   "key|version" -> "<partition>;<EarlyWarning>" to send
+ *   bw:{alerts}:outbox   "key|alert_id|version" -> "<partition>;<EarlyWarning>"
+ *                        to send
  * Signals are keyed by alert key, so one alert lives on one partition.
  * A transactional outbox: the batch's new states and the warnings they
  * send are written together (window engine, fenced) before anything is
@@ -307,8 +308,14 @@ static bw_err_t load_owned(alert_t *al, char *errstr, size_t errstr_size) {
         if (!bw_parse_i64(pbuf, &p) || p < 0 || p >= MAX_PARTITIONS || !al->owned[p] ||
             al->loaded[p] || !(ew = json_loads(semi + 1, 0, NULL)))
             continue;
-        if ((key = strdup(field)) && (bar = strrchr(key, '|')))
+        /* "key|alert id|version" (before: "key|version"); a key ends in
+         * its scope's '}', never in an id's 16 hex digits */
+        if ((key = strdup(field)) && (bar = strrchr(key, '|'))) {
             *bar = '\0';
+            if ((bar = strrchr(key, '|')) && strlen(bar + 1) == 16 &&
+                strspn(bar + 1, "0123456789abcdef") == 16)
+                *bar = '\0';
+        }
         json_array_append_new(al->inflight,
                               json_pack("{s:s, s:s, s:I, s:o}", "f", field, "k", key ? key : field,
                                         "p", (json_int_t)p, "ew", ew));
@@ -488,7 +495,8 @@ static bool redact(alert_t *al, json_t *ew) {
 /* Build the EarlyWarning from @p base (a signal or the last warning) and
  * the lifecycle, and put it in the outbox. */
 static bw_err_t build(alert_t *al, const char *key, int32_t partition, json_t *base, const al_t *a,
-                      bool resolved, json_t **out) {
+                      al_send_t what, json_t **out) {
+    bool resolved = what == AL_SEND_RESOLVED;
     json_t *ew = json_deep_copy(base);
     bw_buf_t sum = {0};
     char errstr[256];
@@ -517,7 +525,9 @@ static bw_err_t build(alert_t *al, const char *key, int32_t partition, json_t *b
     }
     {
         bw_buf_t field = {0};
-        if (!bw_buf_printf(&field, "%s|%lld", key, (long long)a->version) ||
+        /* a warning's own name: two of one problem can wait in the outbox
+         * at once (an episode resolved and the next one's in one batch) */
+        if (!bw_buf_printf(&field, "%s|%s|%lld", key, a->alert_id, (long long)a->version) ||
             json_array_append_new(al->outbox,
                                   json_pack("{s:s, s:s, s:I, s:O}", "f", field.data, "k", key, "p",
                                             (json_int_t)partition, "ew", ew))) {
@@ -527,7 +537,7 @@ static bw_err_t build(alert_t *al, const char *key, int32_t partition, json_t *b
         }
         bw_buf_free(&field);
     }
-    bw_metric_inc(resolved ? al->m_resolved : a->version == 1 ? al->m_firing : al->m_update);
+    bw_metric_inc(resolved ? al->m_resolved : what == AL_SEND_FIRING ? al->m_firing : al->m_update);
     *out = ew;
     return BW_ERR_OK;
 }
@@ -550,7 +560,8 @@ static bw_err_t apply_signal(alert_t *al, queued_t *q) {
      * not got there: the episode is over before the next one opens */
     if (e && al_on_gap(&al->cfg.life, &a, at) == AL_SEND_RESOLVED &&
         json_is_object(json_object_get(e, "ew")) &&
-        (err = build(al, q->key, q->partition, json_object_get(e, "ew"), &a, true, &ew)))
+        (err =
+             build(al, q->key, q->partition, json_object_get(e, "ew"), &a, AL_SEND_RESOLVED, &ew)))
         return err;
     json_decref(ew); /* in the outbox; the new episode's warning replaces it */
     ew = NULL;
@@ -560,7 +571,7 @@ static bw_err_t apply_signal(alert_t *al, queued_t *q) {
         al->wm = at;
     if (what == AL_SEND_FIRING || what == AL_SEND_UPDATE) {
         /* the signal's latest figures, with the episode's evidence kept */
-        if ((err = build(al, q->key, q->partition, q->sig, &a, false, &ew)))
+        if ((err = build(al, q->key, q->partition, q->sig, &a, what, &ew)))
             return err;
     } else {
         bw_metric_inc(al->m_rolled);
@@ -606,7 +617,7 @@ static bw_err_t apply_clock(alert_t *al) {
             continue;
         if (what != AL_DROP && json_is_object(json_object_get(e, "ew")) &&
             (err = build(al, key, (int32_t)json_integer_value(json_object_get(e, "p")),
-                         json_object_get(e, "ew"), &a, what == AL_SEND_RESOLVED, &ew)))
+                         json_object_get(e, "ew"), &a, what, &ew)))
             return err;
         if (!al_encode(&a, enc, sizeof(enc)))
             return BW_ERR_NOMEM;

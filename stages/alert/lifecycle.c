@@ -6,11 +6,13 @@
 #include "bw_util.h" /* bw_alert_id: the same ids the detectors use */
 
 static al_send_t fire(al_t *a, int64_t at) {
+    bool first = a->sent_severity < 0; /* the episode's first send */
+
     a->state = AL_FIRING;
     a->version++;
     a->sent_severity = a->severity;
     a->last_sent = at;
-    return a->version == 1 ? AL_SEND_FIRING : AL_SEND_UPDATE;
+    return first ? AL_SEND_FIRING : AL_SEND_UPDATE;
 }
 
 /* Within the hold time of the episode, in the key's own event time: a
@@ -48,14 +50,23 @@ al_send_t al_on_signal(const al_cfg_t *cfg, al_t *a, const char *type, const cha
             return fire(a, at);
         }
     } else if (a->state == AL_NONE) {
-        /* a new episode: its id is fixed by its first window */
+        /* a new episode: its id is fixed by its first window. One that
+         * starts in the window the last one started in has the same id and
+         * goes on counting its versions: an id and a version name one
+         * warning for good (consumers deduplicate on them, and so does the
+         * outbox) */
+        char id[sizeof(a->alert_id)];
+        int64_t version;
+        bw_alert_id(id, type, scope_text, window_start);
+        version = !strcmp(id, a->alert_id) ? a->version : 0;
         memset(a, 0, sizeof(*a));
+        memcpy(a->alert_id, id, sizeof(id));
+        a->version = version;
         a->state = AL_PENDING;
         a->since = a->last_seen = at;
         a->window_start = window_start;
         a->severity = severity;
         a->sent_severity = -1;
-        bw_alert_id(a->alert_id, type, scope_text, window_start);
     }
     a->occurrences++;
     if (at > a->last_seen)

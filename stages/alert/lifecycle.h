@@ -34,7 +34,7 @@ typedef struct {
 
 typedef enum {
     AL_SEND_NONE, /* rolled up, nothing to send */
-    AL_SEND_FIRING, /* first send of the alert */
+    AL_SEND_FIRING, /* the episode's first send */
     AL_SEND_UPDATE, /* severity rose, or a repeat after the cooldown */
     AL_SEND_RESOLVED, /* clear for the hold time */
     AL_DROP, /* pending, never fired, and clear: forget it */

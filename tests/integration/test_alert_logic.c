@@ -30,8 +30,8 @@ static bw_err_t keep_warning(void *opaque, const char *key, avro_value_t *v) {
     return BW_ERR_OK;
 }
 
-/* A COMPLAINT_CLUSTER signal for @p store's SKU-1 at @p at. */
-static void send_signal(const char *store, int64_t at) {
+/* A COMPLAINT_CLUSTER signal of @p severity for @p store's SKU-1 at @p at. */
+static void send_signal_of(const char *store, int64_t at, const char *severity) {
     const bw_schema_t *s = bw_serde_schema(sd, "Signal");
     bw_record_t *rec = bw_record_new(s);
     char t[BW_TS_BUFSZ], w[BW_TS_BUFSZ], we[BW_TS_BUFSZ], reason[256];
@@ -42,7 +42,7 @@ static void send_signal(const char *store, int64_t at) {
     bw_ts_format(at - at % H + H, we);
     j = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:n, s:s, s:n, s:n, s:n}, s:s, s:s, s:f, s:f, "
                   "s:f, s:i, s:[s], s:s, s:n, s:s, s:s, s:i}",
-                  "alert_id", "x", "type", "COMPLAINT_CLUSTER", "severity", "WARNING", "state",
+                  "alert_id", "x", "type", "COMPLAINT_CLUSTER", "severity", severity, "state",
                   "FIRING", "scope", "store_id", store, "platform", "sku", "SKU-1", "carrier",
                   "lane", "event_id", "window_start", w, "window_end", we, "observed", 3.0,
                   "baseline", 0.0, "threshold", 3.0, "sample_size", 3, "evidence", "e1", "playbook",
@@ -52,6 +52,10 @@ static void send_signal(const char *store, int64_t at) {
     assert_true(alert_add(al, rec, 0, offset++, reason, sizeof(reason)));
     json_decref(j);
     bw_record_destroy(rec);
+}
+
+static void send_signal(const char *store, int64_t at) {
+    send_signal_of(store, at, "WARNING");
 }
 
 static void end_batch(void) {
@@ -83,6 +87,26 @@ static void assert_sent_a(int back, const char *state, int version, const char *
     assert_string_equal(json_string_value(json_object_get(w, "state")), state);
     assert_int_equal(json_integer_value(json_object_get(w, "version")), version);
     assert_string_equal(json_string_value(json_object_get(w, "alert_id")), id);
+}
+
+/* Whether warning @p version of alert @p id, in @p state, was sent. */
+static bool was_sent(const char *id, int version, const char *state) {
+    json_t *w;
+    size_t i;
+    json_array_foreach(sent, i, w) {
+        if (!strcmp(json_string_value(json_object_get(w, "alert_id")), id) &&
+            json_integer_value(json_object_get(w, "version")) == version &&
+            !strcmp(json_string_value(json_object_get(w, "state")), state))
+            return true;
+    }
+    return false;
+}
+
+static bw_err_t crash_before_sending(void *opaque, const char *key, avro_value_t *v) {
+    (void)opaque;
+    (void)key;
+    (void)v;
+    return BW_ERR_KAFKA;
 }
 
 static long long redis_int(const char *fmt, const char *arg) {
@@ -147,6 +171,42 @@ static void test_evicted_problem_comes_back(void **state) {
     assert_int_equal(json_integer_value(json_object_get(sent_for("store-a", 1), "occurrences")), 3);
 }
 
+/* A crash once the batch's states and warnings are in Redis, before any
+ * is sent: the restarted stage sends each of them. Here one batch
+ * resolves an episode (a signal past its hold) and fires the next one
+ * twice (worse): two version 2 warnings of the problem wait in the outbox
+ * at once, and both must come out. */
+static void test_crash_before_sending(void **state) {
+    char first[32], second[32];
+    (void)state;
+    send_signal("store-a", T0);
+    end_batch();
+    snprintf(first, sizeof(first), "%s",
+             json_string_value(json_object_get(last_for("store-a"), "alert_id")));
+    send_signal("store-a", T0 + 3 * H);
+    send_signal_of("store-a", T0 + 3 * H + 60000, "CRITICAL");
+    assert_int_not_equal(alert_end_batch(al, crash_before_sending, NULL, errstr, sizeof(errstr)),
+                         BW_ERR_OK);
+    assert_int_equal(json_array_size(sent), 1);
+    alert_destroy(al);
+    assert_non_null(al = alert_new(&cfg, sd, redis, NULL, errstr, sizeof(errstr)));
+    alert_assigned(al, 0);
+    end_batch(); /* a tick: the outbox is sent */
+    assert_int_equal(json_array_size(sent), 4);
+    assert_true(was_sent(first, 2, "RESOLVED"));
+    second[0] = '\0';
+    for (size_t i = 1; i < json_array_size(sent); i++) {
+        const char *id = json_string_value(json_object_get(json_array_get(sent, i), "alert_id"));
+        if (strcmp(id, first))
+            snprintf(second, sizeof(second), "%s", id);
+    }
+    assert_true(second[0]);
+    assert_true(was_sent(second, 1, "FIRING"));
+    assert_true(was_sent(second, 2, "FIRING"));
+    /* delivered: the outbox is empty, a second restart sends nothing */
+    assert_int_equal(redis_int("EXISTS %s", "bw:{alerts}:outbox"), 0);
+}
+
 /* alert.for.ms: nothing sent while pending; the clock fires it and sends
  * it, with the signal's figures. */
 static void test_clock_fires_pending(void **state) {
@@ -203,6 +263,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_evicted_problem_comes_back, fresh),
         cmocka_unit_test_setup(test_clock_fires_pending, fresh),
+        cmocka_unit_test_setup(test_crash_before_sending, fresh),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -83,6 +83,24 @@ static void test_resolves_after_hold_and_starts_over(void **state) {
     assert_int_equal(a.version, 1);
 }
 
+/* A new episode that starts in the window the last one started in has its
+ * id: its versions go on from the last one's, so that no two warnings
+ * share an id and a version. */
+static void test_same_window_new_episode_goes_on_counting(void **state) {
+    al_t a = {0};
+    char first[17];
+    (void)state;
+    sig(&NOW, &a, 2, T0);
+    memcpy(first, a.alert_id, sizeof(first));
+    assert_int_equal(al_on_clock(&NOW, &a, T0 + 48 * H), AL_SEND_RESOLVED);
+    assert_int_equal(a.version, 2);
+    assert_int_equal(sig(&NOW, &a, 1, T0 + 72 * H), AL_SEND_FIRING);
+    assert_string_equal(a.alert_id, first);
+    assert_int_equal(a.version, 3);
+    assert_int_equal(a.occurrences, 1); /* a new episode all the same */
+    assert_int_equal(a.since, T0 + 72 * H);
+}
+
 static void test_pending_never_fired_is_dropped(void **state) {
     al_t a = {0};
     (void)state;
@@ -183,6 +201,7 @@ int main(void) {
         cmocka_unit_test(test_pending_never_fired_is_dropped),
         cmocka_unit_test(test_replay_gives_the_same_ids),
         cmocka_unit_test(test_late_signal_reopens_its_episode),
+        cmocka_unit_test(test_same_window_new_episode_goes_on_counting),
         cmocka_unit_test(test_gap_in_own_time_splits_episodes),
         cmocka_unit_test(test_episodes_do_not_depend_on_the_clock),
         cmocka_unit_test(test_encode_decode),
