@@ -346,10 +346,17 @@ void *bw_arena_alloc(bw_arena_t *a, size_t n) {
 }
 
 char *bw_arena_strdup(bw_arena_t *a, const char *s) {
-    size_t n = strlen(s) + 1;
-    char *p = bw_arena_alloc(a, n);
+    return bw_arena_strndup(a, s, strlen(s));
+}
 
-    return p ? memcpy(p, s, n) : NULL;
+char *bw_arena_strndup(bw_arena_t *a, const char *s, size_t n) {
+    char *p = bw_arena_alloc(a, n + 1);
+
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
 }
 
 void bw_arena_reset(bw_arena_t *a) {

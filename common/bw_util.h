@@ -72,6 +72,8 @@ typedef struct bw_arena_s {
 
 void *bw_arena_alloc(bw_arena_t *a, size_t n);
 char *bw_arena_strdup(bw_arena_t *a, const char *s);
+/** @brief A NUL-terminated copy of the @p n bytes at @p s. */
+char *bw_arena_strndup(bw_arena_t *a, const char *s, size_t n);
 /** @brief Free everything allocated (keeps one block for reuse). */
 void bw_arena_reset(bw_arena_t *a);
 void bw_arena_free(bw_arena_t *a);

@@ -59,6 +59,9 @@ bool bw_key_escape(bw_buf_t *out, const char *in, size_t len);
  *        NULL: the escaping keeps the two apart); NULL when out of memory.
  */
 char *bw_key_name(const char *prefix, const char *a, size_t alen, const char *b, size_t blen);
+/** @brief bw_key_name, appended to @p out (no allocation of its own). */
+bool bw_key_name_to(bw_buf_t *out, const char *prefix, const char *a, size_t alen, const char *b,
+                    size_t blen);
 
 /**
  * @brief The inverse of bw_key_escape (appends to @p out, NUL-terminated

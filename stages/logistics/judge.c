@@ -293,11 +293,11 @@ static bw_err_t judge_store(judging_t *j) {
 static const char *const EV_FIELDS[EVIDENCE_SLOTS] = {"ev0", "ev1", "ev2", "ev3", "ev4"};
 
 /* An evidence id kept by a window, unless @p t has it or five already. */
-static bool add_evidence(touched_t *t, const char *id) {
+static bool add_evidence(logistics_t *lg, touched_t *t, const char *id) {
     for (int i = 0; i < t->nevidence; i++)
         if (!strcmp(t->evidence[i], id))
             return true;
-    return logi_evidence(t, id);
+    return logi_evidence(lg, t, id);
 }
 
 /* When window @p b of kind @p kind is final: the watermark has passed its
@@ -427,7 +427,7 @@ bw_err_t logi_judge(logistics_t *lg, logistics_emit_cb emit, void *opaque, char 
             for (size_t f = nf; k >= ev_from && r->type == REDIS_REPLY_ARRAY && f < r->elements;
                  f++)
                 if (r->element[f]->type == REDIS_REPLY_STRING &&
-                    !add_evidence(t, r->element[f]->str)) {
+                    !add_evidence(lg, t, r->element[f]->str)) {
                     err = BW_ERR_NOMEM;
                     break;
                 }

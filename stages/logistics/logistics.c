@@ -93,30 +93,8 @@ err:
 
 /* Drop the batch's queued work (not the marks of signals sent). */
 static void discard_batch(logistics_t *lg) {
-    for (size_t i = 0; i < lg->npend; i++) {
-        pend_t *p = &lg->pend[i];
-        free(p->store_tag);
-        free(p->order_key);
-        free(p->cl_tag);
-        free(p->carrier);
-        free(p->lane);
-        free(p->event_id);
-    }
-    lg->npend = 0;
-    for (size_t i = 0; i < lg->nords; i++) {
-        free(lg->ords[i].store_tag);
-        free(lg->ords[i].order_key);
-    }
-    lg->nords = 0;
-    for (size_t i = 0; i < lg->ntouched; i++) {
-        touched_t *t = &lg->touched[i];
-        free(t->tag);
-        free(t->a);
-        free(t->b);
-        for (int k = 0; k < t->nevidence; k++)
-            free(t->evidence[k]);
-    }
-    lg->ntouched = 0;
+    lg->npend = lg->nords = lg->ntouched = 0;
+    bw_arena_reset(&lg->arena); /* their strings */
     bw_batch_parts_reset(&lg->parts);
     json_object_clear(lg->overlay);
     if (lg->win)
@@ -139,6 +117,8 @@ void logistics_destroy(logistics_t *lg) {
     bw_marks_free(&lg->marks);
     bw_batch_parts_free(&lg->parts);
     json_decref(lg->overlay);
+    bw_arena_free(&lg->arena);
+    bw_buf_free(&lg->scratch);
     bw_record_destroy(lg->sig);
     bw_win_destroy(lg->win);
     free(lg);
@@ -186,25 +166,30 @@ touched_t *logi_touch(logistics_t *lg, const char *tag, const char *a, const cha
         return NULL;
     t = &lg->touched[lg->ntouched];
     memset(t, 0, sizeof(*t));
-    t->tag = strdup(tag);
-    t->a = strdup(a);
-    t->b = b ? strdup(b) : NULL;
+    t->tag = bw_arena_strdup(&lg->arena, tag);
+    t->a = bw_arena_strdup(&lg->arena, a);
+    t->b = b ? bw_arena_strdup(&lg->arena, b) : NULL;
     t->kind = kind;
     t->lo = t->hi = bucket;
-    if (!t->tag || !t->a || (b && !t->b)) {
-        free(t->tag);
-        free(t->a);
-        free(t->b);
+    if (!t->tag || !t->a || (b && !t->b))
         return NULL;
-    }
     lg->ntouched++;
     return t;
 }
 
-bool logi_evidence(touched_t *t, const char *id) {
+bool logi_evidence(logistics_t *lg, touched_t *t, const char *id) {
     if (t->nevidence == 5)
         return true;
-    return (t->evidence[t->nevidence++] = strdup(id)) != NULL || (t->nevidence--, false);
+    return (t->evidence[t->nevidence] = bw_arena_strdup(&lg->arena, id)) && ++t->nevidence;
+}
+
+/* A key name (bw_key_name) that lives as long as the batch. */
+static char *batch_key(logistics_t *lg, const char *prefix, const char *a, size_t alen,
+                       const char *b, size_t blen) {
+    bw_buf_reset(&lg->scratch);
+    if (!bw_key_name_to(&lg->scratch, prefix, a, alen, b, blen))
+        return NULL;
+    return bw_arena_strndup(&lg->arena, lg->scratch.data, lg->scratch.len);
 }
 
 bw_err_t logi_window_evidence(logistics_t *lg, touched_t *t, int32_t pid, int64_t offset,
@@ -215,7 +200,7 @@ bw_err_t logi_window_evidence(logistics_t *lg, touched_t *t, int32_t pid, int64_
     snprintf(field, sizeof(field), "ev%u", (unsigned)(bw_hash32(id) % EVIDENCE_SLOTS));
     if (bw_win_add_str(lg->win, t->tag, pid, offset, key, field, id, lg->cfg.window_ttl_s))
         return BW_ERR_NOMEM;
-    return logi_evidence(t, id) ? BW_ERR_OK : BW_ERR_NOMEM;
+    return logi_evidence(lg, t, id) ? BW_ERR_OK : BW_ERR_NOMEM;
 }
 
 bw_err_t logi_count_once(logistics_t *lg, const char *tag, int32_t pid, int64_t offset,
@@ -272,8 +257,8 @@ static logi_verdict_t add_order(logistics_t *lg, bw_record_t *rec, int32_t pid, 
 
     bw_field_str(&rec->value, lg->fo[F_O_STORE], &store, &slen);
     bw_field_str(&rec->value, lg->fo[F_O_ORDER], &order, &olen);
-    if (!(tag = bw_key_name("s=", store, slen, NULL, 0)) ||
-        !(okey = bw_key_name("o:", order, olen, NULL, 0)))
+    if (!(tag = batch_key(lg, "s=", store, slen, NULL, 0)) ||
+        !(okey = batch_key(lg, "o:", order, olen, NULL, 0)))
         goto nomem;
     snprintf(num, sizeof(num), "%d", bw_field_enum(&rec->value, lg->fo[F_O_PLATFORM]));
     ADD(bw_win_add_str(lg->win, tag, pid, off, okey, "platform", num, ttl));
@@ -303,8 +288,6 @@ static logi_verdict_t add_order(logistics_t *lg, bw_record_t *rec, int32_t pid, 
     bw_buf_free(&ovl);
     return LOGI_APPLIED;
 nomem:
-    free(tag);
-    free(okey);
     bw_buf_free(&ovl);
     return LOGI_REJECTED;
 }
@@ -353,7 +336,7 @@ static logi_verdict_t add_shipment(logistics_t *lg, bw_record_t *rec, int32_t pi
     size_t slen, olen, clen, orlen, dlen, rlen = 0, elen;
     int status = bw_field_enum(&rec->value, lg->fs[F_S_STATUS]);
     pend_t p = {0};
-    bw_buf_t lb = {0};
+    bw_buf_t *lb = &lg->scratch;
 
     bw_field_str(&rec->value, lg->fs[F_S_STORE], &store, &slen);
     bw_field_str(&rec->value, lg->fs[F_S_ORDER], &order, &olen);
@@ -363,25 +346,25 @@ static logi_verdict_t add_shipment(logistics_t *lg, bw_record_t *rec, int32_t pi
     bw_field_str(&rec->value, lg->fs[F_S_EVENT], &event, &elen);
     bw_field_opt_str(&rec->value, lg->fs[F_S_REGION], &region, &rlen);
     /* lane: origin country -> destination (country, or region when given) */
-    if (!bw_buf_append(&lb, origin, orlen) || !bw_buf_append(&lb, "->", 2) ||
-        !bw_buf_append(&lb, dest, dlen) ||
-        (region && rlen && (!bw_buf_append(&lb, "-", 1) || !bw_buf_append(&lb, region, rlen))))
-        goto nomem;
-    p.lane = lb.data;
-    lb.data = NULL;
-    if (!(p.carrier = strndup(carrier, clen)) ||
-        !(p.store_tag = bw_key_name("s=", store, slen, NULL, 0)) ||
-        !(p.order_key = bw_key_name("o:", order, olen, NULL, 0)) ||
-        !(p.cl_tag = bw_key_name("cl=", carrier, clen, p.lane, strlen(p.lane))) ||
-        !(p.event_id = strndup(event, elen)))
-        goto nomem;
+    bw_buf_reset(lb);
+    if (!bw_buf_append(lb, origin, orlen) || !bw_buf_append(lb, "->", 2) ||
+        !bw_buf_append(lb, dest, dlen) ||
+        (region && rlen && (!bw_buf_append(lb, "-", 1) || !bw_buf_append(lb, region, rlen))) ||
+        !(p.lane = bw_arena_strndup(&lg->arena, lb->data, lb->len)))
+        return LOGI_REJECTED;
+    if (!(p.carrier = bw_arena_strndup(&lg->arena, carrier, clen)) ||
+        !(p.store_tag = batch_key(lg, "s=", store, slen, NULL, 0)) ||
+        !(p.order_key = batch_key(lg, "o:", order, olen, NULL, 0)) ||
+        !(p.cl_tag = batch_key(lg, "cl=", carrier, clen, p.lane, strlen(p.lane))) ||
+        !(p.event_id = bw_arena_strndup(&lg->arena, event, elen)))
+        return LOGI_REJECTED;
     if (add_scan_index(lg, p.store_tag, p.order_key, p.carrier, p.lane, status, pid, off, at))
-        goto nomem;
+        return LOGI_REJECTED;
     if (status == SS_LABEL)
-        goto done;
+        return LOGI_APPLIED;
     /* the outcome needs the promises: decided at the end of the batch */
     if (!bw_grow((void **)&lg->pend, &lg->cappend, lg->npend, sizeof(p)))
-        goto nomem;
+        return LOGI_REJECTED;
     p.kind = status == SS_DELIVERED                              ? SS_DELIVERED
              : status == SS_PICKED_UP || status == SS_IN_TRANSIT ? SS_PICKED_UP
                                                                  : SS_EXCEPTION;
@@ -392,23 +375,6 @@ static logi_verdict_t add_shipment(logistics_t *lg, bw_record_t *rec, int32_t pi
     p.ship_by = p.deliver_by = INT64_MIN;
     lg->pend[lg->npend++] = p;
     return LOGI_APPLIED;
-done:
-    free(p.store_tag);
-    free(p.order_key);
-    free(p.cl_tag);
-    free(p.carrier);
-    free(p.lane);
-    free(p.event_id);
-    return LOGI_APPLIED;
-nomem:
-    free(p.store_tag);
-    free(p.order_key);
-    free(p.cl_tag);
-    free(p.carrier);
-    free(p.lane);
-    free(p.event_id);
-    bw_buf_free(&lb);
-    return LOGI_REJECTED;
 }
 
 logi_verdict_t logistics_add(logistics_t *lg, int topic, bw_record_t *rec, int32_t pid,

@@ -117,6 +117,8 @@ struct logistics_s {
     size_t ntouched, captouched;
     bw_marks_t marks; /* signals sent, remembered once delivered */
     json_t *overlay; /* "store_tag order_key" -> [ship_by, deliver_by] of this batch */
+    bw_arena_t arena; /* the strings of pend, ords and touched: the batch's */
+    bw_buf_t scratch; /* names being built */
     bw_batch_parts_t parts; /* partitions of this batch, with their last offset */
     int64_t judge_wm; /* the watermark windows are judged by (INT64_MIN: none closed) */
     int64_t signals, timers_fired;
@@ -130,7 +132,7 @@ touched_t *logi_touch(logistics_t *lg, const char *tag, const char *a, const cha
                       touch_kind_t kind, int64_t bucket);
 
 /* Add an evidence id (up to five) to a touched entry. */
-bool logi_evidence(touched_t *t, const char *id);
+bool logi_evidence(logistics_t *lg, touched_t *t, const char *id);
 /* An evidence id of window "<prefix><bucket>" of @p tag: kept in the window
  * (judged later, once it closes) and added to @p t. */
 bw_err_t logi_window_evidence(logistics_t *lg, touched_t *t, int32_t pid, int64_t offset,

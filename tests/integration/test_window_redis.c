@@ -250,7 +250,28 @@ static void test_text_and_once(void **state) {
                      BW_ERR_OK);
     assert_int_equal(bw_win_add_once(w, "s", 0, 4, "w:1", "delivered", 1, "seen", "o:2", 60),
                      BW_ERR_OK);
+    /* a marker already used in this batch, by another key: not counted */
+    assert_int_equal(bw_win_add_once(w, "s", 0, 4, "w:3", "delivered", 1, "seen", "o:2", 60),
+                     BW_ERR_OK);
+    /* more markers than one command's chunk (512) */
+    for (int i = 0; i < 1200; i++) {
+        char m[16];
+        snprintf(m, sizeof(m), "m:%d", i % 600);
+        assert_int_equal(bw_win_add_once(w, "s", 0, 4, "w:4", i % 2 ? "a" : "b", 1, "seen", m, 60),
+                         BW_ERR_OK);
+    }
     assert_int_equal(bw_win_flush(w, errstr, sizeof(errstr)), BW_ERR_OK);
+    assert_int_equal(bw_redis_cmd(r, &rep, errstr, sizeof(errstr), "EXISTS bw:{s}:w:3"), BW_ERR_OK);
+    assert_int_equal(rep->integer, 0);
+    freeReplyObject(rep);
+    /* each of the 600 markers counted once, in whichever field came first */
+    assert_int_equal(bw_redis_cmd(r, &rep, errstr, sizeof(errstr), "HMGET bw:{s}:w:4 a b"),
+                     BW_ERR_OK);
+    assert_int_equal(atoi(rep->element[0]->str) + atoi(rep->element[1]->str), 600);
+    freeReplyObject(rep);
+    assert_int_equal(bw_redis_cmd(r, &rep, errstr, sizeof(errstr), "TTL bw:{s}:seen"), BW_ERR_OK);
+    assert_true(rep->integer > 0 && rep->integer <= 60);
+    freeReplyObject(rep);
     /* and once more in a later batch, in another bucket */
     assert_int_equal(bw_win_add_once(w, "s", 0, 5, "w:2", "delivered", 1, "seen", "o:1", 60),
                      BW_ERR_OK);
