@@ -305,17 +305,39 @@ bool bw_buf_printf(bw_buf_t *b, const char *fmt, ...) {
     return true;
 }
 
-bool bw_buf_append_i64(bw_buf_t *b, int64_t v) {
-    char tmp[24], *p = tmp + sizeof(tmp);
+/* @p v in decimal, ending at @p end; returns where it starts. */
+static char *i64_digits(char *end, int64_t v) {
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
 
     do {
-        *--p = (char)('0' + u % 10);
+        *--end = (char)('0' + u % 10);
         u /= 10;
     } while (u);
     if (v < 0)
-        *--p = '-';
+        *--end = '-';
+    return end;
+}
+
+bool bw_buf_append_i64(bw_buf_t *b, int64_t v) {
+    char tmp[24], *p = i64_digits(tmp + sizeof(tmp), v);
+
     return bw_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+size_t bw_name_i64(char *out, size_t size, const char *prefix, int64_t v) {
+    char tmp[24], *p = i64_digits(tmp + sizeof(tmp), v);
+    size_t plen = strlen(prefix), dlen = (size_t)(tmp + sizeof(tmp) - p);
+
+    if (!size)
+        return 0;
+    if (plen > size - 1)
+        plen = size - 1;
+    if (dlen > size - 1 - plen)
+        dlen = size - 1 - plen;
+    memcpy(out, prefix, plen);
+    memcpy(out + plen, p, dlen);
+    out[plen + dlen] = '\0';
+    return plen + dlen;
 }
 
 /* ---- arena ---- */

@@ -59,6 +59,12 @@ bool bw_buf_append(bw_buf_t *b, const void *p, size_t n);
 bool bw_buf_printf(bw_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** @brief Append a decimal integer (no printf). */
 bool bw_buf_append_i64(bw_buf_t *b, int64_t v);
+/**
+ * @brief "<prefix><v>" in @p out, of @p size bytes (cut to fit, always
+ *        terminated), without printf: the key names of a batch's windows
+ *        are made thousands of times a batch. Returns its length.
+ */
+size_t bw_name_i64(char *out, size_t size, const char *prefix, int64_t v);
 void bw_buf_reset(bw_buf_t *b);
 void bw_buf_free(bw_buf_t *b);
 

@@ -224,7 +224,7 @@ bw_err_t corr_count_once(correlate_t *cr, const char *tag, int32_t pid, int64_t 
                          const char *marker) {
     char key[48];
 
-    snprintf(key, sizeof(key), "%s%lld", prefix, (long long)bucket);
+    bw_name_i64(key, sizeof(key), prefix, bucket);
     return bw_win_add_once(cr->win, tag, pid, offset, key, field, 1, "cmarks", marker,
                            cr->cfg.state_ttl_s);
 }
@@ -324,7 +324,7 @@ static bw_err_t add_sku(correlate_t *cr, const char *store_tag, const char *sku_
     /* every review counts in the store's per-SKU day ("kr:DAY", field the
      * escaped SKU): the store's tag is written for the review anyway, so
      * praise costs no flush of its own */
-    snprintf(key, sizeof(key), "kr:%lld", (long long)day);
+    bw_name_i64(key, sizeof(key), "kr:", day);
     if (!bw_key_escape(&esku, r->sku, r->klen))
         return BW_ERR_NOMEM;
     err = bw_win_add(cr->win, store_tag, pid, off, BW_OP_INCR, key, esku.data, 1, ttl);
@@ -333,7 +333,7 @@ static bw_err_t add_sku(correlate_t *cr, const char *store_tag, const char *sku_
      * counted, not judged */
     if (err || !neg)
         return err;
-    snprintf(key, sizeof(key), "d:%lld", (long long)day);
+    bw_name_i64(key, sizeof(key), "d:", day);
     if ((err = bw_win_add(cr->win, sku_tag, pid, off, BW_OP_INCR, key, "neg", 1, ttl)))
         return err;
     if (r->primary >= 0 && r->primary < CAUSE__CNT) {
@@ -341,7 +341,7 @@ static bw_err_t add_sku(correlate_t *cr, const char *store_tag, const char *sku_
         if ((err = bw_win_add(cr->win, sku_tag, pid, off, BW_OP_INCR, key, field, 1, ttl)))
             return err;
     }
-    snprintf(key, sizeof(key), "sh:%lld", (long long)day);
+    bw_name_i64(key, sizeof(key), "sh:", day);
     snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)bw_simhash(r->body, r->blen));
     if (!(event = strndup(r->event, r->elen)) ||
         (err = bw_win_add_str(cr->win, sku_tag, pid, off, key, event, hash, ttl)))
@@ -366,7 +366,7 @@ static bw_err_t add_store(correlate_t *cr, const char *tag, const review_t *r, i
     char key[48];
     bw_err_t err = BW_ERR_OK;
 
-    snprintf(key, sizeof(key), "r:%lld", (long long)day);
+    bw_name_i64(key, sizeof(key), "r:", day);
     if (r->kind == RK_PRODUCT_REVIEW) {
         if ((err = bw_win_add(cr->win, tag, pid, off, BW_OP_INCR, key, "rev", 1, ttl)) ||
             (neg && (err = bw_win_add(cr->win, tag, pid, off, BW_OP_INCR, key, "neg", 1, ttl))))
@@ -375,7 +375,7 @@ static bw_err_t add_store(correlate_t *cr, const char *tag, const review_t *r, i
         if ((err = bw_win_add(cr->win, tag, pid, off, BW_OP_INCR, key, "fb", 1, ttl)) ||
             (err = bw_win_add(cr->win, tag, pid, off, BW_OP_INCR, key, "fbsum", r->rating, ttl)))
             goto out;
-        snprintf(key, sizeof(key), "rm:%lld", (long long)bw_bucket(r->at, MONTH_MS));
+        bw_name_i64(key, sizeof(key), "rm:", bw_bucket(r->at, MONTH_MS));
         if ((err = bw_win_add(cr->win, tag, pid, off, BW_OP_INCR, key, "fb", 1, 400LL * 86400)) ||
             (err = bw_win_add(cr->win, tag, pid, off, BW_OP_INCR, key, "fbsum", r->rating,
                               400LL * 86400)))
@@ -392,7 +392,7 @@ out:
  * store, field the escaped event id, value "<partition>:<offset>" of the
  * record that counted it. Written in the same fenced flush as its counts. */
 static void counted_name(char *name, size_t size, const review_t *r) {
-    snprintf(name, size, "ev:%lld", (long long)bw_bucket(r->at, DAY_MS));
+    bw_name_i64(name, size, "ev:", bw_bucket(r->at, DAY_MS));
 }
 
 static bool counted_field(bw_buf_t *field, const review_t *r) {
@@ -688,7 +688,7 @@ static bw_err_t queue_joined(correlate_t *cr) {
         }
         if (p->lowstar && !known) {
             char key[48];
-            snprintf(key, sizeof(key), "d:%lld", (long long)bw_bucket(p->at, DAY_MS));
+            bw_name_i64(key, sizeof(key), "d:", bw_bucket(p->at, DAY_MS));
             err = bw_win_add(cr->win, p->sku_tag, p->pid, p->offset, BW_OP_INCR, key, "unk", 1,
                              cr->cfg.state_ttl_s);
         }
@@ -754,7 +754,7 @@ static bw_err_t queue_spike_joins(correlate_t *cr, char *errstr, size_t errstr_s
         bw_buf_reset(&marker);
         if (!bw_buf_printf(&marker, "lc:%s", p->event_id))
             goto nomem;
-        snprintf(window, sizeof(window), "lc:%lld", (long long)day);
+        bw_name_i64(window, sizeof(window), "lc:", day);
         snprintf(slot, sizeof(slot), "ev%u", bw_hash32(p->event_id) % 5u);
         if ((err = corr_count_once(cr, tags[i], p->pid, p->offset, "lc:", day, "complaints",
                                    marker.data)) ||

@@ -95,7 +95,7 @@ static bool q_windows(bw_redis_pipe_t *pipe, const char *tag, const char *prefix
     argv[0] = "HMGET";
     memcpy(argv + 2, fields, (size_t)nf * sizeof(*fields));
     for (int k = 0; k < n && ok; k++) {
-        snprintf(name, sizeof(name), "%s%lld", prefix, (long long)(first + k * step));
+        bw_name_i64(name, sizeof(name), prefix, first + k * step);
         bw_buf_reset(&key);
         ok = bw_win_key(&key, tag, name) &&
              (argv[1] = key.data, !bw_redis_pipe_add(pipe, 2 + nf, argv, NULL));
@@ -526,7 +526,7 @@ static bool q_sku(judging_t *j, bw_redis_pipe_t *pipe) {
     /* the low-star texts of each day judged and the day before */
     for (int k = -1; k < j->ndays && ok; k++) {
         char name[48];
-        snprintf(name, sizeof(name), "sh:%lld", (long long)(j->first + k * DAY_MS));
+        bw_name_i64(name, sizeof(name), "sh:", j->first + k * DAY_MS);
         bw_buf_reset(&key);
         const char *argv[2] = {"HVALS", NULL};
         ok = bw_win_key(&key, t->tag, name) && (argv[1] = key.data, true) &&

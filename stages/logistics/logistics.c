@@ -196,7 +196,7 @@ bw_err_t logi_window_evidence(logistics_t *lg, touched_t *t, int32_t pid, int64_
                               const char *prefix, int64_t bucket, const char *id) {
     char key[48], field[8];
 
-    snprintf(key, sizeof(key), "%s%lld", prefix, (long long)bucket);
+    bw_name_i64(key, sizeof(key), prefix, bucket);
     snprintf(field, sizeof(field), "ev%u", (unsigned)(bw_hash32(id) % EVIDENCE_SLOTS));
     if (bw_win_add_str(lg->win, t->tag, pid, offset, key, field, id, lg->cfg.window_ttl_s))
         return BW_ERR_NOMEM;
@@ -210,7 +210,7 @@ bw_err_t logi_count_once(logistics_t *lg, const char *tag, int32_t pid, int64_t 
     bw_buf_t marker = {0};
     bw_err_t err;
 
-    snprintf(key, sizeof(key), "%s%lld", prefix, (long long)bucket);
+    bw_name_i64(key, sizeof(key), prefix, bucket);
     if (!bw_buf_printf(&marker, "%s:%s", mprefix, order_marker))
         return BW_ERR_NOMEM;
     err = bw_win_add_once(lg->win, tag, pid, offset, key, field, 1, "outcomes", marker.data,

@@ -78,6 +78,26 @@ static void test_buf_and_numbers(void **state) {
     bw_buf_free(&b);
 }
 
+/* Window names without printf: as snprintf would write them, cut to fit. */
+static void test_name_i64(void **state) {
+    char out[12], want[40];
+    const int64_t vals[] = {0, 7, -1, 1704067200000LL, INT64_MIN, INT64_MAX};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        char big[40];
+        snprintf(want, sizeof(want), "d:%lld", (long long)vals[i]);
+        assert_int_equal(bw_name_i64(big, sizeof(big), "d:", vals[i]), strlen(want));
+        assert_string_equal(big, want);
+        snprintf(want, sizeof(out), "d:%lld", (long long)vals[i]); /* cut like snprintf */
+        assert_int_equal(bw_name_i64(out, sizeof(out), "d:", vals[i]), strlen(want));
+        assert_string_equal(out, want);
+    }
+    assert_int_equal(bw_name_i64(out, 1, "d:", 5), 0);
+    assert_string_equal(out, "");
+    assert_int_equal(bw_name_i64(out, sizeof(out), "a-long-prefix:", 5), sizeof(out) - 1);
+}
+
 static void test_errpath(void **state) {
     char err[128] = "invalid UTF-8 at byte 3";
     bool has = false;
@@ -97,7 +117,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_utf8),       cmocka_unit_test(test_base64),
         cmocka_unit_test(test_timestamps), cmocka_unit_test(test_buf_and_numbers),
-        cmocka_unit_test(test_errpath),
+        cmocka_unit_test(test_errpath),    cmocka_unit_test(test_name_i64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
