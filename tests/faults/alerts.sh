@@ -41,3 +41,25 @@ import json, sys
 for a in sorted(json.load(sys.stdin), key=lambda a: a["alert_id"]):
     print("active", a["alert_id"], a["severity"])'
 }
+
+# alert_difference RUN_A RUN_B: why two runs' outcomes ($WORK/alerts-RUN)
+# differ, for a failure message: how many lines, the first few, and every
+# warning each run sent for the first alert id that differs.
+alert_difference() {
+    local a="$WORK/alerts-$1" b="$WORK/alerts-$2" id run
+    # diff exits 1 on a difference: under pipefail a pipeline of it fails
+    echo "$(diff "$a" "$b" | grep -c '^[<>]' || true) lines differ:"
+    diff "$a" "$b" | head -6 || true
+    id=$(diff "$a" "$b" | awk '/^[<>] sent / { print $3; exit }' || true)
+    [ -n "$id" ] || return 0
+    for run in "$1" "$2"; do
+        echo "warnings of $id sent by $run (version state severity):"
+        "$BW_BUILD/tools/bw-tail" --brokers "$BROKERS" "bw.alerts.$run" --timeout.ms 2500 \
+            --log.level error | python3 -c '
+import json, sys
+for l in sys.stdin:
+    a = json.loads(l)
+    if a["alert_id"] == sys.argv[1]:
+        print(" ", a["version"], a["state"], a["severity"])' "$id"
+    done
+}

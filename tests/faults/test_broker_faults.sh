@@ -157,7 +157,7 @@ for _ in $(seq 1 20); do
     sleep 1
 done
 cmp -s "$WORK/alerts-clean" "$WORK/alerts-faulty" ||
-    fail "bw-alert under faults: $(diff "$WORK/alerts-clean" "$WORK/alerts-faulty" | head -6)"
+    fail "bw-alert under faults: $(alert_difference clean faulty)"
 faulty_out=$(distinct_out faulty)
 for _ in $(seq 1 20); do
     [ "$faulty_out" -ge "$reviews" ] && break

@@ -155,7 +155,7 @@ for _ in $(seq 1 30); do
     sleep 1
 done
 cmp -s "$WORK/alerts-clean" "$WORK/alerts-crashy" ||
-    fail "bw-alert killed 5 times: alerts differ: $(diff "$WORK/alerts-clean" "$WORK/alerts-crashy" | head -6)"
+    fail "bw-alert killed 5 times: alerts differ: $(alert_difference clean crashy)"
 total=$(tail_topic bw.alerts.crashy | wc -l)
 # episodes resolved long enough left memory, and signals brought some back
 # (alert.keep.ms): the outcomes above include them
