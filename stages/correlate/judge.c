@@ -166,6 +166,7 @@ typedef struct {
     int ndays; /* days judged */
     int64_t b; /* the day being judged */
     const redisReply *fired; /* the fired fields, per day judged */
+    const int64_t *kr; /* TK_SKU*: its review count per window (read_sku_counts) */
     int fired_base; /* index of day b's first fired field */
     char *event_field; /* TK_EVENT: its fired field (freed by corr_judge) */
 } judging_t;
@@ -509,20 +510,11 @@ static bool q_sku(judging_t *j, bw_redis_pipe_t *pipe) {
     bw_buf_t key = {0};
     bool ok;
 
-    char *store_tag = bw_key_name("s=", t->a, strlen(t->a), NULL, 0);
-    bw_buf_t esku = {0};
-    const char *fields[1];
-
     plan_days(j);
-    ok = store_tag && bw_key_escape(&esku, t->b, strlen(t->b)) &&
-         q_windows(pipe, t->tag, "d:", j->first - (nd - 1) * DAY_MS, nd + j->ndays - 1, DAY_MS,
+    /* its review counts are read for all the batch's SKUs of its store at
+     * once (read_sku_counts) */
+    ok = q_windows(pipe, t->tag, "d:", j->first - (nd - 1) * DAY_MS, nd + j->ndays - 1, DAY_MS,
                    SKU_F, NSKU_F);
-    /* the SKU's review counts live in its store's tag (correlate.c: add_sku) */
-    fields[0] = esku.data;
-    ok = ok && q_windows(pipe, store_tag, "kr:", j->first - (nd - 1) * DAY_MS, nd + j->ndays - 1,
-                         DAY_MS, fields, 1);
-    free(store_tag);
-    bw_buf_free(&esku);
     /* the low-star texts of each day judged and the day before */
     for (int k = -1; k < j->ndays && ok; k++) {
         char name[48];
@@ -627,8 +619,7 @@ static bw_err_t judge_sku(judging_t *j, redisReply **rep) {
         return BW_ERR_NOMEM;
     r_windows(rep, nw, NSKU_F, w);
     for (int k = 0; k < nw; k++) /* reviews: from the store's tag */
-        r_windows(rep + nw + k, 1, 1, &w[(size_t)k * NSKU_F]);
-    rep += nw;
+        w[(size_t)k * NSKU_F] = j->kr[k];
     j->fired = rep[nw + j->ndays + 1];
     for (int d = 0; d < j->ndays && !err; d++) {
         const int64_t *wd = w + (size_t)d * NSKU_F; /* the nd windows ending at day d */
@@ -744,6 +735,172 @@ static bw_err_t judge_event(judging_t *j, redisReply **rep) {
     return emit(j, &s, j->event_field, 1);
 }
 
+/* ---- the SKUs' review counts, read once per store and day ---- */
+
+/* Entries are judged in chunks of at most this many Redis reads: a day
+ * closing for thousands of SKUs reads tens of thousands of windows, and
+ * all their replies at once made a peak of ~90 MB (bench_soak.sh). */
+#define JUDGE_CHUNK_READS 4096
+
+/* A store whose SKUs the batch judges: each SKU needs its review count
+ * for ~45 days, and the counts live in the store's tag ("kr:<day>", one
+ * field per SKU: correlate.c add_sku). Read per SKU, that was an HMGET per
+ * SKU and day, half of the judging's reads; read here once per store and
+ * day, with the fields of all its SKUs. */
+typedef struct {
+    char *tag; /* the store's tag */
+    int64_t lo, hi; /* the days to read */
+    json_t *fields; /* escaped SKU -> its place in each HMGET */
+    size_t reply; /* index of day lo's reply in the pipeline */
+} kr_store_t;
+
+/* Fill counts[i] (nw values from its first window on) for the SKU entries
+ * whose store is one of @p st[g0..g1), whose reads are @p rep. */
+static void kr_fill(correlate_t *cr, kr_store_t *st, size_t g0, size_t g1, const size_t *grp,
+                    const int *place, redisReply **rep, int64_t **counts) {
+    int nd = sku_days(&cr->cfg);
+
+    for (size_t i = 0; i < cr->ntouched; i++) {
+        if (!counts[i] || grp[i] < g0 || grp[i] >= g1)
+            continue;
+        judging_t j = {.cr = cr, .t = &cr->touched[i]};
+        const kr_store_t *s = &st[grp[i]];
+        plan_days(&j);
+        for (int k = 0; k < nd + j.ndays - 1; k++) {
+            const redisReply *r =
+                rep[s->reply + (size_t)((j.first - (nd - 1 - k) * DAY_MS - s->lo) / DAY_MS)];
+            counts[i][k] = 0;
+            if (r->type == REDIS_REPLY_ARRAY && (size_t)place[i] < r->elements &&
+                r->element[place[i]]->type == REDIS_REPLY_STRING)
+                bw_parse_i64(r->element[place[i]]->str, &counts[i][k]);
+        }
+    }
+}
+
+/* The stores of the batch's SKU entries, each with its days and SKUs:
+ * grp[i] and place[i] say where entry i's counts are. */
+static bool kr_plan(correlate_t *cr, kr_store_t **st, size_t *nst, size_t *grp, int *place,
+                    int64_t **counts) {
+    int nd = sku_days(&cr->cfg);
+    json_t *index = json_object();
+    bw_buf_t name = {0}, esku = {0};
+    size_t cap = 0;
+    bool ok = index != NULL;
+
+    for (size_t i = 0; ok && i < cr->ntouched; i++) {
+        const touched_t *t = &cr->touched[i];
+        judging_t j = {.cr = cr, .t = t};
+        json_t *gi;
+        kr_store_t *s;
+        if (t->kind != TK_SKU && t->kind != TK_SKU_DAY)
+            continue;
+        plan_days(&j);
+        bw_buf_reset(&name);
+        bw_buf_reset(&esku);
+        if (!bw_key_name_to(&name, "s=", t->a, strlen(t->a), NULL, 0) ||
+            !bw_key_escape(&esku, t->b, strlen(t->b)) ||
+            !(counts[i] = calloc((size_t)(nd + j.ndays - 1), sizeof(int64_t)))) {
+            ok = false;
+            break;
+        }
+        if (!(gi = json_object_get(index, name.data))) {
+            if (!bw_grow((void **)st, &cap, *nst, sizeof(**st)) ||
+                !(gi = json_integer((json_int_t)*nst)) ||
+                json_object_set_new(index, name.data, gi)) {
+                ok = false;
+                break;
+            }
+            s = &(*st)[(*nst)++];
+            *s = (kr_store_t){strdup(name.data), j.first - (nd - 1) * DAY_MS,
+                              j.first + (j.ndays - 1) * DAY_MS, json_object(), 0};
+            if (!s->tag || !s->fields) {
+                ok = false;
+                break;
+            }
+        }
+        grp[i] = (size_t)json_integer_value(gi);
+        s = &(*st)[grp[i]];
+        if (j.first - (nd - 1) * DAY_MS < s->lo)
+            s->lo = j.first - (nd - 1) * DAY_MS;
+        if (j.first + (j.ndays - 1) * DAY_MS > s->hi)
+            s->hi = j.first + (j.ndays - 1) * DAY_MS;
+        json_t *pl = json_object_get(s->fields, esku.data);
+        if (!pl && (!(pl = json_integer((json_int_t)json_object_size(s->fields))) ||
+                    json_object_set_new(s->fields, esku.data, pl)))
+            ok = false;
+        place[i] = pl ? (int)json_integer_value(pl) : 0;
+    }
+    json_decref(index);
+    bw_buf_free(&name);
+    bw_buf_free(&esku);
+    return ok;
+}
+
+/* HMGET of each of a store's days, with all its SKUs' fields (any number:
+ * not q_windows, whose fields are a window's). */
+static bool kr_query(kr_store_t *s, bw_redis_pipe_t *pipe) {
+    size_t nf = json_object_size(s->fields);
+    const char **argv = calloc(nf + 2, sizeof(*argv));
+    bw_buf_t key = {0};
+    const char *f;
+    json_t *pl;
+    bool ok = argv != NULL;
+
+    if (ok) {
+        argv[0] = "HMGET";
+        json_object_foreach(s->fields, f, pl) argv[2 + json_integer_value(pl)] = f;
+        s->reply = pipe->n;
+    }
+    for (int64_t day = s->lo; ok && day <= s->hi; day += DAY_MS) {
+        char name[48];
+        bw_name_i64(name, sizeof(name), "kr:", day);
+        bw_buf_reset(&key);
+        ok = bw_win_key(&key, s->tag, name) &&
+             (argv[1] = key.data, !bw_redis_pipe_add(pipe, (int)nf + 2, argv, NULL));
+    }
+    bw_buf_free(&key);
+    free(argv);
+    return ok;
+}
+
+/* counts[i]: the review counts of SKU entry i, read in chunks of stores. */
+static bw_err_t read_sku_counts(correlate_t *cr, int64_t **counts, char *errstr,
+                                size_t errstr_size) {
+    size_t *grp = calloc(cr->ntouched + 1, sizeof(size_t)), nst = 0;
+    int *place = calloc(cr->ntouched + 1, sizeof(int));
+    kr_store_t *st = NULL;
+    bw_err_t err = BW_ERR_NOMEM;
+
+    if (!grp || !place || !kr_plan(cr, &st, &nst, grp, place, counts))
+        goto out;
+    err = BW_ERR_OK;
+    for (size_t g0 = 0, g1; g0 < nst && !err; g0 = g1) {
+        bw_redis_pipe_t pipe = {0};
+        redisReply **replies = NULL;
+        for (g1 = g0; g1 < nst && (g1 == g0 || pipe.n < JUDGE_CHUNK_READS); g1++)
+            if (!kr_query(&st[g1], &pipe)) {
+                err = BW_ERR_NOMEM;
+                break;
+            }
+        if (!err &&
+            (err = bw_redis_pipe_run(cr->redis, &pipe, &replies, errstr, errstr_size)) == BW_ERR_OK)
+            kr_fill(cr, st, g0, g1, grp, place, replies, counts);
+        bw_redis_replies_free(replies, pipe.n);
+        bw_redis_pipe_free(&pipe);
+    }
+out:
+    if (err == BW_ERR_NOMEM)
+        bw_errstr_set(errstr, errstr_size, "out of memory");
+    for (size_t g = 0; g < nst; g++) {
+        free(st[g].tag);
+        json_decref(st[g].fields);
+    }
+    free(st);
+    free(grp);
+    free(place);
+    return err;
+}
+
 /* ---- all of a batch ---- */
 
 typedef struct {
@@ -776,29 +933,30 @@ static int touched_cmp(const void *x, const void *y) {
     return strcmp(a->b ? a->b : "", b->b ? b->b : "");
 }
 
-/* Entries are judged in chunks of at most this many Redis reads: a day
- * closing for thousands of SKUs reads tens of thousands of windows, and
- * all their replies at once made a peak of ~90 MB (bench_soak.sh). */
-#define JUDGE_CHUNK_READS 4096
-
 bw_err_t corr_judge(correlate_t *cr, correlate_emit_cb emit_cb, void *opaque, char *errstr,
                     size_t errstr_size) {
     size_t *first = calloc(cr->ntouched + 1, sizeof(size_t));
     judging_t *js = calloc(cr->ntouched + 1, sizeof(judging_t));
+    int64_t **counts = calloc(cr->ntouched + 1, sizeof(*counts));
     bw_err_t err = BW_ERR_OK;
 
-    if (!first || !js) {
+    if (!first || !js || !counts) {
         err = BW_ERR_NOMEM;
         goto out;
     }
     if (cr->ntouched > 1)
         qsort(cr->touched, cr->ntouched, sizeof(*cr->touched), touched_cmp);
+    if ((err = read_sku_counts(cr, counts, errstr, errstr_size)))
+        goto out;
     for (size_t lo = 0, hi; lo < cr->ntouched && !err; lo = hi) {
         bw_redis_pipe_t pipe = {0};
         redisReply **replies = NULL;
         for (hi = lo; hi < cr->ntouched && (hi == lo || pipe.n < JUDGE_CHUNK_READS); hi++) {
-            js[hi] =
-                (judging_t){.cr = cr, .t = &cr->touched[hi], .emit = emit_cb, .opaque = opaque};
+            js[hi] = (judging_t){.cr = cr,
+                                 .t = &cr->touched[hi],
+                                 .emit = emit_cb,
+                                 .opaque = opaque,
+                                 .kr = counts[hi]};
             first[hi] = pipe.n;
             if (!KIND_OPS[cr->touched[hi].kind].query(&js[hi], &pipe)) {
                 err = BW_ERR_NOMEM;
@@ -815,6 +973,9 @@ bw_err_t corr_judge(correlate_t *cr, correlate_emit_cb emit_cb, void *opaque, ch
 out:
     for (size_t i = 0; js && i < cr->ntouched; i++)
         free(js[i].event_field);
+    for (size_t i = 0; counts && i < cr->ntouched; i++)
+        free(counts[i]);
+    free(counts);
     free(first);
     free(js);
     return err;
