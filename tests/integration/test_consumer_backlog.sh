@@ -5,8 +5,10 @@
 # looks again only when its broker thread next wakes up, up to a second
 # later; bw_consumer_poll wakes it (common/bw_kafka.c, wake_fetchers).
 # With a 16 KiB bound, 12,000 reviews refill the queue over a hundred
-# times: without the wake-up they took 13-14 s here, with it 1.3 s (2.0 s under
-# sanitizers); the test allows 8 s.
+# times: without the wake-up they took 13-14 s here, most of it in pauses of
+# up to a second; with it 1.3 s (3.1 s under sanitizers), no pause above
+# ~100 ms. What is asserted is the pauses, not the time, which depends on
+# the machine: outputs more than 500 ms apart add up to under 2 s.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
@@ -32,8 +34,11 @@ ts = sorted(int(l) for l in open(sys.argv[1]) if l.strip())
 n = int(sys.argv[2])
 assert len(ts) == n, "%d of %d outputs" % (len(ts), n)
 span = (ts[-1] - ts[0]) / 1000.0
-print("%d reviews through a 16 KiB prefetch bound in %.2f s" % (n, span))
-assert span < 8, "%.1f s: the consumer waited on its prefetch bound" % span
+pauses = [b - a for a, b in zip(ts, ts[1:]) if b - a > 500]
+print("%d reviews through a 16 KiB prefetch bound in %.2f s, %d pauses over 500 ms" %
+      (n, span, len(pauses)))
+assert sum(pauses) < 2000, "%d pauses of %d ms in all: the consumer waited on its prefetch bound" % (
+    len(pauses), sum(pauses))
 PY
 kill -TERM $cls
 wait $cls || fail "bw-classify exit status $? after SIGTERM"
