@@ -194,6 +194,7 @@ struct bw_consumer_s {
     int batch_wait_ms;
     int assigned;
     int64_t last_wake_ms; /* see wake_fetchers */
+    int wake_gap_ms; /* between wake-ups: doubles while they bring nothing */
     topic_metrics_t consumed;
     bw_metric_t *m_commit_ok, *m_commit_err, *m_assign, *m_revoke;
     bw_metric_t **m_lag; /* per subscribed topic */
@@ -383,16 +384,29 @@ static void update_lag(bw_consumer_t *c) {
  * answers are dropped), at most every 10 ms. bw-classify through a
  * backlog of 150,000 reviews: 97,800 reviews/s before, 270,000 with it
  * (bench/bench_classify_e2e.sh). */
-static void wake_fetchers(bw_consumer_t *c) {
+#define WAKE_EVERY_MS 10
+#define WAKE_MAX_GAP_MS 1000
+
+/* Returns how long the poll may wait before it should call again: the
+ * rest of the gap when a wake-up was due but too soon after the last (a
+ * batch that took less than 10 ms: waiting the whole poll timeout then
+ * cost 100 ms a batch, test_consumer_backlog), else -1 (no limit). The
+ * gap doubles with each wake-up that brings nothing (a broker down: its
+ * requests would queue up), back to 10 ms once messages come. */
+static int wake_fetchers(bw_consumer_t *c) {
     rd_kafka_topic_partition_list_t *parts = NULL;
     int64_t now = bw_mono_ms();
     bool behind = false;
 
-    if (now - c->last_wake_ms < 10 || rd_kafka_queue_length(c->queue) > 0)
-        return;
+    if (rd_kafka_queue_length(c->queue) > 0)
+        return -1;
+    if (c->wake_gap_ms < WAKE_EVERY_MS)
+        c->wake_gap_ms = WAKE_EVERY_MS;
+    if (now - c->last_wake_ms < c->wake_gap_ms)
+        return (int)(c->wake_gap_ms - (now - c->last_wake_ms));
     c->last_wake_ms = now;
     if (rd_kafka_assignment(c->rk, &parts) || !parts)
-        return;
+        return -1;
     if (parts->cnt && rd_kafka_position(c->rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR)
         for (int i = 0; i < parts->cnt && !behind; i++) {
             rd_kafka_topic_partition_t *tp = &parts->elems[i];
@@ -406,21 +420,33 @@ static void wake_fetchers(bw_consumer_t *c) {
         for (int i = 0; i < parts->cnt; i++)
             parts->elems[i].offset = -1; /* the latest offset: any answer will do */
         err = rd_kafka_offsets_for_times(c->rk, parts, 0); /* sent: "timed out" is expected */
+        if (c->wake_gap_ms < WAKE_MAX_GAP_MS)
+            c->wake_gap_ms *= 2; /* until messages come (bw_consumer_poll) */
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__TIMED_OUT)
             bw_log_rl(BW_LOG_WARN, "waking the fetchers: %s", rd_kafka_err2str(err));
     }
     rd_kafka_topic_partition_list_destroy(parts);
+    return -1;
 }
 
 size_t bw_consumer_poll(bw_consumer_t *c, rd_kafka_message_t **msgs, size_t max, int timeout_ms) {
     ssize_t got;
     size_t n = 0;
+    int64_t until = bw_mono_ms() + timeout_ms;
 
-    wake_fetchers(c);
     /* Wait for the first message only, then take what is already fetched:
      * consume_batch_queue would otherwise wait the whole timeout for a
      * full batch, which caps a stage at max messages per timeout. */
-    got = rd_kafka_consume_batch_queue(c->queue, timeout_ms, msgs, 1);
+    do {
+        int64_t left = until - bw_mono_ms();
+        int cap = wake_fetchers(c);
+        if (left < 0)
+            left = 0;
+        got = rd_kafka_consume_batch_queue(c->queue, cap >= 0 && cap < left ? cap : (int)left, msgs,
+                                           1);
+    } while (got == 0 && bw_mono_ms() < until);
+    if (got > 0)
+        c->wake_gap_ms = WAKE_EVERY_MS;
 
     /* Then fill the batch for at most batch_wait_ms: per-batch costs (a
      * flush, a commit) are paid once for many messages. */
