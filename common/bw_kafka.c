@@ -372,6 +372,9 @@ static void update_lag(bw_consumer_t *c) {
     rd_kafka_topic_partition_list_destroy(parts);
 }
 
+#define WAKE_EVERY_MS 10
+#define WAKE_MAX_GAP_MS 1000
+
 /* librdkafka 2.0 stops fetching a partition while the prefetch queue is
  * over queued.min.messages or queued.max.messages.kbytes, and looks again
  * only when the broker thread next wakes up: up to a second later (2.1
@@ -383,11 +386,8 @@ static void update_lag(bw_consumer_t *c) {
  * which fetch again: offsets_for_times with no wait (it sends, and the
  * answers are dropped), at most every 10 ms. bw-classify through a
  * backlog of 150,000 reviews: 97,800 reviews/s before, 270,000 with it
- * (bench/bench_classify_e2e.sh). */
-#define WAKE_EVERY_MS 10
-#define WAKE_MAX_GAP_MS 1000
-
-/* Returns how long the poll may wait before it should call again: the
+ * (bench/bench_classify_e2e.sh).
+ * Returns how long the poll may wait before it should call again: the
  * rest of the gap when a wake-up was due but too soon after the last (a
  * batch that took less than 10 ms: waiting the whole poll timeout then
  * cost 100 ms a batch, test_consumer_backlog), else -1 (no limit). The

@@ -463,15 +463,9 @@ static _Thread_local bw_buf_t spare;
 
 /* Writes "<prefix><n>\r\n" of RESP at @p out; returns its end. */
 static char *resp_header(char *out, char prefix, size_t n) {
-    char tmp[24], *p = tmp + sizeof(tmp);
+    const char pre[2] = {prefix, '\0'};
 
-    do {
-        *--p = (char)('0' + n % 10);
-        n /= 10;
-    } while (n);
-    *out++ = prefix;
-    memcpy(out, p, (size_t)(tmp + sizeof(tmp) - p));
-    out += tmp + sizeof(tmp) - p;
+    out += bw_name_i64(out, 24, pre, (int64_t)n); /* room: bw_redis_pipe_add */
     *out++ = '\r';
     *out++ = '\n';
     return out;

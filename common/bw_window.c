@@ -745,31 +745,44 @@ static char op_code(bw_op_t op) {
     return codes[op];
 }
 
+/* Counting sort of the changes (those of op @p only, or all when it is
+ * negative) by keyof[g], keeping their order: key k's count[k] changes are
+ * order[first[k]] onwards. @p count and @p first: nk + 1 slots, @p order:
+ * nagg. */
+static void group_by(const agg_t *agg, size_t nagg, const int *keyof, int only, size_t nk,
+                     size_t *count, size_t *first, size_t *order) {
+    memset(count, 0, (nk + 1) * sizeof(size_t));
+    memset(first, 0, (nk + 1) * sizeof(size_t));
+    for (size_t g = 0; g < nagg; g++)
+        if (only < 0 || agg[g].op == (bw_op_t)only)
+            count[keyof[g]]++;
+    for (size_t k = 1; k <= nk; k++)
+        first[k] = first[k - 1] + count[k - 1];
+    for (size_t g = 0; g < nagg; g++)
+        if (only < 0 || agg[g].op == (bw_op_t)only)
+            order[first[keyof[g]]++] = g;
+    for (size_t k = 0; k < nk; k++)
+        first[k] -= count[k]; /* back to where each run starts */
+}
+
 /* The script's markers section: per marker key, its number in KEYS, how
- * many markers, and the markers. @p count and @p first: nk + 1 zeroed
- * counters, @p order: nagg slots, all scratch. */
+ * many markers, and the markers (@p count, @p first, @p order: scratch for
+ * group_by). */
 static bool args_markers(args_t *a, const agg_t *agg, size_t nagg, const int *mark_key, size_t nk,
                          size_t *count, size_t *first, size_t *order) {
     size_t nmk = 0;
 
-    for (size_t g = 0; g < nagg; g++)
-        if (agg[g].op == BW_OP_ONCE && count[mark_key[g]]++ == 0)
-            nmk++;
+    group_by(agg, nagg, mark_key, BW_OP_ONCE, nk, count, first, order);
+    for (size_t k = 0; k < nk; k++)
+        nmk += count[k] > 0;
     if (!args_i64(a, (int64_t)nmk))
         return false;
-    if (!nmk)
-        return true;
-    for (size_t k = 1; k <= nk; k++)
-        first[k] = first[k - 1] + count[k - 1];
-    for (size_t g = 0; g < nagg; g++)
-        if (agg[g].op == BW_OP_ONCE)
-            order[first[mark_key[g]]++] = g; /* first[k] ends where k's run ends */
     for (size_t k = 0; k < nk; k++) {
         if (!count[k])
             continue;
         if (!args_i64(a, (int64_t)k + 2) || !args_i64(a, (int64_t)count[k]))
             return false;
-        for (size_t i = first[k] - count[k]; i < first[k]; i++)
+        for (size_t i = first[k]; i < first[k] + count[k]; i++)
             if (!args_cstr(a, agg[order[i]].text))
                 return false;
     }
@@ -930,22 +943,8 @@ static bool build_tag(bw_win_t *win, uint32_t tag, const size_t *idx, size_t nid
         if (!count || !first || !order ||
             !args_markers(a, agg, nagg, mark_key, nk, count, first, order))
             goto keys_out;
-        memset(count, 0, (nk + 1) * sizeof(size_t));
-        memset(first, 0, (nk + 1) * sizeof(size_t));
-        /* ops grouped by key number (counting sort keeps their order) */
-        for (size_t g = 0; g < nagg; g++)
-            count[agg_key[g]]++;
-        for (size_t k = 1; k <= nk; k++)
-            first[k] = first[k - 1] + count[k - 1];
-        {
-            size_t *fill = calloc(nk + 1, sizeof(size_t));
-            if (!fill)
-                goto keys_out;
-            memcpy(fill, first, (nk + 1) * sizeof(size_t));
-            for (size_t g = 0; g < nagg; g++)
-                order[fill[agg_key[g]]++] = g;
-            free(fill);
-        }
+        /* ops grouped by key number, in their order */
+        group_by(agg, nagg, agg_key, -1, nk, count, first, order);
         for (size_t k = 0; k < nk; k++) {
             int64_t ttl = 0;
             for (size_t i = first[k]; i < first[k] + count[k]; i++)

@@ -65,16 +65,22 @@ static void test_pending_for(void **state) {
     assert_int_equal(al_on_clock(&FOR2H, &b, T0 + 2 * H), AL_SEND_FIRING);
 }
 
+/* An episode fired at T0 and resolved by the clock after the hold (48 h);
+ * @p first: its id. */
+static void fire_and_resolve(al_t *a, char first[17]) {
+    sig(&NOW, a, 2, T0);
+    memcpy(first, a->alert_id, 17);
+    assert_int_equal(al_on_clock(&NOW, a, T0 + 47 * H), AL_SEND_NONE);
+    assert_int_equal(al_on_clock(&NOW, a, T0 + 48 * H), AL_SEND_RESOLVED);
+    assert_int_equal(a->state, AL_NONE);
+    assert_int_equal(a->version, 2);
+}
+
 static void test_resolves_after_hold_and_starts_over(void **state) {
     al_t a = {0};
     char first[17];
     (void)state;
-    sig(&NOW, &a, 2, T0);
-    memcpy(first, a.alert_id, sizeof(first));
-    assert_int_equal(al_on_clock(&NOW, &a, T0 + 47 * H), AL_SEND_NONE);
-    assert_int_equal(al_on_clock(&NOW, &a, T0 + 48 * H), AL_SEND_RESOLVED);
-    assert_int_equal(a.state, AL_NONE);
-    assert_int_equal(a.version, 2);
+    fire_and_resolve(&a, first);
     /* a new episode, from a later window: a new id */
     assert_int_equal(
         al_on_signal(&NOW, &a, "CARRIER_DELAY_SPIKE", SCOPE, 1, T0 + 72 * H, T0 + 72 * H),
@@ -90,10 +96,7 @@ static void test_same_window_new_episode_goes_on_counting(void **state) {
     al_t a = {0};
     char first[17];
     (void)state;
-    sig(&NOW, &a, 2, T0);
-    memcpy(first, a.alert_id, sizeof(first));
-    assert_int_equal(al_on_clock(&NOW, &a, T0 + 48 * H), AL_SEND_RESOLVED);
-    assert_int_equal(a.version, 2);
+    fire_and_resolve(&a, first);
     assert_int_equal(sig(&NOW, &a, 1, T0 + 72 * H), AL_SEND_FIRING);
     assert_string_equal(a.alert_id, first);
     assert_int_equal(a.version, 3);
