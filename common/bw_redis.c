@@ -463,9 +463,8 @@ static _Thread_local bw_buf_t spare;
 
 /* Writes "<prefix><n>\r\n" of RESP at @p out; returns its end. */
 static char *resp_header(char *out, char prefix, size_t n) {
-    const char pre[2] = {prefix, '\0'};
-
-    out += bw_name_i64(out, 24, pre, (int64_t)n); /* room: bw_redis_pipe_add */
+    *out++ = prefix;
+    out += bw_fmt_i64(out, (int64_t)n); /* room: bw_redis_pipe_add */
     *out++ = '\r';
     *out++ = '\n';
     return out;

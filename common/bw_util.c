@@ -318,14 +318,38 @@ static char *i64_digits(char *end, int64_t v) {
     return end;
 }
 
-bool bw_buf_append_i64(bw_buf_t *b, int64_t v) {
-    char tmp[24], *p = i64_digits(tmp + sizeof(tmp), v);
+size_t bw_fmt_i64(char *out, int64_t v) {
+    char tmp[BW_I64_DIGITS], *p = i64_digits(tmp + sizeof(tmp), v);
+    size_t n = (size_t)(tmp + sizeof(tmp) - p);
 
-    return bw_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+    memcpy(out, p, n);
+    return n;
+}
+
+bool bw_buf_append_i64(bw_buf_t *b, int64_t v) {
+    if (!bw_buf_reserve(b, BW_I64_DIGITS))
+        return false;
+    b->len += bw_fmt_i64(b->data + b->len, v);
+    b->data[b->len] = '\0';
+    return true;
+}
+
+bool bw_buf_join(bw_buf_t *b, const char *a, char sep, const char *c) {
+    size_t alen = strlen(a), clen = strlen(c);
+
+    bw_buf_reset(b);
+    if (!bw_buf_reserve(b, alen + 1 + clen))
+        return false;
+    memcpy(b->data, a, alen);
+    b->data[alen] = sep;
+    memcpy(b->data + alen + 1, c, clen);
+    b->len = alen + 1 + clen;
+    b->data[b->len] = '\0';
+    return true;
 }
 
 size_t bw_name_i64(char *out, size_t size, const char *prefix, int64_t v) {
-    char tmp[24], *p = i64_digits(tmp + sizeof(tmp), v);
+    char tmp[BW_I64_DIGITS], *p = i64_digits(tmp + sizeof(tmp), v);
     size_t plen = strlen(prefix), dlen = (size_t)(tmp + sizeof(tmp) - p);
 
     if (!size)
@@ -439,6 +463,19 @@ bool bw_parse_i64(const char *s, int64_t *out) {
 
     if (!s || !*s)
         return false;
+    /* the common case, up to 18 digits (no overflow), without strtoll:
+     * the stages parse every number Redis sends back */
+    {
+        const char *d = s + (*s == '-');
+        uint64_t u = 0;
+        size_t n = 0;
+        while (n < 19 && d[n] >= '0' && d[n] <= '9')
+            u = u * 10 + (uint64_t)(d[n++] - '0');
+        if (n > 0 && n < 19 && d[n] == '\0') {
+            *out = *s == '-' ? -(int64_t)u : (int64_t)u;
+            return true;
+        }
+    }
     errno = 0;
     v = strtoll(s, &end, 10);
     if (errno || *end)

@@ -59,6 +59,16 @@ bool bw_buf_append(bw_buf_t *b, const void *p, size_t n);
 bool bw_buf_printf(bw_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** @brief Append a decimal integer (no printf). */
 bool bw_buf_append_i64(bw_buf_t *b, int64_t v);
+/** @brief Room bw_fmt_i64 needs: 19 digits and a sign. */
+#define BW_I64_DIGITS 20
+/** @brief @p v in decimal at @p out (no terminator); returns its length. */
+size_t bw_fmt_i64(char *out, int64_t v);
+/**
+ * @brief Make @p b "<a><sep><c>" (terminated): the member and marker
+ *        names stages make per event, without printf or an allocation
+ *        once the buffer has grown.
+ */
+bool bw_buf_join(bw_buf_t *b, const char *a, char sep, const char *c);
 /**
  * @brief "<prefix><v>" in @p out, of @p size bytes (cut to fit, always
  *        terminated), without printf: the key names of a batch's windows

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "bw_log.h"
+#include "bw_strmap.h"
 #include "bw_proc.h"
 
 /* ---- keys ---- */
@@ -160,116 +161,6 @@ void bw_wm_txn_sync(bw_wm_txn_t *t, const bw_wm_t *wm, int32_t p) {
         t->saved.max_event[p] = wm->max_event[p];
         t->saved.last_seen[p] = wm->last_seen[p];
     }
-}
-
-/* ---- a small string map (key -> int64) ---- */
-
-typedef struct {
-    char **keys; /* in the arena: one map's keys are freed together */
-    int64_t *vals;
-    uint64_t *hashes;
-    size_t cap, n;
-    bw_arena_t arena;
-} smap_t;
-
-/* Eight bytes a step (a byte-at-a-time FNV-1a was a fifth of a flush's
- * CPU in bench_logistics: keys run to ~60 bytes, ~10 lookups per event).
- * Not keyed: keys come from our own events, and a collision costs a probe. */
-static uint64_t smap_hash(const char *s, size_t len) {
-    const uint64_t mul = 0xff51afd7ed558ccdULL;
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ len, w;
-
-    for (; len >= 8; s += 8, len -= 8) {
-        memcpy(&w, s, 8);
-        h = (h ^ w) * mul;
-        h ^= h >> 29;
-    }
-    if (len) {
-        w = 0;
-        memcpy(&w, s, len);
-        h = (h ^ w) * mul;
-    }
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    return h ^ (h >> 33);
-}
-
-/* Room for @p want entries at most half full (rehashes from the stored hashes). */
-static bool smap_reserve(smap_t *m, size_t want) {
-    size_t ncap = m->cap ? m->cap : 64;
-    smap_t nm;
-
-    while (want * 2 > ncap)
-        ncap *= 2;
-    if (ncap == m->cap)
-        return true;
-    nm = (smap_t){calloc(ncap, sizeof(char *)),
-                  calloc(ncap, sizeof(int64_t)),
-                  calloc(ncap, sizeof(uint64_t)),
-                  ncap,
-                  0,
-                  m->arena};
-    if (!nm.keys || !nm.vals || !nm.hashes) {
-        free(nm.keys);
-        free(nm.vals);
-        free(nm.hashes);
-        return false;
-    }
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->keys[i])
-            continue;
-        size_t k = m->hashes[i] & (ncap - 1);
-        while (nm.keys[k])
-            k = (k + 1) & (ncap - 1);
-        nm.keys[k] = m->keys[i];
-        nm.vals[k] = m->vals[i];
-        nm.hashes[k] = m->hashes[i];
-        nm.n++;
-    }
-    free(m->keys);
-    free(m->vals);
-    free(m->hashes);
-    *m = nm;
-    return true;
-}
-
-/* The value of @p key, or NULL when it is missing and not @p create (or
- * out of memory). A key created has the value 0 and sets *@p fresh. */
-static int64_t *smap_put(smap_t *m, const char *key, size_t len, bool create, bool *fresh) {
-    uint64_t h;
-    size_t k;
-
-    if (create && !smap_reserve(m, m->n + 1))
-        return NULL;
-    if (!m->cap)
-        return NULL;
-    h = smap_hash(key, len);
-    k = h & (m->cap - 1);
-    while (m->keys[k]) {
-        if (m->hashes[k] == h && !memcmp(m->keys[k], key, len) && m->keys[k][len] == '\0')
-            return &m->vals[k];
-        k = (k + 1) & (m->cap - 1);
-    }
-    if (!create || !(m->keys[k] = bw_arena_strndup(&m->arena, key, len)))
-        return NULL;
-    m->hashes[k] = h;
-    m->n++;
-    m->vals[k] = 0;
-    if (fresh)
-        *fresh = true;
-    return &m->vals[k];
-}
-
-static int64_t *smap_slot(smap_t *m, const char *key, size_t len, bool create) {
-    return smap_put(m, key, len, create, NULL);
-}
-
-static void smap_clear(smap_t *m) {
-    bw_arena_free(&m->arena);
-    free(m->keys);
-    free(m->vals);
-    free(m->hashes);
-    memset(m, 0, sizeof(*m));
 }
 
 /* ---- effectively-once writes ---- */
@@ -437,10 +328,10 @@ struct bw_win_s {
     char **tags;
     bool *tag_last; /* per tag: sent once every other tag is applied */
     size_t ntags, captags;
-    smap_t tag_index; /* tag -> index, for this batch */
+    bw_strmap_t tag_index; /* tag -> index, for this batch */
     change_t *changes;
     size_t nchanges, capchanges;
-    smap_t fences; /* "tag\x1fpartition" -> last applied offset (-1: none) */
+    bw_strmap_t fences; /* "tag\x1fpartition" -> last applied offset (-1: none) */
     bw_arena_t arena; /* the batch's strings */
     int64_t last_tag; /* index of the tag of the last change */
     int64_t skipped, scripts;
@@ -481,7 +372,7 @@ void bw_win_discard(bw_win_t *win) {
     for (size_t i = 0; i < win->ntags; i++)
         free(win->tags[i]);
     win->ntags = 0;
-    smap_clear(&win->tag_index);
+    bw_strmap_free(&win->tag_index);
 }
 
 void bw_win_destroy(bw_win_t *win) {
@@ -491,7 +382,7 @@ void bw_win_destroy(bw_win_t *win) {
     free(win->changes);
     free(win->tags);
     free(win->tag_last);
-    smap_clear(&win->fences);
+    bw_strmap_free(&win->fences);
     bw_arena_free(&win->arena);
     free(win);
 }
@@ -501,7 +392,7 @@ static change_t *add_change(bw_win_t *win, const char *tag, int32_t partition, i
                             int64_t ttl_s) {
     int64_t *idx = win->ntags && !strcmp(win->tags[win->last_tag], tag)
                        ? &win->last_tag
-                       : smap_slot(&win->tag_index, tag, strlen(tag), false);
+                       : bw_strmap_get(&win->tag_index, tag, strlen(tag));
     change_t *c;
 
     if (!idx) {
@@ -517,7 +408,7 @@ static change_t *add_change(bw_win_t *win, const char *tag, int32_t partition, i
             win->tag_last = l;
             win->captags = ncap;
         }
-        if (!(idx = smap_slot(&win->tag_index, tag, strlen(tag), true)) ||
+        if (!(idx = bw_strmap_put(&win->tag_index, tag, strlen(tag), NULL)) ||
             !(win->tags[win->ntags] = strdup(tag)))
             return NULL;
         win->tag_last[win->ntags] = false;
@@ -602,7 +493,7 @@ static bool fence_name(bw_buf_t *b, const char *tag, int32_t partition) {
 /* Load the fences this batch needs and has not cached, in one pipeline;
  * the cache only learns them when the whole pipeline answered. */
 static bw_err_t load_fences(bw_win_t *win, char *errstr, size_t errstr_size) {
-    smap_t asked = {0};
+    bw_strmap_t asked = {0};
     bw_redis_pipe_t pipe = {0};
     bw_buf_t name = {0}, key = {0};
     size_t nq = 0, *which = calloc(win->nchanges + 1, sizeof(size_t));
@@ -623,9 +514,9 @@ static bw_err_t load_fences(bw_win_t *win, char *errstr, size_t errstr_size) {
         if (!fence_name(&name, win->tags[c->tag], c->partition))
             goto nomem;
         bool fresh = false;
-        if (smap_slot(&win->fences, name.data, name.len, false))
+        if (bw_strmap_get(&win->fences, name.data, name.len))
             continue;
-        if (!smap_put(&asked, name.data, name.len, true, &fresh))
+        if (!bw_strmap_put(&asked, name.data, name.len, &fresh))
             goto nomem;
         if (!fresh)
             continue;
@@ -649,7 +540,7 @@ static bw_err_t load_fences(bw_win_t *win, char *errstr, size_t errstr_size) {
             if (replies[q]->type == REDIS_REPLY_STRING && !bw_parse_i64(replies[q]->str, &v))
                 v = -1;
             if (!fence_name(&name, win->tags[c->tag], c->partition) ||
-                !(f = smap_slot(&win->fences, name.data, name.len, true)))
+                !(f = bw_strmap_put(&win->fences, name.data, name.len, NULL)))
                 goto nomem;
             *f = v;
         }
@@ -660,7 +551,7 @@ nomem:
 out:
     bw_redis_replies_free(replies, nq);
     free(which);
-    smap_clear(&asked);
+    bw_strmap_free(&asked);
     bw_redis_pipe_free(&pipe);
     bw_buf_free(&name);
     bw_buf_free(&key);
@@ -671,7 +562,7 @@ static int64_t fence_of(bw_win_t *win, bw_buf_t *name, uint32_t tag, int32_t par
     int64_t *f;
 
     fence_name(name, win->tags[tag], partition);
-    f = smap_slot(&win->fences, name->data, name->len, false);
+    f = bw_strmap_get(&win->fences, name->data, name->len);
     return f ? *f : -1;
 }
 
@@ -822,10 +713,10 @@ static bool args_markers(args_t *a, const agg_t *agg, size_t nagg, const int *ma
  * Returns false on out of memory; *empty when nothing is left to send. */
 static bool build_tag(bw_win_t *win, uint32_t tag, const size_t *idx, size_t nidx, args_t *a,
                       int *nkeys, bool *empty) {
-    smap_t slots = {0};
+    bw_strmap_t slots = {0};
     agg_t *agg = calloc(nidx + 1, sizeof(*agg));
 
-    if (!smap_reserve(&slots, nidx + 1)) {
+    if (!bw_strmap_reserve(&slots, nidx + 1)) {
         free(agg);
         return false;
     }
@@ -886,7 +777,7 @@ static bool build_tag(bw_win_t *win, uint32_t tag, const size_t *idx, size_t nid
                 goto out;
         }
         bool fresh = false;
-        if (!(slot = smap_put(&slots, name.data, name.len, true, &fresh)))
+        if (!(slot = bw_strmap_put(&slots, name.data, name.len, &fresh)))
             goto out;
         if (fresh) {
             *slot = (int64_t)nagg;
@@ -918,7 +809,7 @@ static bool build_tag(bw_win_t *win, uint32_t tag, const size_t *idx, size_t nid
      * as first seen); ARGV: per key its ops. Keys are numbered once through
      * a map, so a tag with thousands of changes costs linear time. */
     {
-        smap_t kidx = {0};
+        bw_strmap_t kidx = {0};
         size_t nk = 0, *count = NULL, *first = NULL, *order = NULL;
         int *agg_key = calloc(nagg, sizeof(int)), *mark_key = calloc(nagg, sizeof(int));
         bool built = false;
@@ -929,7 +820,7 @@ static bool build_tag(bw_win_t *win, uint32_t tag, const size_t *idx, size_t nid
             const char *names[2] = {agg[g].key, agg[g].op == BW_OP_ONCE ? agg[g].marker_key : NULL};
             for (int w = 0; w < 2 && names[w]; w++) {
                 bool fresh = false;
-                int64_t *slot = smap_put(&kidx, names[w], strlen(names[w]), true, &fresh);
+                int64_t *slot = bw_strmap_put(&kidx, names[w], strlen(names[w]), &fresh);
                 if (!slot)
                     goto keys_out;
                 if (fresh)
@@ -997,7 +888,7 @@ static bool build_tag(bw_win_t *win, uint32_t tag, const size_t *idx, size_t nid
         }
         built = true;
     keys_out:
-        smap_clear(&kidx);
+        bw_strmap_free(&kidx);
         free(agg_key);
         free(mark_key);
         free(count);
@@ -1008,7 +899,7 @@ static bool build_tag(bw_win_t *win, uint32_t tag, const size_t *idx, size_t nid
     }
     ok = true;
 out:
-    smap_clear(&slots);
+    bw_strmap_free(&slots);
     free(agg);
     bw_buf_free(&name);
     bw_buf_free(&full);
@@ -1044,7 +935,7 @@ static void fences_advance(bw_win_t *win, bw_buf_t *name, uint32_t tag, const si
     for (int j = 0; j < ntop; j++) {
         int64_t *f;
         if (fence_name(name, win->tags[tag], top[j].p) &&
-            (f = smap_slot(&win->fences, name->data, name->len, true)) && top[j].hi > *f)
+            (f = bw_strmap_put(&win->fences, name->data, name->len, NULL)) && top[j].hi > *f)
             *f = top[j].hi;
     }
 }
@@ -1161,7 +1052,7 @@ bw_err_t bw_win_flush(bw_win_t *win, char *errstr, size_t errstr_size) {
                 bw_parse_i64(r->element[1]->str, &part);
                 bw_parse_i64(r->element[2]->str, &fence);
                 fence_name(&name, win->tags[t], (int32_t)part);
-                if ((f = smap_slot(&win->fences, name.data, name.len, true)))
+                if ((f = bw_strmap_put(&win->fences, name.data, name.len, NULL)))
                     *f = fence;
                 bw_metric_inc(win->m_conflicts);
                 todo[t] = again = true;
@@ -1193,7 +1084,7 @@ void bw_win_forget_partition(bw_win_t *win, int32_t partition) {
     size_t slen;
 
     /* rebuild the cache without this partition's fences */
-    smap_t keep = {0};
+    bw_strmap_t keep = {0};
     snprintf(suffix, sizeof(suffix), "\x1f%d", (int)partition);
     slen = strlen(suffix);
     for (size_t i = 0; i < win->fences.cap; i++) {
@@ -1205,10 +1096,10 @@ void bw_win_forget_partition(bw_win_t *win, int32_t partition) {
         klen = strlen(k);
         if (klen >= slen && !strcmp(k + klen - slen, suffix))
             continue;
-        if ((f = smap_slot(&keep, k, klen, true)))
+        if ((f = bw_strmap_put(&keep, k, klen, NULL)))
             *f = win->fences.vals[i];
     }
-    smap_clear(&win->fences);
+    bw_strmap_free(&win->fences);
     win->fences = keep;
 }
 

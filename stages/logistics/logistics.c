@@ -58,7 +58,7 @@ logistics_t *logistics_new(const logistics_cfg_t *cfg, bw_serde_t *sd, bw_redis_
             goto schema_err;
     if (!bw_batch_parts_init(&lg->parts))
         goto nomem;
-    if (!(lg->sig = bw_record_new(lg->signal_s)) || !(lg->overlay = json_object()) ||
+    if (!(lg->sig = bw_record_new(lg->signal_s)) ||
         !(lg->win = bw_win_new(redis, reg, errstr, errstr_size)))
         goto err;
     if (reg) {
@@ -96,7 +96,7 @@ static void discard_batch(logistics_t *lg) {
     lg->npend = lg->nords = lg->ntouched = 0;
     bw_arena_reset(&lg->arena); /* their strings */
     bw_batch_parts_reset(&lg->parts);
-    json_object_clear(lg->overlay);
+    bw_strmap_free(&lg->overlay);
     if (lg->win)
         bw_win_discard(lg->win);
 }
@@ -116,9 +116,9 @@ void logistics_destroy(logistics_t *lg) {
     free(lg->touched);
     bw_marks_free(&lg->marks);
     bw_batch_parts_free(&lg->parts);
-    json_decref(lg->overlay);
     bw_arena_free(&lg->arena);
     bw_buf_free(&lg->scratch);
+    bw_buf_free(&lg->member);
     bw_record_destroy(lg->sig);
     bw_win_destroy(lg->win);
     free(lg);
@@ -197,7 +197,7 @@ bw_err_t logi_window_evidence(logistics_t *lg, touched_t *t, int32_t pid, int64_
     char key[48], field[8];
 
     bw_name_i64(key, sizeof(key), prefix, bucket);
-    snprintf(field, sizeof(field), "ev%u", (unsigned)(bw_hash32(id) % EVIDENCE_SLOTS));
+    bw_name_i64(field, sizeof(field), "ev", (int64_t)(bw_hash32(id) % EVIDENCE_SLOTS));
     if (bw_win_add_str(lg->win, t->tag, pid, offset, key, field, id, lg->cfg.window_ttl_s))
         return BW_ERR_NOMEM;
     return logi_evidence(lg, t, id) ? BW_ERR_OK : BW_ERR_NOMEM;
@@ -207,31 +207,24 @@ bw_err_t logi_count_once(logistics_t *lg, const char *tag, int32_t pid, int64_t 
                          const char *prefix, int64_t bucket, const char *field, const char *mprefix,
                          const char *order_marker) {
     char key[48];
-    bw_buf_t marker = {0};
-    bw_err_t err;
 
     bw_name_i64(key, sizeof(key), prefix, bucket);
-    if (!bw_buf_printf(&marker, "%s:%s", mprefix, order_marker))
+    if (!bw_buf_join(&lg->member, mprefix, ':', order_marker))
         return BW_ERR_NOMEM;
-    err = bw_win_add_once(lg->win, tag, pid, offset, key, field, 1, "outcomes", marker.data,
-                          lg->cfg.window_ttl_s);
-    bw_buf_free(&marker);
-    return err;
+    return bw_win_add_once(lg->win, tag, pid, offset, key, field, 1, "outcomes", lg->member.data,
+                           lg->cfg.window_ttl_s);
 }
 
 bw_err_t logi_timer_set(logistics_t *lg, const char *timer, int32_t pid, int64_t offset,
                         const char *store_tag, const char *order_key, int64_t deadline) {
     char tag[24];
-    bw_buf_t member = {0};
-    bw_err_t err;
 
-    snprintf(tag, sizeof(tag), "t=%d", (int)pid);
-    if (!bw_buf_printf(&member, "%s %s", store_tag, order_key))
+    bw_name_i64(tag, sizeof(tag), "t=", pid);
+    if (!bw_buf_join(&lg->member, store_tag, ' ', order_key))
         return BW_ERR_NOMEM;
-    err = bw_win_add(lg->win, tag, pid, offset, deadline == INT64_MIN ? BW_OP_ZREM : BW_OP_ZADD,
-                     timer, member.data, deadline == INT64_MIN ? 0 : deadline, lg->cfg.index_ttl_s);
-    bw_buf_free(&member);
-    return err;
+    return bw_win_add(lg->win, tag, pid, offset, deadline == INT64_MIN ? BW_OP_ZREM : BW_OP_ZADD,
+                      timer, lg->member.data, deadline == INT64_MIN ? 0 : deadline,
+                      lg->cfg.index_ttl_s);
 }
 
 /* ---- queueing changes ---- */
@@ -252,15 +245,15 @@ static logi_verdict_t add_order(logistics_t *lg, bw_record_t *rec, int32_t pid, 
     int64_t deliver_by = bw_field_opt_long(&rec->value, lg->fo[F_O_DELIVER_BY]);
     int status = bw_field_enum(&rec->value, lg->fo[F_O_STATUS]);
     int64_t placed = bw_field_long(&rec->value, lg->fo[F_O_PLACED]);
-    char num[24];
-    bw_buf_t ovl = {0};
+    char num[BW_I64_DIGITS + 1];
+    int64_t *last;
 
     bw_field_str(&rec->value, lg->fo[F_O_STORE], &store, &slen);
     bw_field_str(&rec->value, lg->fo[F_O_ORDER], &order, &olen);
     if (!(tag = batch_key(lg, "s=", store, slen, NULL, 0)) ||
         !(okey = batch_key(lg, "o:", order, olen, NULL, 0)))
         goto nomem;
-    snprintf(num, sizeof(num), "%d", bw_field_enum(&rec->value, lg->fo[F_O_PLATFORM]));
+    num[bw_fmt_i64(num, bw_field_enum(&rec->value, lg->fo[F_O_PLATFORM]))] = '\0';
     ADD(bw_win_add_str(lg->win, tag, pid, off, okey, "platform", num, ttl));
     ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_MIN, okey, "placed", placed, ttl));
     /* orders by order date, once each: bw-correlate's order defect rate */
@@ -276,19 +269,17 @@ static logi_verdict_t add_order(logistics_t *lg, bw_record_t *rec, int32_t pid, 
         ADD(bw_win_add(lg->win, tag, pid, off, BW_OP_MIN, okey, "confirmed", at, ttl));
         ADD(logi_timer_set(lg, TIMER_TRACK, pid, off, tag, okey, at + lg->cfg.tracking_ms));
     }
-    /* the promises of this batch, for scans later in the same batch */
-    if (!bw_buf_printf(&ovl, "%s %s", tag, okey) ||
-        json_object_set_new(lg->overlay, ovl.data,
-                            json_pack("[I,I]", (json_int_t)ship_by, (json_int_t)deliver_by)))
+    /* its scans may already be in the index: decided at the end of the
+     * batch; its promises hold for scans later in the same batch (the
+     * order's last event of the batch wins) */
+    if (!bw_grow((void **)&lg->ords, &lg->capords, lg->nords, sizeof(*lg->ords)) ||
+        !bw_buf_join(&lg->member, tag, ' ', okey) ||
+        !(last = bw_strmap_put(&lg->overlay, lg->member.data, lg->member.len, NULL)))
         goto nomem;
-    /* its scans may already be in the index: decided at the end of the batch */
-    if (!bw_grow((void **)&lg->ords, &lg->capords, lg->nords, sizeof(*lg->ords)))
-        goto nomem;
+    *last = (int64_t)lg->nords;
     lg->ords[lg->nords++] = (ord_t){tag, okey, pid, off, ship_by, deliver_by};
-    bw_buf_free(&ovl);
     return LOGI_APPLIED;
 nomem:
-    bw_buf_free(&ovl);
     return LOGI_REJECTED;
 }
 
@@ -434,7 +425,7 @@ static bw_err_t lookup_orders(logistics_t *lg, char *errstr, size_t errstr_size)
     for (size_t i = 0; i < lg->npend; i++) {
         pend_t *p = &lg->pend[i];
         redisReply *r = replies[i];
-        json_t *o;
+        const int64_t *o;
         p->last_scan = p->stall_at = p->shipped = INT64_MIN;
         if (r->type == REDIS_REPLY_ARRAY && r->elements == 5) {
             p->ship_by = logi_reply_i64(r->element[0]);
@@ -443,12 +434,11 @@ static bw_err_t lookup_orders(logistics_t *lg, char *errstr, size_t errstr_size)
             p->stall_at = logi_reply_i64(r->element[3]);
             p->shipped = logi_reply_i64(r->element[4]);
         }
-        bw_buf_reset(&key);
-        if (!bw_buf_printf(&key, "%s %s", p->store_tag, p->order_key))
+        if (!bw_buf_join(&key, p->store_tag, ' ', p->order_key))
             goto nomem;
-        if ((o = json_object_get(lg->overlay, key.data))) {
-            p->ship_by = json_integer_value(json_array_get(o, 0));
-            p->deliver_by = json_integer_value(json_array_get(o, 1));
+        if ((o = bw_strmap_get(&lg->overlay, key.data, key.len))) {
+            p->ship_by = lg->ords[*o].ship_by;
+            p->deliver_by = lg->ords[*o].deliver_by;
         }
     }
     goto out;
@@ -521,60 +511,60 @@ bw_err_t logi_count_stall(logistics_t *lg, const char *cl_tag, const char *carri
     return logi_window_evidence(lg, t, pid, off, "w:", b, evidence);
 }
 
+/* An order as the batch's scans have moved it so far. */
+typedef struct {
+    int64_t last, stall_at; /* last scan, when it went quiet (INT64_MIN: none) */
+    bool shipment_decided; /* its first pickup or transit scan was counted */
+} seen_t;
+
 /* A gap of the stall time or more between two scans is a stall, counted
  * as soon as the later scan comes, in the window of the day the parcel
  * went quiet: the first gap, whichever batch or replay sees it (the index
  * keeps it as stall_at). The scans of an order in the batch are taken in
  * order, from the last scan the index had. */
-static bw_err_t queue_gap_stall(logistics_t *lg, pend_t *p, json_t *seen) {
-    bw_buf_t key = {0};
-    json_t *st;
-    int64_t last, stall_at;
-
-    if (!bw_buf_printf(&key, "%s %s", p->store_tag, p->order_key))
-        return BW_ERR_NOMEM;
-    if (!(st = json_object_get(seen, key.data))) {
-        st = json_pack("[I,I]", (json_int_t)p->last_scan, (json_int_t)p->stall_at);
-        if (!st || json_object_set_new(seen, key.data, st)) {
-            bw_buf_free(&key);
-            return BW_ERR_NOMEM;
-        }
-    }
-    bw_buf_free(&key);
-    last = json_integer_value(json_array_get(st, 0));
-    stall_at = json_integer_value(json_array_get(st, 1));
-    if (stall_at == INT64_MIN && last != INT64_MIN && p->at - last >= lg->cfg.stall_ms)
-        stall_at = last + lg->cfg.stall_ms;
-    if (p->at > last)
-        last = p->at;
-    json_array_set_new(st, 0, json_integer(last));
-    json_array_set_new(st, 1, json_integer(stall_at));
-    if (stall_at == INT64_MIN)
+static bw_err_t queue_gap_stall(logistics_t *lg, pend_t *p, seen_t *st) {
+    if (st->stall_at == INT64_MIN && st->last != INT64_MIN && p->at - st->last >= lg->cfg.stall_ms)
+        st->stall_at = st->last + lg->cfg.stall_ms;
+    if (p->at > st->last)
+        st->last = p->at;
+    if (st->stall_at == INT64_MIN)
         return BW_ERR_OK;
     return logi_count_stall(lg, p->cl_tag, p->carrier, p->lane, p->order_key, p->pid, p->offset,
-                            stall_at, p->event_id);
+                            st->stall_at, p->event_id);
 }
 
 /* Is @p p the order's first pickup or transit scan (none in the index
  * before this batch, none earlier in it)? */
-static bool first_shipment(json_t *seen, const pend_t *p) {
-    bw_buf_t key = {0};
-    json_t *st = NULL;
-
-    if (bw_buf_printf(&key, "%s %s", p->store_tag, p->order_key))
-        st = json_object_get(seen, key.data);
-    bw_buf_free(&key);
-    if (p->shipped != INT64_MIN || (st && json_array_size(st) > 2))
+static bool first_shipment(seen_t *st, const pend_t *p) {
+    if (p->shipped != INT64_MIN || st->shipment_decided)
         return false;
-    if (st)
-        json_array_append_new(st, json_true()); /* the shipment is decided */
+    st->shipment_decided = true;
     return true;
+}
+
+/* The order of @p p as this batch has seen it so far, starting from what
+ * the index had. */
+static seen_t *order_seen(logistics_t *lg, bw_strmap_t *index, seen_t *seen, size_t *nseen,
+                          const pend_t *p) {
+    bool fresh = false;
+    int64_t *at;
+
+    if (!bw_buf_join(&lg->member, p->store_tag, ' ', p->order_key) ||
+        !(at = bw_strmap_put(index, lg->member.data, lg->member.len, &fresh)))
+        return NULL;
+    if (fresh) {
+        *at = (int64_t)(*nseen)++;
+        seen[*at] = (seen_t){p->last_scan, p->stall_at, false};
+    }
+    return &seen[*at];
 }
 
 /* Queue the outcome of each scan: stalls, and deliveries and pickups
  * whose promises are known. */
 static bw_err_t queue_outcomes(logistics_t *lg) {
-    json_t *seen = json_object();
+    seen_t *seen = calloc(lg->npend + 1, sizeof(*seen)), *st;
+    bw_strmap_t index = {0};
+    size_t nseen = 0;
     bw_err_t err = BW_ERR_OK;
 
     if (!seen)
@@ -582,7 +572,11 @@ static bw_err_t queue_outcomes(logistics_t *lg) {
     for (size_t i = 0; i < lg->npend && !err; i++) {
         pend_t *p = &lg->pend[i];
         int64_t promise = p->deliver_by != INT64_MIN ? p->deliver_by : p->estimate;
-        if ((err = queue_gap_stall(lg, p, seen)))
+        if (!(st = order_seen(lg, &index, seen, &nseen, p))) {
+            err = BW_ERR_NOMEM;
+            break;
+        }
+        if ((err = queue_gap_stall(lg, p, st)))
             break;
         if (p->kind == SS_EXCEPTION)
             continue;
@@ -604,13 +598,14 @@ static bw_err_t queue_outcomes(logistics_t *lg) {
                 continue; /* decided by the order event */
             /* shipped on time or not is the first carrier scan's to say,
              * not a later transit scan's (the index's, else this batch's) */
-            if (!first_shipment(seen, p))
+            if (!first_shipment(st, p))
                 continue;
             err = count_shipment(lg, p->store_tag, p->order_key, p->pid, p->offset, p->at,
                                  p->ship_by, p->event_id);
         }
     }
-    json_decref(seen);
+    bw_strmap_free(&index);
+    free(seen);
     return err;
 }
 

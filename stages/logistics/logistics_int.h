@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "bw_signal.h"
+#include "bw_strmap.h"
 #include "logistics.h"
 
 enum {
@@ -116,9 +117,10 @@ struct logistics_s {
     touched_t *touched;
     size_t ntouched, captouched;
     bw_marks_t marks; /* signals sent, remembered once delivered */
-    json_t *overlay; /* "store_tag order_key" -> [ship_by, deliver_by] of this batch */
+    bw_strmap_t overlay; /* "store_tag order_key" -> its last order event in ords */
     bw_arena_t arena; /* the strings of pend, ords and touched: the batch's */
     bw_buf_t scratch; /* names being built */
+    bw_buf_t member; /* a set member or marker being built (bw_win copies it) */
     bw_batch_parts_t parts; /* partitions of this batch, with their last offset */
     int64_t judge_wm; /* the watermark windows are judged by (INT64_MIN: none closed) */
     int64_t signals, timers_fired;

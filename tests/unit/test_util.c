@@ -73,8 +73,46 @@ static void test_buf_and_numbers(void **state) {
     assert_false(bw_parse_i64("42x", &v));
     assert_false(bw_parse_i64("", &v));
     assert_false(bw_parse_i64("99999999999999999999", &v));
+    /* the fast path (up to 18 digits) and strtoll's (the rest) agree */
+    assert_true(bw_parse_i64("123456789012345678", &v) && v == 123456789012345678LL);
+    assert_true(bw_parse_i64("-123456789012345678", &v) && v == -123456789012345678LL);
+    assert_true(bw_parse_i64("9223372036854775807", &v) && v == INT64_MAX);
+    assert_true(bw_parse_i64("-9223372036854775808", &v) && v == INT64_MIN);
+    assert_false(bw_parse_i64("9223372036854775808", &v));
+    assert_true(bw_parse_i64("0", &v) && v == 0);
+    assert_true(bw_parse_i64("-0", &v) && v == 0);
+    assert_false(bw_parse_i64("-", &v));
+    assert_false(bw_parse_i64("12 ", &v));
+    assert_false(bw_parse_i64("1-2", &v));
     assert_true(bw_parse_double("0.25", &d) && d == 0.25);
     assert_false(bw_parse_double("nan", &d));
+    bw_buf_free(&b);
+}
+
+/* bw_fmt_i64 and bw_buf_append_i64 write what printf's %lld does; bw_buf_join
+ * makes "<a><sep><c>" in a reused buffer. */
+static void test_fmt_and_join(void **state) {
+    const int64_t vals[] = {0, 9, 10, -7, 1704067200000LL, INT64_MIN, INT64_MAX};
+    char out[BW_I64_DIGITS + 1], want[32];
+    bw_buf_t b = {0};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        size_t n = bw_fmt_i64(out, vals[i]);
+        out[n] = '\0';
+        snprintf(want, sizeof(want), "%lld", (long long)vals[i]);
+        assert_string_equal(out, want);
+        bw_buf_reset(&b);
+        assert_true(bw_buf_append(&b, "x", 1) && bw_buf_append_i64(&b, vals[i]));
+        assert_string_equal(b.data + 1, want);
+        assert_int_equal(b.len, 1 + strlen(want));
+    }
+    assert_true(bw_buf_join(&b, "s=shop", ' ', "o:42"));
+    assert_string_equal(b.data, "s=shop o:42");
+    assert_int_equal(b.len, 11);
+    assert_true(bw_buf_join(&b, "", ':', ""));
+    assert_string_equal(b.data, ":");
+    assert_int_equal(b.len, 1);
     bw_buf_free(&b);
 }
 
@@ -115,9 +153,10 @@ static void test_errpath(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_utf8),       cmocka_unit_test(test_base64),
-        cmocka_unit_test(test_timestamps), cmocka_unit_test(test_buf_and_numbers),
-        cmocka_unit_test(test_errpath),    cmocka_unit_test(test_name_i64),
+        cmocka_unit_test(test_utf8),         cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_timestamps),   cmocka_unit_test(test_buf_and_numbers),
+        cmocka_unit_test(test_errpath),      cmocka_unit_test(test_name_i64),
+        cmocka_unit_test(test_fmt_and_join),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
