@@ -34,8 +34,12 @@ bool bw_strmap_reserve(bw_strmap_t *m, size_t want) {
         ncap *= 2;
     if (ncap == m->cap)
         return true;
-    nm = (bw_strmap_t){calloc(ncap, sizeof(char *)), calloc(ncap, sizeof(int64_t)),
-                       calloc(ncap, sizeof(uint64_t)), ncap, 0, m->arena};
+    nm = (bw_strmap_t){calloc(ncap, sizeof(char *)),
+                       calloc(ncap, sizeof(int64_t)),
+                       calloc(ncap, sizeof(uint64_t)),
+                       ncap,
+                       0,
+                       m->arena};
     if (!nm.keys || !nm.vals || !nm.hashes) {
         free(nm.keys);
         free(nm.vals);
@@ -65,8 +69,8 @@ bool bw_strmap_reserve(bw_strmap_t *m, size_t want) {
 static size_t strmap_find(const bw_strmap_t *m, const char *key, size_t len, uint64_t h) {
     size_t k = h & (m->cap - 1);
 
-    while (m->keys[k] && !(m->hashes[k] == h && !memcmp(m->keys[k], key, len) &&
-                           m->keys[k][len] == '\0'))
+    while (m->keys[k] &&
+           !(m->hashes[k] == h && !memcmp(m->keys[k], key, len) && m->keys[k][len] == '\0'))
         k = (k + 1) & (m->cap - 1);
     return k;
 }

@@ -320,6 +320,7 @@ typedef struct {
     char *text; /* SETSTR: the value; ONCE: the marker; MAXGAP: the gap field */
     char *marker_key; /* ONCE */
     int64_t gap; /* MAXGAP */
+    uint32_t klen, flen, tlen, mlen; /* the strings' lengths: a flush names each change */
 } change_t;
 
 struct bw_win_s {
@@ -387,6 +388,14 @@ void bw_win_destroy(bw_win_t *win) {
     free(win);
 }
 
+/* @p s in the batch's arena, its length at *@p len. */
+static char *arena_copy(bw_win_t *win, const char *s, uint32_t *len) {
+    size_t n = strlen(s);
+
+    *len = (uint32_t)n;
+    return n < UINT32_MAX ? bw_arena_strndup(&win->arena, s, n) : NULL;
+}
+
 static change_t *add_change(bw_win_t *win, const char *tag, int32_t partition, int64_t offset,
                             bw_op_t op, const char *key, const char *field, int64_t value,
                             int64_t ttl_s) {
@@ -425,20 +434,21 @@ static change_t *add_change(bw_win_t *win, const char *tag, int32_t partition, i
     }
     c = &win->changes[win->nchanges];
     /* consecutive changes mostly share a key (an order's fields) */
-    const char *k = win->nchanges && !strcmp(win->changes[win->nchanges - 1].key, key)
-                        ? win->changes[win->nchanges - 1].key
-                        : bw_arena_strdup(&win->arena, key);
-    *c = (change_t){(uint32_t)win->last_tag,
-                    partition,
-                    offset,
-                    op,
-                    (char *)k,
-                    bw_arena_strdup(&win->arena, field),
-                    value,
-                    ttl_s,
-                    NULL,
-                    NULL,
-                    0};
+    const change_t *prev = win->nchanges ? &win->changes[win->nchanges - 1] : NULL;
+    uint32_t klen, flen;
+    char *k = prev && !strcmp(prev->key, key) ? (klen = prev->klen, prev->key)
+                                              : arena_copy(win, key, &klen);
+    char *f = arena_copy(win, field, &flen);
+    *c = (change_t){.tag = (uint32_t)win->last_tag,
+                    .partition = partition,
+                    .offset = offset,
+                    .op = op,
+                    .key = k,
+                    .field = f,
+                    .value = value,
+                    .ttl = ttl_s,
+                    .klen = klen,
+                    .flen = flen};
     if (!c->key || !c->field)
         return NULL;
     win->nchanges++;
@@ -457,7 +467,7 @@ bw_err_t bw_win_add_str(bw_win_t *win, const char *tag, int32_t partition, int64
                         const char *key, const char *field, const char *text, int64_t ttl_s) {
     change_t *c = add_change(win, tag, partition, offset, BW_OP_SETSTR, key, field, 0, ttl_s);
 
-    if (!c || !(c->text = bw_arena_strdup(&win->arena, text)))
+    if (!c || !(c->text = arena_copy(win, text, &c->tlen)))
         return BW_ERR_NOMEM;
     return BW_ERR_OK;
 }
@@ -467,8 +477,8 @@ bw_err_t bw_win_add_once(bw_win_t *win, const char *tag, int32_t partition, int6
                          const char *marker, int64_t ttl_s) {
     change_t *c = add_change(win, tag, partition, offset, BW_OP_ONCE, key, field, value, ttl_s);
 
-    if (!c || !(c->text = bw_arena_strdup(&win->arena, marker)) ||
-        !(c->marker_key = bw_arena_strdup(&win->arena, marker_key)))
+    if (!c || !(c->text = arena_copy(win, marker, &c->tlen)) ||
+        !(c->marker_key = arena_copy(win, marker_key, &c->mlen)))
         return BW_ERR_NOMEM;
     return BW_ERR_OK;
 }
@@ -478,7 +488,7 @@ bw_err_t bw_win_add_maxgap(bw_win_t *win, const char *tag, int32_t partition, in
                            const char *gap_field, int64_t ttl_s) {
     change_t *c = add_change(win, tag, partition, offset, BW_OP_MAXGAP, key, field, value, ttl_s);
 
-    if (!c || !(c->text = bw_arena_strdup(&win->arena, gap_field)))
+    if (!c || !(c->text = arena_copy(win, gap_field, &c->tlen)))
         return BW_ERR_NOMEM;
     c->gap = gap;
     return BW_ERR_OK;
@@ -600,10 +610,6 @@ static bool args_str(args_t *a, const char *s, size_t len) {
     return true;
 }
 
-static bool args_cstr(args_t *a, const char *s) {
-    return args_str(a, s, strlen(s));
-}
-
 static bool args_i64(args_t *a, int64_t v) {
     size_t at = a->buf.len;
 
@@ -630,11 +636,11 @@ static void args_free(args_t *a) {
 }
 
 typedef struct {
-    const char *key, *field;
+    const change_t *c; /* the first change of the slot: its strings */
     bw_op_t op;
     int64_t value, ttl;
-    const char *text, *marker_key;
-    int64_t gap;
+    const char *text; /* the last write's, for SETSTR */
+    uint32_t tlen;
 } agg_t;
 
 typedef struct {
@@ -703,7 +709,7 @@ static bool args_markers(args_t *a, const agg_t *agg, size_t nagg, const int *ma
         if (!args_i64(a, (int64_t)k + 2) || !args_i64(a, (int64_t)count[k]))
             return false;
         for (size_t i = first[k]; i < first[k] + count[k]; i++)
-            if (!args_cstr(a, agg[order[i]].text))
+            if (!args_str(a, agg[order[i]].text, agg[order[i]].tlen))
                 return false;
     }
     return true;
@@ -769,10 +775,9 @@ static bool build_tag(bw_win_t *win, uint32_t tag, const size_t *idx, size_t nid
          * max-gap is never merged: each jump matters */
         {
             char cls = (char)('0' + op_class(c->op));
-            if (!bw_buf_append(&name, c->key, strlen(c->key)) || !bw_buf_append(&name, "\x1f", 1) ||
-                !bw_buf_append(&name, c->field, strlen(c->field)) ||
-                !bw_buf_append(&name, &cls, 1) ||
-                (c->op == BW_OP_ONCE && !bw_buf_append(&name, c->text, strlen(c->text))) ||
+            if (!bw_buf_append(&name, c->key, c->klen) || !bw_buf_append(&name, "\x1f", 1) ||
+                !bw_buf_append(&name, c->field, c->flen) || !bw_buf_append(&name, &cls, 1) ||
+                (c->op == BW_OP_ONCE && !bw_buf_append(&name, c->text, c->tlen)) ||
                 (c->op == BW_OP_MAXGAP && !bw_buf_append_i64(&name, (int64_t)k)))
                 goto out;
         }
@@ -781,8 +786,7 @@ static bool build_tag(bw_win_t *win, uint32_t tag, const size_t *idx, size_t nid
             goto out;
         if (fresh) {
             *slot = (int64_t)nagg;
-            agg[nagg++] =
-                (agg_t){c->key, c->field, c->op, c->value, c->ttl, c->text, c->marker_key, c->gap};
+            agg[nagg++] = (agg_t){c, c->op, c->value, c->ttl, c->text, c->tlen};
         } else if (c->op != BW_OP_ONCE && c->op != BW_OP_MAXGAP) {
             agg_t *g = &agg[*slot];
             if (c->op == BW_OP_INCR)
@@ -795,6 +799,7 @@ static bool build_tag(bw_win_t *win, uint32_t tag, const size_t *idx, size_t nid
                 g->op = c->op; /* last write wins */
                 g->value = c->value;
                 g->text = c->text;
+                g->tlen = c->tlen;
             }
             if (c->ttl > g->ttl)
                 g->ttl = c->ttl;
@@ -817,10 +822,12 @@ static bool build_tag(bw_win_t *win, uint32_t tag, const size_t *idx, size_t nid
         if (!agg_key || !mark_key)
             goto keys_out;
         for (size_t g = 0; g < nagg; g++) {
-            const char *names[2] = {agg[g].key, agg[g].op == BW_OP_ONCE ? agg[g].marker_key : NULL};
+            const change_t *c = agg[g].c;
+            const char *names[2] = {c->key, agg[g].op == BW_OP_ONCE ? c->marker_key : NULL};
+            const uint32_t lens[2] = {c->klen, c->mlen};
             for (int w = 0; w < 2 && names[w]; w++) {
                 bool fresh = false;
-                int64_t *slot = bw_strmap_put(&kidx, names[w], strlen(names[w]), &fresh);
+                int64_t *slot = bw_strmap_put(&kidx, names[w], lens[w], &fresh);
                 if (!slot)
                     goto keys_out;
                 if (fresh)
@@ -837,9 +844,9 @@ static bool build_tag(bw_win_t *win, uint32_t tag, const size_t *idx, size_t nid
             if (!byidx)
                 goto keys_out;
             for (size_t g = 0; g < nagg; g++) {
-                byidx[agg_key[g]] = agg[g].key;
+                byidx[agg_key[g]] = agg[g].c->key;
                 if (agg[g].op == BW_OP_ONCE)
-                    byidx[mark_key[g]] = agg[g].marker_key;
+                    byidx[mark_key[g]] = agg[g].c->marker_key;
             }
             for (size_t k = 0; k < nk; k++) {
                 bw_buf_reset(&full);
@@ -875,14 +882,15 @@ static bool build_tag(bw_win_t *win, uint32_t tag, const size_t *idx, size_t nid
             for (size_t i = first[k]; i < first[k] + count[k]; i++) {
                 const agg_t *h = &agg[order[i]];
                 char code = op_code(h->op);
-                if (!args_str(a, &code, 1) || !args_cstr(a, h->field))
+                if (!args_str(a, &code, 1) || !args_str(a, h->c->field, h->c->flen))
                     goto keys_out;
-                if (h->op == BW_OP_SETSTR ? !args_cstr(a, h->text) : !args_i64(a, h->value))
+                if (h->op == BW_OP_SETSTR ? !args_str(a, h->text, h->tlen) : !args_i64(a, h->value))
                     goto keys_out;
                 if (h->op == BW_OP_ONCE &&
-                    (!args_i64(a, mark_key[order[i]] + 2) || !args_cstr(a, h->text)))
+                    (!args_i64(a, mark_key[order[i]] + 2) || !args_str(a, h->text, h->tlen)))
                     goto keys_out;
-                if (h->op == BW_OP_MAXGAP && (!args_cstr(a, h->text) || !args_i64(a, h->gap)))
+                if (h->op == BW_OP_MAXGAP &&
+                    (!args_str(a, h->text, h->tlen) || !args_i64(a, h->c->gap)))
                     goto keys_out;
             }
         }

@@ -9,7 +9,7 @@
 /* Keys that differ only past an 8-byte step, or in length, stay apart. */
 static void test_put_and_get(void **state) {
     bw_strmap_t m = {0};
-    const char *keys[] = {"",         "a",         "ab",        "abcdefg",  "abcdefgh",
+    const char *keys[] = {"",         "a",         "ab",        "abcdefg",      "abcdefgh",
                           "abcdefgi", "abcdefghi", "abcdefghj", "abcdefgh\x1f", "s=x|y"};
     size_t nk = sizeof(keys) / sizeof(keys[0]);
     bool fresh;
@@ -48,8 +48,9 @@ static void test_growth(void **state) {
 
     (void)state;
     for (int i = 0; i < 20000; i++) {
-        int n = snprintf(key, sizeof(key), "w:carrier|lane-%d\x1f"
-                                           "late",
+        int n = snprintf(key, sizeof(key),
+                         "w:carrier|lane-%d\x1f"
+                         "late",
                          i);
         int64_t *v = bw_strmap_put(&m, key, (size_t)n, NULL);
         assert_non_null(v);
@@ -58,8 +59,9 @@ static void test_growth(void **state) {
     assert_int_equal(m.n, 20000);
     assert_true(m.cap >= 40000);
     for (int i = 0; i < 20000; i++) {
-        int n = snprintf(key, sizeof(key), "w:carrier|lane-%d\x1f"
-                                           "late",
+        int n = snprintf(key, sizeof(key),
+                         "w:carrier|lane-%d\x1f"
+                         "late",
                          i);
         int64_t *v = bw_strmap_get(&m, key, (size_t)n);
         assert_non_null(v);
