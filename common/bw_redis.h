@@ -93,7 +93,9 @@ bw_err_t bw_redis_pipe_exec(bw_redis_t *r, bw_redis_pipe_t *p, redisReply **repl
                             size_t errstr_size);
 /**
  * @brief bw_redis_pipe_exec() into a new array of p->n replies (NULL when
- *        the pipeline is empty); free it with bw_redis_replies_free().
+ *        the pipeline is empty); free it with bw_redis_replies_free(),
+ *        never a reply of it with freeReplyObject(): the replies live in
+ *        one arena, freed together.
  */
 bw_err_t bw_redis_pipe_run(bw_redis_t *r, bw_redis_pipe_t *p, redisReply ***replies, char *errstr,
                            size_t errstr_size);

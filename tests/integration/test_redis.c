@@ -3,7 +3,11 @@
  * the middle of work. */
 #include "../unit/bw_test.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "bw_itest.h"
 #include "bw_metrics.h"
@@ -166,6 +170,128 @@ static void test_pipeline(void **state) {
     bw_redis_destroy(r);
 }
 
+/* bw_redis_pipe_run's replies (built in an arena, not by hiredis): every
+ * kind of reply, nested arrays, nils inside arrays, errors among
+ * successes, and a string larger than an arena block. */
+static void test_pipe_run_reply_kinds(void **state) {
+    bw_redis_t *r = admin(NULL);
+    bw_redis_pipe_t p = {0};
+    redisReply **rep = NULL;
+    static char big[100001];
+    const char *cmds[][6] = {
+        {"SET", "{k}:big", big},
+        {"HSET", "{k}:h", "a", "1", "b", "two"},
+        {"HMGET", "{k}:h", "a", "missing", "b"},
+        {"INCR", "{k}:h"}, /* WRONGTYPE */
+        {"GET", "{k}:big"},
+        {"EVAL", "return {1, {2, 'x', {}}, 'y'}", "0"},
+        {"KEYS", "{k}:none*"},
+        {"GET", "{k}:none"},
+    };
+    const int argc[] = {3, 6, 5, 2, 2, 3, 2, 2};
+
+    (void)state;
+    memset(big, 'z', sizeof(big) - 1);
+    for (size_t i = 0; i < sizeof(argc) / sizeof(argc[0]); i++)
+        assert_int_equal(bw_redis_pipe_add(&p, argc[i], cmds[i], NULL), BW_ERR_OK);
+    assert_int_equal(bw_redis_pipe_run(r, &p, &rep, errstr, sizeof(errstr)), BW_ERR_OK);
+    assert_int_equal(rep[0]->type, REDIS_REPLY_STATUS);
+    assert_string_equal(rep[0]->str, "OK");
+    assert_int_equal(rep[1]->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(rep[1]->integer, 2);
+    assert_int_equal(rep[2]->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(rep[2]->elements, 3);
+    assert_string_equal(rep[2]->element[0]->str, "1");
+    assert_int_equal(rep[2]->element[1]->type, REDIS_REPLY_NIL);
+    assert_string_equal(rep[2]->element[2]->str, "two");
+    assert_int_equal(rep[2]->element[2]->len, 3);
+    assert_int_equal(rep[3]->type, REDIS_REPLY_ERROR);
+    assert_non_null(strstr(rep[3]->str, "WRONGTYPE"));
+    assert_int_equal(rep[4]->type, REDIS_REPLY_STRING);
+    assert_int_equal(rep[4]->len, sizeof(big) - 1);
+    assert_memory_equal(rep[4]->str, big, sizeof(big));
+    assert_int_equal(rep[5]->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(rep[5]->elements, 3);
+    assert_int_equal(rep[5]->element[0]->integer, 1);
+    assert_int_equal(rep[5]->element[1]->elements, 3);
+    assert_int_equal(rep[5]->element[1]->element[0]->integer, 2);
+    assert_string_equal(rep[5]->element[1]->element[1]->str, "x");
+    assert_int_equal(rep[5]->element[1]->element[2]->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(rep[5]->element[1]->element[2]->elements, 0);
+    assert_string_equal(rep[5]->element[2]->str, "y");
+    assert_int_equal(rep[6]->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(rep[6]->elements, 0);
+    assert_int_equal(rep[7]->type, REDIS_REPLY_NIL);
+    bw_redis_replies_free(rep, p.n);
+    bw_redis_pipe_free(&p);
+    /* the connection's own replies are hiredis's again afterwards */
+    redisReply *one;
+    assert_int_equal(bw_redis_cmd(r, &one, errstr, sizeof(errstr), "HGET {k}:h b"), BW_ERR_OK);
+    assert_string_equal(one->str, "two");
+    freeReplyObject(one);
+    bw_redis_destroy(r);
+}
+
+/* A server that answers each connection with @p arg's bytes (a reply cut
+ * off in the middle of an array) and hangs up. */
+typedef struct {
+    int fd;
+    const char *answer;
+} cutoff_t;
+
+static void *cutoff_server(void *arg) {
+    cutoff_t *c = arg;
+    int conn;
+    char buf[4096];
+
+    while ((conn = accept(c->fd, NULL, NULL)) >= 0) {
+        if (read(conn, buf, sizeof(buf)) > 0 &&
+            write(conn, c->answer, strlen(c->answer)) != (ssize_t)strlen(c->answer))
+            bw_sleep_ms(1);
+        close(conn);
+    }
+    return NULL;
+}
+
+/* The connection breaks while a pipeline's replies are read, inside an
+ * array: the run fails (after its retry budget) and frees what it had read,
+ * replies whole and half (the sanitizer build checks the memory). */
+static void test_pipe_run_cut_off(void **state) {
+    const char *answers[] = {"*3\r\n$1\r\na\r\n*2\r\n", "+OK\r\n*2\r\n:1\r\n"};
+
+    (void)state;
+    for (size_t k = 0; k < sizeof(answers) / sizeof(answers[0]); k++) {
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t len = sizeof(sa);
+        cutoff_t c = {socket(AF_INET, SOCK_STREAM, 0), answers[k]};
+        bw_redis_pipe_t p = {0};
+        redisReply **rep = NULL;
+        const char *argv[] = {"PING"};
+        pthread_t th;
+        char url[64];
+        bw_redis_t *r;
+
+        assert_true(c.fd >= 0);
+        assert_int_equal(bind(c.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        assert_int_equal(listen(c.fd, 16), 0);
+        assert_int_equal(getsockname(c.fd, (struct sockaddr *)&sa, &len), 0);
+        assert_int_equal(pthread_create(&th, NULL, cutoff_server, &c), 0);
+        snprintf(url, sizeof(url), "redis://127.0.0.1:%d", ntohs(sa.sin_port));
+        r = bw_redis_new(url, 500, NULL, errstr, sizeof(errstr));
+        assert_non_null(r);
+        bw_redis_set_retry(r, 300, 50, NULL);
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(bw_redis_pipe_add(&p, 1, argv, NULL), BW_ERR_OK);
+        assert_int_equal(bw_redis_pipe_run(r, &p, &rep, errstr, sizeof(errstr)), BW_ERR_REDIS_DOWN);
+        assert_null(rep);
+        bw_redis_pipe_free(&p);
+        bw_redis_destroy(r);
+        shutdown(c.fd, SHUT_RDWR);
+        close(c.fd);
+        pthread_join(th, NULL);
+    }
+}
+
 static void *restart_later(void *arg) {
     (void)arg;
     bw_sleep_ms(400);
@@ -262,6 +388,8 @@ int main(void) {
         cmocka_unit_test(test_acl_auth_and_select),
         cmocka_unit_test(test_scripts_and_noscript),
         cmocka_unit_test(test_pipeline),
+        cmocka_unit_test(test_pipe_run_reply_kinds),
+        cmocka_unit_test(test_pipe_run_cut_off),
         cmocka_unit_test(test_restart_mid_stream),
         cmocka_unit_test(test_down_gives_up_after_budget),
     };
