@@ -18,9 +18,17 @@
 #include "bw_serde.h"
 #include "correlate.h"
 
+/* BW_BENCH_SIGNALS=FILE: every signal as a JSON line, to compare two
+ * builds' output field for field (A/B runs of a change meant to keep it). */
+static FILE *signals_out;
+
 static bw_err_t count_emit(void *opaque, const char *key, avro_value_t *v) {
-    (void)key;
-    (void)v;
+    char *json = NULL;
+
+    if (signals_out && !avro_value_to_json(v, 1, &json)) {
+        fprintf(signals_out, "%s %s\n", key, json);
+        free(json);
+    }
     (*(long *)opaque)++;
     return BW_ERR_OK;
 }
@@ -67,6 +75,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s REDIS_URL DIR [batch] [naive events]\n", argv[0]);
         return 2;
     }
+    if (getenv("BW_BENCH_SIGNALS") && !(signals_out = fopen(getenv("BW_BENCH_SIGNALS"), "w"))) {
+        perror(getenv("BW_BENCH_SIGNALS"));
+        return 1;
+    }
     if (correlate_cfg_defaults(&cfg, errstr, sizeof(errstr))) {
         fprintf(stderr, "defaults: %s\n", errstr);
         return 1;
@@ -108,6 +120,10 @@ int main(int argc, char **argv) {
         bw_metrics_destroy(reg);
     }
     getrusage(RUSAGE_SELF, &ru);
+    if (signals_out && fclose(signals_out)) {
+        perror("signals");
+        return 1;
+    }
     printf("\npeak RSS %.1f MiB (this bench, events held in memory); signals %ld\n",
            ru.ru_maxrss / 1024.0, signals);
     printf("target: >= 200,000 classified reviews/s per core\n");

@@ -465,7 +465,14 @@ static _Thread_local bw_buf_t spare;
 /* Writes "<prefix><n>\r\n" of RESP at @p out; returns its end. */
 static char *resp_header(char *out, char prefix, size_t n) {
     *out++ = prefix;
-    out += bw_fmt_i64(out, (int64_t)n); /* room: bw_redis_pipe_add */
+    if (n < 10) { /* most fields and values: no call for them */
+        *out++ = (char)('0' + n);
+    } else if (n < 100) {
+        *out++ = (char)('0' + n / 10);
+        *out++ = (char)('0' + n % 10);
+    } else {
+        out += bw_fmt_i64(out, (int64_t)n); /* room: bw_redis_pipe_add */
+    }
     *out++ = '\r';
     *out++ = '\n';
     return out;
@@ -476,29 +483,41 @@ static char *resp_header(char *out, char prefix, size_t n) {
  * header with sprintf into a buffer of its own, a fifth of bw-logistics's
  * CPU with the flush scripts' thousands of arguments (bench_logistics). */
 bw_err_t bw_redis_pipe_add(bw_redis_pipe_t *p, int argc, const char **argv, const size_t *argvlen) {
-    size_t need = 24;
+    size_t need = 24, small[32], *own = NULL;
+    const size_t *lens = argvlen;
     char *out;
 
     if (argc <= 0)
         return BW_ERR_INVALID_ARG;
+    if (!lens) { /* each length once */
+        size_t *l =
+            argc <= (int)BW_ARRAY_SIZE(small) ? small : (own = malloc((size_t)argc * sizeof(*l)));
+        if (!l)
+            return BW_ERR_NOMEM;
+        for (int i = 0; i < argc; i++)
+            l[i] = strlen(argv[i]);
+        lens = l;
+    }
     if (!p->wire.data && spare.data) {
         p->wire = spare;
         memset(&spare, 0, sizeof(spare));
     }
     for (int i = 0; i < argc; i++)
-        need += (argvlen ? argvlen[i] : strlen(argv[i])) + 24 + 2;
-    if (!bw_buf_reserve(&p->wire, need))
+        need += lens[i] + 24 + 2;
+    if (!bw_buf_reserve(&p->wire, need)) {
+        free(own);
         return BW_ERR_NOMEM;
+    }
     out = resp_header(p->wire.data + p->wire.len, '*', (size_t)argc);
     for (int i = 0; i < argc; i++) {
-        size_t len = argvlen ? argvlen[i] : strlen(argv[i]);
-        out = resp_header(out, '$', len);
-        memcpy(out, argv[i], len);
-        out += len;
+        out = resp_header(out, '$', lens[i]);
+        memcpy(out, argv[i], lens[i]);
+        out += lens[i];
         *out++ = '\r';
         *out++ = '\n';
     }
     *out = '\0';
+    free(own);
     p->wire.len = (size_t)(out - p->wire.data);
     p->n++;
     return BW_ERR_OK;

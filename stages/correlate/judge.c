@@ -139,6 +139,47 @@ static bool q_fired_days(bw_redis_pipe_t *pipe, const char *tag, const char *con
 }
 
 /* Parse @p n HMGET replies of @p nf fields into out[k * nf + f]. */
+/* HGETALL of @p n windows "<prefix><first + k * step>" of a tag: for
+ * sparse windows (a SKU's day holds a few of its 15 fields, most days
+ * none), only what is there is sent back and parsed (r_windows_all). */
+static bool q_windows_all(bw_redis_pipe_t *pipe, const char *tag, const char *prefix, int64_t first,
+                          int n, int64_t step) {
+    const char *argv[2] = {"HGETALL", NULL};
+    bw_buf_t key = {0};
+    char name[48];
+    bool ok = true;
+
+    for (int k = 0; k < n && ok; k++) {
+        bw_name_i64(name, sizeof(name), prefix, first + k * step);
+        bw_buf_reset(&key);
+        ok = bw_win_key(&key, tag, name) &&
+             (argv[1] = key.data, !bw_redis_pipe_add(pipe, 2, argv, NULL));
+    }
+    bw_buf_free(&key);
+    return ok;
+}
+
+/* The @p nf @p fields of @p n HGETALL replies (0 when missing; other
+ * fields ignored). */
+static void r_windows_all(redisReply **rep, int n, const char *const *fields, int nf,
+                          int64_t *out) {
+    memset(out, 0, (size_t)n * (size_t)nf * sizeof(*out));
+    for (int k = 0; k < n; k++) {
+        const redisReply *r = rep[k];
+        for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+            const redisReply *name = r->element[i], *val = r->element[i + 1];
+            if (name->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING)
+                continue;
+            for (int f = 0; f < nf; f++) {
+                if (!strcmp(fields[f], name->str)) {
+                    bw_parse_i64(val->str, &out[k * nf + f]);
+                    break;
+                }
+            }
+        }
+    }
+}
+
 static void r_windows(redisReply **rep, int n, int nf, int64_t *out) {
     for (int k = 0; k < n; k++) {
         redisReply *r = rep[k];
@@ -513,8 +554,7 @@ static bool q_sku(judging_t *j, bw_redis_pipe_t *pipe) {
     plan_days(j);
     /* its review counts are read for all the batch's SKUs of its store at
      * once (read_sku_counts) */
-    ok = q_windows(pipe, t->tag, "d:", j->first - (nd - 1) * DAY_MS, nd + j->ndays - 1, DAY_MS,
-                   SKU_F, NSKU_F);
+    ok = q_windows_all(pipe, t->tag, "d:", j->first - (nd - 1) * DAY_MS, nd + j->ndays - 1, DAY_MS);
     /* the low-star texts of each day judged and the day before */
     for (int k = -1; k < j->ndays && ok; k++) {
         char name[48];
@@ -617,7 +657,7 @@ static bw_err_t judge_sku(judging_t *j, redisReply **rep) {
 
     if (!w)
         return BW_ERR_NOMEM;
-    r_windows(rep, nw, NSKU_F, w);
+    r_windows_all(rep, nw, SKU_F, NSKU_F, w);
     for (int k = 0; k < nw; k++) /* reviews: from the store's tag */
         w[(size_t)k * NSKU_F] = j->kr[k];
     j->fired = rep[nw + j->ndays + 1];
