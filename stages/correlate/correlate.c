@@ -145,6 +145,8 @@ void correlate_destroy(correlate_t *cr) {
     free(cr->touched);
     bw_marks_free(&cr->marks);
     bw_batch_parts_free(&cr->parts);
+    bw_buf_free(&cr->member);
+    bw_buf_free(&cr->ekey);
     bw_record_destroy(cr->sig);
     bw_win_destroy(cr->win);
     free(cr);
@@ -231,17 +233,19 @@ bw_err_t corr_count_once(correlate_t *cr, const char *tag, int32_t pid, int64_t 
 
 bw_err_t corr_close_later(correlate_t *cr, char kind, const char *tag, int64_t day, int32_t pid,
                           int64_t offset) {
-    char ptag[24];
-    bw_buf_t member = {0};
-    bw_err_t err;
+    char ptag[24], head[4 + BW_I64_DIGITS];
+    size_t n = 0;
 
-    snprintf(ptag, sizeof(ptag), "t=%d", (int)pid);
-    if (!bw_buf_printf(&member, "%c %lld %s", kind, (long long)day, tag))
+    /* "<kind> <day> <tag>" */
+    bw_name_i64(ptag, sizeof(ptag), "t=", pid);
+    head[n++] = kind;
+    head[n++] = ' ';
+    n += bw_fmt_i64(head + n, day);
+    head[n] = '\0';
+    if (!bw_buf_join(&cr->member, head, ' ', tag))
         return BW_ERR_NOMEM;
-    err = bw_win_add(cr->win, ptag, pid, offset, BW_OP_ZADD, TIMER_CLOSE, member.data, day + DAY_MS,
-                     cr->cfg.state_ttl_s);
-    bw_buf_free(&member);
-    return err;
+    return bw_win_add(cr->win, ptag, pid, offset, BW_OP_ZADD, TIMER_CLOSE, cr->member.data,
+                      day + DAY_MS, cr->cfg.state_ttl_s);
 }
 
 /* ---- queueing changes ---- */
@@ -288,26 +292,23 @@ static bool touch_event(correlate_t *cr, const char *store_tag, const review_t *
 static bw_err_t add_response(correlate_t *cr, const char *tag, const review_t *r, int32_t pid,
                              int64_t off) {
     int64_t ttl = cr->cfg.state_ttl_s, warn = r->at + cr->cfg.response_warn_ms;
+    bw_buf_t *ekey = &cr->ekey;
     char ptag[24];
-    bw_buf_t ekey = {0}, member = {0};
-    bw_err_t err = BW_ERR_NOMEM;
+    bw_err_t err;
 
     if (warn > r->due)
         warn = r->due;
-    snprintf(ptag, sizeof(ptag), "t=%d", (int)pid);
-    if (!bw_buf_append(&ekey, "m:", 2) || !bw_key_escape(&ekey, r->event, r->elen) ||
-        !bw_buf_printf(&member, "%s %s", tag, ekey.data))
-        goto out;
-    if ((err = bw_win_add(cr->win, tag, pid, off, BW_OP_SET, ekey.data, "due", r->due, ttl)) ||
-        (err = bw_win_add(cr->win, tag, pid, off, BW_OP_SET, ekey.data, "at", r->at, ttl)) ||
+    bw_name_i64(ptag, sizeof(ptag), "t=", pid);
+    bw_buf_reset(ekey);
+    if (!bw_buf_append(ekey, "m:", 2) || !bw_key_escape(ekey, r->event, r->elen) ||
+        !bw_buf_join(&cr->member, tag, ' ', ekey->data))
+        return BW_ERR_NOMEM;
+    if ((err = bw_win_add(cr->win, tag, pid, off, BW_OP_SET, ekey->data, "due", r->due, ttl)) ||
+        (err = bw_win_add(cr->win, tag, pid, off, BW_OP_SET, ekey->data, "at", r->at, ttl)) ||
         (err = corr_count_once(cr, tag, pid, off, "r:", bw_bucket(r->due, DAY_MS), "rdue",
-                               ekey.data)) ||
-        (err = bw_win_add(cr->win, ptag, pid, off, BW_OP_ZADD, TIMER_RESP, member.data, warn, ttl)))
-        goto out;
-out:
-    bw_buf_free(&ekey);
-    bw_buf_free(&member);
-    return err;
+                               ekey->data)))
+        return err;
+    return bw_win_add(cr->win, ptag, pid, off, BW_OP_ZADD, TIMER_RESP, cr->member.data, warn, ttl);
 }
 
 /* Product reviews into the SKU's day: volume, negatives, complaints by
@@ -337,7 +338,7 @@ static bw_err_t add_sku(correlate_t *cr, const char *store_tag, const char *sku_
     if ((err = bw_win_add(cr->win, sku_tag, pid, off, BW_OP_INCR, key, "neg", 1, ttl)))
         return err;
     if (r->primary >= 0 && r->primary < CAUSE__CNT) {
-        snprintf(field, sizeof(field), "c%d", r->primary);
+        bw_name_i64(field, sizeof(field), "c", r->primary);
         if ((err = bw_win_add(cr->win, sku_tag, pid, off, BW_OP_INCR, key, field, 1, ttl)))
             return err;
     }
