@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include "bw_log.h"
-#include "bw_strmap.h"
 #include "bw_proc.h"
+#include "bw_strmap.h"
 
 /* ---- keys ---- */
 
