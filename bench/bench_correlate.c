@@ -35,21 +35,18 @@ static bw_err_t count_emit(void *opaque, const char *key, avro_value_t *v) {
 
 /* Run events [0, n) in batches; returns seconds. The clock handed to the
  * stage is the events' own (a replay of history: nothing is "future"). */
-static double run(correlate_t *cr, bw_serde_t *sd, bench_ev_t *evs, int n, int batch,
-                  long *signals) {
-    const bw_schema_t *sch[2] = {bw_serde_schema(sd, "ClassifiedReview"),
-                                 bw_serde_schema(sd, "SellerAction")};
+static double run(correlate_t *cr, bench_ev_t *evs, int n, int batch, long *signals) {
     int64_t t0 = bw_mono_ns(), off[2] = {0, 0};
     char errstr[512];
 
     for (int i = 0; i < n; i++) {
-        bw_record_t *rec;
         bench_ev_t *e = &evs[i];
         int k = e->topic == CORR_TOPIC_REVIEWS ? 0 : 1;
-        if (bw_serde_decode(sd, e->wire.data, e->wire.len, sch[k], &rec, errstr, sizeof(errstr)))
+        bw_err_t why;
+        if (correlate_add_wire(cr, e->topic, e->wire.data, e->wire.len, e->topic * 1024, off[k]++,
+                               bw_now_ms(), &why, errstr, sizeof(errstr)) == CORR_REJECTED &&
+            why != BW_ERR_OUT_OF_RANGE)
             abort();
-        correlate_add(cr, e->topic, rec, e->topic * 1024, off[k]++, bw_now_ms(), errstr,
-                      sizeof(errstr));
         if ((i + 1) % batch == 0 || i + 1 == n)
             if (correlate_end_batch(cr, bw_now_ms(), count_emit, signals, errstr, sizeof(errstr)) ||
                 correlate_delivered(cr, errstr, sizeof(errstr))) {
@@ -107,7 +104,7 @@ int main(int argc, char **argv) {
         correlate_t *cr = correlate_new(&cfg, sd, r, reg, errstr, sizeof(errstr));
         int count = mode ? (naive_n < n ? naive_n : n) : n;
         double c0 = cpu_self(), r0 = cpu_redis(r);
-        double secs = run(cr, sd, evs, count, mode ? 1 : batch, &signals);
+        double secs = run(cr, evs, count, mode ? 1 : batch, &signals);
         double cpu = cpu_self() - c0, rcpu = cpu_redis(r) - r0;
         double calls = redis_calls(reg);
         if (!mode) {

@@ -280,3 +280,33 @@ bool bw_avro_scalar(const bw_snode_t *type, const unsigned char *p, const unsign
         return false;
     }
 }
+
+bool bw_avro_enum_mask(const bw_snode_t *type, const unsigned char *p, const unsigned char *end,
+                       uint64_t *mask) {
+    rd_t rd = {p, end, NULL, 0, false};
+    int64_t count, size, v;
+
+    *mask = 0;
+    if (type->type != BW_T_ARRAY || type->items->type != BW_T_ENUM)
+        return false;
+    /* blocks of items, a count of 0 ends them; a negative count is
+     * followed by the block's size in bytes. Each item takes a byte at
+     * least, so a hostile count runs into the end. */
+    for (;;) {
+        if (read_varint(&rd, &count, 10))
+            return false;
+        if (count == 0)
+            return true;
+        if (count < 0) {
+            if (count == INT64_MIN || read_varint(&rd, &size, 10))
+                return false;
+            count = -count;
+        }
+        for (int64_t i = 0; i < count; i++) {
+            if (read_varint(&rd, &v, 5))
+                return false;
+            if (v >= 0 && v < 64)
+                *mask |= 1ULL << v;
+        }
+    }
+}

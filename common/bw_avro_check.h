@@ -49,4 +49,12 @@ typedef struct {
 bool bw_avro_scalar(const bw_snode_t *type, const unsigned char *p, const unsigned char *end,
                     bw_avro_scalar_t *out);
 
+/**
+ * @brief Read an array of enums at @p p (bytes bw_avro_check passed) as a
+ *        bit mask of their indices (those from 0 to 63).
+ * @returns false for any other type, or bytes that end too soon.
+ */
+bool bw_avro_enum_mask(const bw_snode_t *type, const unsigned char *p, const unsigned char *end,
+                       uint64_t *mask);
+
 #endif

@@ -73,6 +73,17 @@ corr_verdict_t correlate_add(correlate_t *cr, int topic, bw_record_t *rec, int32
                              int64_t offset, int64_t now_ms, char *reason, size_t reason_size);
 
 /**
+ * @brief correlate_add() of a message's bytes (wire format): a
+ *        ClassifiedReview in this stage's schema is read where its fields
+ *        are, anything else decoded. On CORR_REJECTED, *@p why is the
+ *        error to dead-letter it with (the decoder's, or
+ *        BW_ERR_OUT_OF_RANGE for a value the stage refuses).
+ */
+corr_verdict_t correlate_add_wire(correlate_t *cr, int topic, const void *wire, size_t len,
+                                  int32_t pid, int64_t offset, int64_t now_ms, bw_err_t *why,
+                                  char *reason, size_t reason_size);
+
+/**
  * @brief End of a batch: join reviews to the order index, write everything
  *        effectively once, fire the response timers the watermark passed,
  *        judge what the batch touched and emit signals (once per window,

@@ -143,6 +143,7 @@ struct correlate_s {
     const bw_schema_t *review_s, *action_s, *signal_s;
     bw_record_t *sig;
     int fr[F_R__CNT], fa[F_A__CNT];
+    size_t *offs; /* where each ClassifiedReview field starts in a message (correlate_add_wire) */
     bw_buf_t member, ekey; /* a set member and an event's key being built (bw_win copies them) */
     held_t *held; /* the batch's reviews, counted at its end unless duplicates */
     size_t nheld, capheld;

@@ -35,9 +35,6 @@ static bw_err_t emit(void *opaque, const char *key, avro_value_t *signal) {
 
 static bw_err_t process(void *opaque, bw_stage_t *st, rd_kafka_message_t **msgs, size_t n) {
     app_t *app = opaque;
-    bw_serde_t *sd = bw_stage_serde(st);
-    const bw_schema_t *review_s = bw_serde_schema(sd, "ClassifiedReview");
-    const bw_schema_t *action_s = bw_serde_schema(sd, "SellerAction");
     int64_t now = bw_now_ms();
     char errstr[512];
     bw_err_t err;
@@ -46,17 +43,10 @@ static bw_err_t process(void *opaque, bw_stage_t *st, rd_kafka_message_t **msgs,
     for (size_t i = 0; i < n; i++) {
         rd_kafka_message_t *m = msgs[i];
         int topic = topic_of(app, rd_kafka_topic_name(m->rkt));
-        bw_record_t *rec;
-        if ((err = bw_serde_decode(sd, m->payload, m->len,
-                                   topic == CORR_TOPIC_REVIEWS ? review_s : action_s, &rec, errstr,
-                                   sizeof(errstr)))) {
-            if ((err = bw_stage_deadletter(st, m, err, errstr)))
-                goto fail;
-            continue;
-        }
-        if (correlate_add(app->cr, topic, rec, topic * 1024 + m->partition, m->offset, now, errstr,
-                          sizeof(errstr)) == CORR_REJECTED &&
-            (err = bw_stage_deadletter(st, m, BW_ERR_OUT_OF_RANGE, errstr)))
+        bw_err_t why = BW_ERR_OK;
+        if (correlate_add_wire(app->cr, topic, m->payload, m->len, topic * 1024 + m->partition,
+                               m->offset, now, &why, errstr, sizeof(errstr)) == CORR_REJECTED &&
+            (err = bw_stage_deadletter(st, m, why, errstr)))
             goto fail;
     }
     if ((err = correlate_end_batch(app->cr, now, emit, app, errstr, sizeof(errstr)))) {

@@ -124,17 +124,31 @@ static json_t *review(const char *id, const char *store, const char *kind, int r
     return j;
 }
 
+/* Every other event goes in as a message's bytes (correlate_add_wire,
+ * the stage's path: a review read where its fields are), the rest as a
+ * decoded record (correlate_add): every test holds for both. */
 static corr_verdict_t add_json(int topic, json_t *j) {
     const bw_schema_t *s =
         bw_serde_schema(sd, topic == CORR_TOPIC_REVIEWS ? "ClassifiedReview" : "SellerAction");
     bw_record_t *rec = bw_record_new(s);
+    bw_buf_t wire = {0};
+    bw_err_t why = BW_ERR_OK;
     corr_verdict_t v;
 
-    if (bw_json_to_avro(s, j, &rec->value, errstr, sizeof(errstr)))
+    if (bw_json_to_avro(s, j, &rec->value, errstr, sizeof(errstr)) ||
+        bw_serde_encode(sd, s, &rec->value, &wire, errstr, sizeof(errstr)))
         fail_msg("fixture: %s", errstr);
-    v = correlate_add(cr, topic, rec, topic * 1024, offsets[topic]++, now, errstr, sizeof(errstr));
+    if (offsets[topic] % 2 == 0) {
+        v = correlate_add_wire(cr, topic, wire.data, wire.len, topic * 1024, offsets[topic]++, now,
+                               &why, errstr, sizeof(errstr));
+        assert_int_equal(why, v == CORR_REJECTED ? BW_ERR_OUT_OF_RANGE : why);
+    } else {
+        v = correlate_add(cr, topic, rec, topic * 1024, offsets[topic]++, now, errstr,
+                          sizeof(errstr));
+    }
     json_decref(j);
     bw_record_destroy(rec);
+    bw_buf_free(&wire);
     return v;
 }
 
@@ -650,6 +664,52 @@ static void test_hostile_names_do_not_collide(void **state) {
     freeReplyObject(r);
 }
 
+/* A review's bytes, cut or in the wrong schema: dead-lettered with the
+ * decoder's reason (the stage's path). */
+static void test_wire_bad_input(void **state) {
+    const bw_schema_t *rs = bw_serde_schema(sd, "ClassifiedReview");
+    const bw_schema_t *as = bw_serde_schema(sd, "SellerAction");
+    bw_record_t *rec = bw_record_new(rs), *act_rec = bw_record_new(as);
+    json_t *j = review("w1", "s9", "PRODUCT_REVIEW", 2, T0);
+    json_t *a =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "event_id", "act", "store_id", "s9", "ref_event_id",
+                  "w1", "action", "REPLIED", "occurred_at", "2024-01-01T00:00:00Z");
+    bw_buf_t wire = {0}, awire = {0};
+    bw_err_t why = BW_ERR_OK;
+
+    (void)state;
+    now = T0 + DAY;
+    assert_int_equal(bw_json_to_avro(rs, j, &rec->value, errstr, sizeof(errstr)), BW_ERR_OK);
+    assert_int_equal(bw_serde_encode(sd, rs, &rec->value, &wire, errstr, sizeof(errstr)),
+                     BW_ERR_OK);
+    assert_int_equal(bw_json_to_avro(as, a, &act_rec->value, errstr, sizeof(errstr)), BW_ERR_OK);
+    assert_int_equal(bw_serde_encode(sd, as, &act_rec->value, &awire, errstr, sizeof(errstr)),
+                     BW_ERR_OK);
+    for (size_t cut = 0; cut < wire.len; cut += 7) {
+        assert_int_equal(correlate_add_wire(cr, CORR_TOPIC_REVIEWS, wire.data, cut, 0, (int64_t)cut,
+                                            now, &why, errstr, sizeof(errstr)),
+                         CORR_REJECTED);
+        assert_int_not_equal(why, BW_ERR_OK);
+        assert_int_not_equal(why, BW_ERR_OUT_OF_RANGE);
+    }
+    assert_int_equal(correlate_add_wire(cr, CORR_TOPIC_REVIEWS, awire.data, awire.len, 0, 1000, now,
+                                        &why, errstr, sizeof(errstr)),
+                     CORR_REJECTED);
+    assert_int_not_equal(why, BW_ERR_OUT_OF_RANGE);
+    /* the whole message goes in */
+    assert_int_equal(correlate_add_wire(cr, CORR_TOPIC_REVIEWS, wire.data, wire.len, 0, 1001, now,
+                                        &why, errstr, sizeof(errstr)),
+                     CORR_APPLIED);
+    end_batch();
+    assert_int_equal(hget_day("bw:{s=s9}:r:", T0, "rev"), 1);
+    json_decref(j);
+    json_decref(a);
+    bw_record_destroy(rec);
+    bw_record_destroy(act_rec);
+    bw_buf_free(&wire);
+    bw_buf_free(&awire);
+}
+
 static void test_bad_input(void **state) {
     int64_t t = T0 + 40 * DAY;
     (void)state;
@@ -711,6 +771,7 @@ static int teardown(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_odr_counts_by_order_date, fresh),
+        cmocka_unit_test_setup(test_wire_bad_input, fresh),
         cmocka_unit_test_setup(test_unknown_order_defect_counts_on_its_own_date, fresh),
         cmocka_unit_test_setup(test_seller_rating, fresh),
         cmocka_unit_test_setup(test_response_deadline, fresh),

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 
+#include "bw_avro_check.h"
 #include "bw_json.h"
 #include "bw_serde.h"
 #include "bw_topics.h"
@@ -315,6 +316,32 @@ static void test_array_block_count_bomb(void **state) {
     assert_non_null(strstr(errstr, "skus: block of"));
 }
 
+/* An array of enums read as a mask where it is (bw-correlate's causes and
+ * policy flags): blocks with and without sizes, cut bytes, a count bomb. */
+static void test_enum_mask(void **state) {
+    const bw_snode_t *root = bw_serde_schema(sd, "ClassifiedReview")->root;
+    const bw_snode_t *causes = root->fields[bw_snode_field_index(root, "causes")].type;
+    const bw_snode_t *body = root->fields[bw_snode_field_index(root, "body")].type;
+    const unsigned char plain[] = {4, 6, 10, 0}; /* 2 items: 3, 5 */
+    const unsigned char sized[] = {3, 4, 2, 4, 2, 0, 0}; /* -2 items (2 bytes): 1, 2; 1 item: 0 */
+    const unsigned char cut[] = {4, 6}; /* 2 items, 1 there */
+    const unsigned char bomb[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x02, 2}; /* 2^35 items */
+    const unsigned char empty[] = {0};
+    uint64_t m;
+
+    (void)state;
+    assert_true(bw_avro_enum_mask(causes, plain, plain + sizeof(plain), &m));
+    assert_int_equal(m, (1u << 3) | (1u << 5));
+    assert_true(bw_avro_enum_mask(causes, sized, sized + sizeof(sized), &m));
+    assert_int_equal(m, (1u << 0) | (1u << 1) | (1u << 2));
+    assert_true(bw_avro_enum_mask(causes, empty, empty + 1, &m));
+    assert_int_equal(m, 0);
+    assert_false(bw_avro_enum_mask(causes, cut, cut + sizeof(cut), &m));
+    assert_false(bw_avro_enum_mask(causes, bomb, bomb + sizeof(bomb), &m));
+    assert_false(bw_avro_enum_mask(causes, empty, empty, &m));
+    assert_false(bw_avro_enum_mask(body, plain, plain + sizeof(plain), &m)); /* not an array */
+}
+
 static void test_random_bytes_never_crash(void **state) {
     unsigned char msg[200];
     unsigned seed = 12345;
@@ -371,6 +398,7 @@ int main(void) {
         cmocka_unit_test(test_binary_validation),
         cmocka_unit_test(test_hostile_length_prefix),
         cmocka_unit_test(test_array_block_count_bomb),
+        cmocka_unit_test(test_enum_mask),
         cmocka_unit_test(test_random_bytes_never_crash),
         cmocka_unit_test(test_manifest_errors),
     };
