@@ -57,6 +57,16 @@ logi_verdict_t logistics_add(logistics_t *lg, int topic, bw_record_t *rec, int32
                              int64_t offset, int64_t now_ms, char *reason, size_t reason_size);
 
 /**
+ * @brief logistics_add() of a message's bytes (wire format): an event in
+ *        this stage's schema is read where its fields are, another schema
+ *        version decoded. On LOGI_REJECTED, *@p why is the error to
+ *        dead-letter it with (the decoder's, or BW_ERR_OUT_OF_RANGE).
+ */
+logi_verdict_t logistics_add_wire(logistics_t *lg, int topic, const void *wire, size_t len,
+                                  int32_t pid, int64_t offset, int64_t now_ms, bw_err_t *why,
+                                  char *reason, size_t reason_size);
+
+/**
  * @brief End of a batch: look up promises, write everything effectively
  *        once, fire the timers the watermark passed (late while
  *        undelivered, stalled, tracking), then judge the windows the batch

@@ -110,6 +110,7 @@ struct logistics_s {
     const bw_schema_t *order_s, *ship_s, *signal_s;
     bw_record_t *sig;
     int fo[F_O__CNT], fs[F_S__CNT];
+    size_t *offs[2]; /* where each OrderEvent, ShipmentEvent field starts (logistics_add_wire) */
     pend_t *pend;
     size_t npend, cappend;
     ord_t *ords;

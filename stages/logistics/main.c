@@ -106,9 +106,6 @@ static bw_err_t emit(void *opaque, const char *key, avro_value_t *signal) {
 
 static bw_err_t process(void *opaque, bw_stage_t *st, rd_kafka_message_t **msgs, size_t n) {
     app_t *app = opaque;
-    bw_serde_t *sd = bw_stage_serde(st);
-    const bw_schema_t *schemas[2] = {bw_serde_schema(sd, "OrderEvent"),
-                                     bw_serde_schema(sd, "ShipmentEvent")};
     int64_t now = bw_now_ms();
     char errstr[512];
     bw_err_t err;
@@ -116,18 +113,12 @@ static bw_err_t process(void *opaque, bw_stage_t *st, rd_kafka_message_t **msgs,
     app->st = st;
     for (size_t i = 0; i < n; i++) {
         rd_kafka_message_t *m = msgs[i];
-        bw_record_t *rec;
         int topic;
         int32_t pid = pid_of(app, m, &topic);
-        if ((err = bw_serde_decode(sd, m->payload, m->len, schemas[topic], &rec, errstr,
-                                   sizeof(errstr)))) {
-            if ((err = bw_stage_deadletter(st, m, err, errstr)))
-                goto fail;
-            continue;
-        }
-        if (logistics_add(app->lg, topic, rec, pid, m->offset, now, errstr, sizeof(errstr)) ==
-                LOGI_REJECTED &&
-            (err = bw_stage_deadletter(st, m, BW_ERR_OUT_OF_RANGE, errstr)))
+        bw_err_t why = BW_ERR_OK;
+        if (logistics_add_wire(app->lg, topic, m->payload, m->len, pid, m->offset, now, &why,
+                               errstr, sizeof(errstr)) == LOGI_REJECTED &&
+            (err = bw_stage_deadletter(st, m, why, errstr)))
             goto fail;
     }
     if ((err = logistics_end_batch(app->lg, now, emit, app, errstr, sizeof(errstr)))) {

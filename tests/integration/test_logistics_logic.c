@@ -53,18 +53,32 @@ static bw_err_t count_signal(void *opaque, const char *key, avro_value_t *v) {
     return BW_ERR_OK;
 }
 
+/* Every other event goes in as a message's bytes (logistics_add_wire, the
+ * stage's path: read where its fields are), the rest as a decoded record
+ * (logistics_add): every test holds for both. */
 static logi_verdict_t add(int topic, const char *json) {
     const bw_schema_t *s = bw_serde_schema(sd, topic ? "ShipmentEvent" : "OrderEvent");
     bw_record_t *rec = bw_record_new(s);
     json_t *j = json_loads(json, 0, NULL);
+    bw_buf_t wire = {0};
+    bw_err_t why = BW_ERR_OK;
     logi_verdict_t v;
 
-    if (!j || bw_json_to_avro(s, j, &rec->value, errstr, sizeof(errstr)))
+    if (!j || bw_json_to_avro(s, j, &rec->value, errstr, sizeof(errstr)) ||
+        bw_serde_encode(sd, s, &rec->value, &wire, errstr, sizeof(errstr)))
         fail_msg("fixture: %s", errstr);
-    v = logistics_add(lg, topic, rec, topic * 1024, offsets[topic]++, T0 + 30 * DAY, errstr,
-                      sizeof(errstr));
+    if (offsets[topic] % 2 == 0) {
+        v = logistics_add_wire(lg, topic, wire.data, wire.len, topic * 1024, offsets[topic]++,
+                               T0 + 30 * DAY, &why, errstr, sizeof(errstr));
+        if (v == LOGI_REJECTED)
+            assert_int_equal(why, BW_ERR_OUT_OF_RANGE);
+    } else {
+        v = logistics_add(lg, topic, rec, topic * 1024, offsets[topic]++, T0 + 30 * DAY, errstr,
+                          sizeof(errstr));
+    }
     json_decref(j);
     bw_record_destroy(rec);
+    bw_buf_free(&wire);
     return v;
 }
 
@@ -133,6 +147,40 @@ static long long zcard(const char *key) {
     v = r->integer;
     freeReplyObject(r);
     return v;
+}
+
+/* An event's bytes, cut anywhere or sent on the other topic: dead-lettered
+ * with the decoder's reason, nothing queued (the stage's path). */
+static void test_wire_bad_input(void **state) {
+    const bw_schema_t *os = bw_serde_schema(sd, "OrderEvent");
+    bw_record_t *rec = bw_record_new(os);
+    json_t *j = json_loads(order("s1", "w1", T0), 0, NULL);
+    bw_buf_t wire = {0};
+    bw_err_t why = BW_ERR_OK;
+
+    (void)state;
+    assert_non_null(j);
+    assert_int_equal(bw_json_to_avro(os, j, &rec->value, errstr, sizeof(errstr)), BW_ERR_OK);
+    assert_int_equal(bw_serde_encode(sd, os, &rec->value, &wire, errstr, sizeof(errstr)),
+                     BW_ERR_OK);
+    for (size_t cut = 0; cut < wire.len; cut += 5) {
+        assert_int_equal(logistics_add_wire(lg, LOGI_TOPIC_ORDERS, wire.data, cut, 0, (int64_t)cut,
+                                            T0 + 30 * DAY, &why, errstr, sizeof(errstr)),
+                         LOGI_REJECTED);
+        assert_int_not_equal(why, BW_ERR_OUT_OF_RANGE);
+    }
+    assert_int_equal(logistics_add_wire(lg, LOGI_TOPIC_SHIPMENTS, wire.data, wire.len, 1024, 0,
+                                        T0 + 30 * DAY, &why, errstr, sizeof(errstr)),
+                     LOGI_REJECTED);
+    assert_int_not_equal(why, BW_ERR_OUT_OF_RANGE);
+    assert_int_equal(logistics_add_wire(lg, LOGI_TOPIC_ORDERS, wire.data, wire.len, 0, 1000,
+                                        T0 + 30 * DAY, &why, errstr, sizeof(errstr)),
+                     LOGI_APPLIED);
+    end_batch();
+    assert_int_equal(hget("bw:{s=s1}:o:w1", "psb"), T0 + 2 * DAY);
+    json_decref(j);
+    bw_record_destroy(rec);
+    bw_buf_free(&wire);
 }
 
 static void test_shipment_before_order_counts_once_it_arrives(void **state) {
@@ -405,6 +453,7 @@ static int teardown(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_wire_bad_input, fresh),
         cmocka_unit_test_setup(test_shipment_before_order_counts_once_it_arrives, fresh),
         cmocka_unit_test_setup(test_duplicate_scans_count_once, fresh),
         cmocka_unit_test_setup(test_unknown_order_and_delivered_before_pickup, fresh),
