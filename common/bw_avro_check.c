@@ -281,6 +281,12 @@ bool bw_avro_scalar(const bw_snode_t *type, const unsigned char *p, const unsign
     }
 }
 
+bool bw_avro_field(const bw_snode_t *root, const unsigned char *wire, const size_t *offs, int idx,
+                   bw_type_t type, bool opt, bw_avro_scalar_t *out) {
+    return bw_avro_scalar(root->fields[idx].type, wire + offs[idx], wire + offs[idx + 1], out) &&
+           (out->type == type || (opt && out->type == BW_T_NULL));
+}
+
 bool bw_avro_enum_mask(const bw_snode_t *type, const unsigned char *p, const unsigned char *end,
                        uint64_t *mask) {
     rd_t rd = {p, end, NULL, 0, false};

@@ -50,6 +50,14 @@ bool bw_avro_scalar(const bw_snode_t *type, const unsigned char *p, const unsign
                     bw_avro_scalar_t *out);
 
 /**
+ * @brief bw_avro_scalar of field @p idx of record @p root in @p wire, whose
+ *        fields start at @p offs (bw_avro_check_fields).
+ * @returns false unless the value is of type @p type (or null, with @p opt).
+ */
+bool bw_avro_field(const bw_snode_t *root, const unsigned char *wire, const size_t *offs, int idx,
+                   bw_type_t type, bool opt, bw_avro_scalar_t *out);
+
+/**
  * @brief Read an array of enums at @p p (bytes bw_avro_check passed) as a
  *        bit mask of their indices (those from 0 to 63).
  * @returns false for any other type, or bytes that end too soon.

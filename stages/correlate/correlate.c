@@ -283,54 +283,53 @@ static void read_review(const correlate_t *cr, avro_value_t *v, review_t *r) {
 static bool read_review_wire(const correlate_t *cr, const unsigned char *w, review_t *r) {
     const bw_snode_t *root = cr->review_s->root;
     bw_avro_scalar_t v;
-#define AT_(f) root->fields[cr->fr[f]].type, w + cr->offs[cr->fr[f]], w + cr->offs[cr->fr[f] + 1]
-#define READ_(f) bw_avro_scalar(AT_(f), &v)
-#define OPT_(f, t) (READ_(f) && (v.type == BW_T_NULL || v.type == (t)))
+#define F_(f, t, opt) bw_avro_field(root, w, cr->offs, cr->fr[f], t, opt, &v)
+#define MASK_(f, m)                                                          \
+    bw_avro_enum_mask(root->fields[cr->fr[f]].type, w + cr->offs[cr->fr[f]], \
+                      w + cr->offs[cr->fr[f] + 1], m)
 
     memset(r, 0, sizeof(*r));
-    if (!READ_(F_R_STORE) || v.type != BW_T_STRING)
+    if (!F_(F_R_STORE, BW_T_STRING, false))
         return false;
     r->store = v.s, r->slen = v.len;
-    if (!READ_(F_R_EVENT) || v.type != BW_T_STRING)
+    if (!F_(F_R_EVENT, BW_T_STRING, false))
         return false;
     r->event = v.s, r->elen = v.len;
-    if (!READ_(F_R_BODY) || v.type != BW_T_STRING)
+    if (!F_(F_R_BODY, BW_T_STRING, false))
         return false;
     r->body = v.s, r->blen = v.len;
-    if (!OPT_(F_R_ORDER, BW_T_STRING))
+    if (!F_(F_R_ORDER, BW_T_STRING, true))
         return false;
     r->has_order = v.type == BW_T_STRING && v.len;
     r->order = v.s, r->olen = v.len;
-    if (!OPT_(F_R_SKU, BW_T_STRING))
+    if (!F_(F_R_SKU, BW_T_STRING, true))
         return false;
     r->has_sku = v.type == BW_T_STRING && v.len;
     r->sku = v.s, r->klen = v.len;
-    if (!READ_(F_R_KIND) || v.type != BW_T_ENUM)
+    if (!F_(F_R_KIND, BW_T_ENUM, false))
         return false;
     r->kind = (int)v.i;
-    if (!READ_(F_R_PLATFORM) || v.type != BW_T_ENUM)
+    if (!F_(F_R_PLATFORM, BW_T_ENUM, false))
         return false;
     r->platform = (int)v.i;
-    if (!OPT_(F_R_PRIMARY, BW_T_ENUM))
+    if (!F_(F_R_PRIMARY, BW_T_ENUM, true))
         return false;
     r->primary = v.type == BW_T_ENUM ? (int)v.i : -1;
-    if (!OPT_(F_R_REMOVABLE, BW_T_ENUM))
+    if (!F_(F_R_REMOVABLE, BW_T_ENUM, true))
         return false;
     r->removable = v.type == BW_T_ENUM ? (int)v.i : -1;
-    if (!OPT_(F_R_RATING, BW_T_INT))
+    if (!F_(F_R_RATING, BW_T_INT, true))
         return false;
     r->rating = v.type == BW_T_INT ? v.i : INT64_MIN;
-    if (!OPT_(F_R_DUE, BW_T_LONG))
+    if (!F_(F_R_DUE, BW_T_LONG, true))
         return false;
     r->due = v.type == BW_T_LONG ? v.i : INT64_MIN;
-    if (!READ_(F_R_TIME) || v.type != BW_T_LONG)
+    if (!F_(F_R_TIME, BW_T_LONG, false))
         return false;
     r->at = v.i;
-    return bw_avro_enum_mask(AT_(F_R_CAUSES), &r->causes) &&
-           bw_avro_enum_mask(AT_(F_R_POLICY), &r->policy);
-#undef OPT_
-#undef READ_
-#undef AT_
+    return MASK_(F_R_CAUSES, &r->causes) && MASK_(F_R_POLICY, &r->policy);
+#undef MASK_
+#undef F_
 }
 
 /* A per-event signal (REMOVABLE_FEEDBACK, POLICY_RISK), judged at the end. */

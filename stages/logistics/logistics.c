@@ -282,21 +282,13 @@ static void read_scan(const logistics_t *lg, avro_value_t *v, scan_in_t *s) {
     s->at = bw_field_long(v, lg->fs[F_S_TIME]);
 }
 
-/* One field of a message whose fields bw_serde_check found: false when it
- * is not of type @p t (or null, with @p opt). */
-static bool wire_field(const bw_snode_t *root, const unsigned char *w, const size_t *offs, int idx,
-                       bw_type_t t, bool opt, bw_avro_scalar_t *v) {
-    return bw_avro_scalar(root->fields[idx].type, w + offs[idx], w + offs[idx + 1], v) &&
-           (v->type == t || (opt && v->type == BW_T_NULL));
-}
-
 /* read_order and read_scan from a message's bytes: Avro C's decoding was
  * ~15% of the stage's CPU (bench_logistics). */
 static bool read_order_wire(const logistics_t *lg, const unsigned char *w, order_in_t *o) {
     const bw_snode_t *root = lg->order_s->root;
     const size_t *offs = lg->offs[LOGI_TOPIC_ORDERS];
     bw_avro_scalar_t v;
-#define F_(f, t, opt) wire_field(root, w, offs, lg->fo[f], t, opt, &v)
+#define F_(f, t, opt) bw_avro_field(root, w, offs, lg->fo[f], t, opt, &v)
 
     if (!F_(F_O_STORE, BW_T_STRING, false))
         return false;
@@ -334,7 +326,7 @@ static bool read_scan_wire(const logistics_t *lg, const unsigned char *w, scan_i
     const char **strs[] = {&s->store, &s->order, &s->carrier, &s->origin, &s->dest, &s->event};
     size_t *lens[] = {&s->slen, &s->olen, &s->clen, &s->orlen, &s->dlen, &s->elen};
     bw_avro_scalar_t v;
-#define F_(f, t, opt) wire_field(root, w, offs, lg->fs[f], t, opt, &v)
+#define F_(f, t, opt) bw_avro_field(root, w, offs, lg->fs[f], t, opt, &v)
 
     memset(s, 0, sizeof(*s));
     for (size_t i = 0; i < BW_ARRAY_SIZE(str_fields); i++) {
