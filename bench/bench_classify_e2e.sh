@@ -9,6 +9,8 @@
 #             messages' own timestamps (first to Nth), so the consumer
 #             group's join before the first batch is not counted
 # Usage: bench/bench_classify_e2e.sh [N=100000]   (needs a build in build/)
+# BW_INSTANCES=K runs K instances in the consumer group (the stage is
+# stateless and scales so); BW_EXTRA adds options to each.
 # The stage's log is kept in /tmp/bench_classify_e2e.log (BW_LOG=debug for
 # every batch's timings).
 # The embedded broker keeps about 5 MB per partition (librdkafka's mock
@@ -33,18 +35,26 @@ got=$(kcat -C -b "$bootstrap" -t bw.reviews -o beginning -c "$N" -e -q -f '.' 2>
 r1=$(date +%s.%N)
 [ "$got" -eq "$N" ] || { echo "the broker holds $got of $N reviews (see Usage)" >&2; exit 1; }
 
-port=$(free_port)
-"$BW_BUILD/stages/classify/bw-classify" --brokers "$BROKERS" --http.listen "127.0.0.1:$port" \
-    --log.level ${BW_LOG:-warn} --kafka.session.timeout.ms 6000 ${BW_EXTRA:-} 2>"$WORK/classify.log" &
-stage=$!
-PIDS+=($stage)
+ports=() stages=()
+for i in $(seq 1 "${BW_INSTANCES:-1}"); do
+    port=$(free_port)
+    "$BW_BUILD/stages/classify/bw-classify" --brokers "$BROKERS" --http.listen "127.0.0.1:$port" \
+        --log.level ${BW_LOG:-warn} --kafka.session.timeout.ms 6000 ${BW_EXTRA:-} \
+        2>"$WORK/classify-$i.log" &
+    PIDS+=($!)
+    stages+=($!)
+    ports+=($port)
+done
+echo "  instances: ${#stages[@]} (options: ${BW_EXTRA:-defaults})"
 # Each output message's timestamp (ms, set by the stage's producer).
 timeout 300 kcat -C -b "$bootstrap" -t bw.reviews.classified -o beginning -c "$N" -q -f '%T\n' \
     2>/dev/null >"$WORK/out_ts" || true
-cp "$WORK/classify.log" /tmp/bench_classify_e2e.log
-echo "  stage: peak RSS $(awk '/^VmHWM/{printf "%.1f MiB", $2 / 1024}' /proc/$stage/status)"
-curl -sf "http://127.0.0.1:$port/metrics" |
-    grep -E "^bw_batch_seconds_(sum|count)|^bw_offset_commits_total" | sed "s/^/  stage: /"
+cat "$WORK"/classify-*.log >/tmp/bench_classify_e2e.log
+for i in "${!stages[@]}"; do
+    echo "  stage $((i + 1)): peak RSS $(awk '/^VmHWM/{printf "%.1f MiB", $2 / 1024}' /proc/${stages[$i]}/status)"
+    curl -sf "http://127.0.0.1:${ports[$i]}/metrics" |
+        grep -E "^bw_batch_seconds_(sum|count)|^bw_offset_commits_total" | sed "s/^/  stage $((i + 1)): /"
+done
 python3 - "$N" "$r0" "$r1" "$WORK/out_ts" <<'PY'
 import sys
 n, r0, r1 = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])

@@ -192,6 +192,8 @@ struct bw_consumer_s {
     rd_kafka_queue_t *queue;
     bw_rebalance_hooks_t hooks;
     int batch_wait_ms;
+    size_t batch_bytes; /* 0: no bound (see bw_consumer_set_batch_bytes) */
+    size_t msg_bytes; /* largest message expected */
     int assigned;
     int64_t last_wake_ms; /* see wake_fetchers */
     int wake_gap_ms; /* between wake-ups: doubles while they bring nothing */
@@ -429,6 +431,43 @@ static int wake_fetchers(bw_consumer_t *c) {
     return -1;
 }
 
+/* Bytes a batch holds of a message (its error text for an error). */
+static size_t msg_size(const rd_kafka_message_t *m) {
+    return m->len + m->key_len;
+}
+
+/* More messages after the first in msgs[0], until max, the batch's byte
+ * bound or batch_wait_ms. Messages taken out of librdkafka's queue no longer
+ * count against its prefetch bound, so the batch has its own: each step
+ * takes at most as many messages as fit in what is left at msg_bytes
+ * each, so a batch never holds more than batch_bytes plus one message
+ * (1 MB bodies arriving 2000 to a batch would otherwise pin 2 GB). */
+static ssize_t fill_batch(bw_consumer_t *c, rd_kafka_message_t **msgs, size_t max) {
+    int64_t deadline = bw_mono_ms() + c->batch_wait_ms;
+    size_t bytes = msg_size(msgs[0]);
+    size_t got = 1;
+
+    while (got < max && (!c->batch_bytes || bytes < c->batch_bytes)) {
+        int64_t left = deadline - bw_mono_ms();
+        size_t want = max - got;
+        if (c->batch_bytes) {
+            size_t fit = (c->batch_bytes - bytes) / (c->msg_bytes ? c->msg_bytes : 1);
+            want = fit < 1 ? 1 : fit < want ? fit : want;
+        }
+        ssize_t more =
+            rd_kafka_consume_batch_queue(c->queue, left > 0 ? (int)left : 0, msgs + got, want);
+        if (more <= 0)
+            break;
+        for (size_t i = got; i < got + (size_t)more; i++)
+            bytes += msg_size(msgs[i]);
+        got += (size_t)more;
+        /* past the deadline: keep taking only while the queue has more */
+        if (left <= 0 && (size_t)more < want)
+            break;
+    }
+    return (ssize_t)got;
+}
+
 size_t bw_consumer_poll(bw_consumer_t *c, rd_kafka_message_t **msgs, size_t max, int timeout_ms) {
     ssize_t got;
     size_t n = 0;
@@ -450,19 +489,8 @@ size_t bw_consumer_poll(bw_consumer_t *c, rd_kafka_message_t **msgs, size_t max,
 
     /* Then fill the batch for at most batch_wait_ms: per-batch costs (a
      * flush, a commit) are paid once for many messages. */
-    if (got == 1 && max > 1) {
-        int64_t deadline = bw_mono_ms() + c->batch_wait_ms;
-        while ((size_t)got < max) {
-            int64_t left = deadline - bw_mono_ms();
-            ssize_t more = rd_kafka_consume_batch_queue(c->queue, left > 0 ? (int)left : 0,
-                                                        msgs + got, max - (size_t)got);
-            if (more <= 0)
-                break;
-            got += more;
-            if (left <= 0)
-                break;
-        }
-    }
+    if (got == 1 && max > 1)
+        got = fill_batch(c, msgs, max);
     if (got < 0) {
         bw_log_rl(BW_LOG_ERROR, "consume: %s", rd_kafka_err2str(rd_kafka_last_error()));
         return 0;
@@ -550,6 +578,11 @@ bw_err_t bw_consumer_commit(bw_consumer_t *c, rd_kafka_message_t *const *msgs, s
 
 void bw_consumer_set_batch_wait(bw_consumer_t *c, int ms) {
     c->batch_wait_ms = ms < 0 ? 0 : ms;
+}
+
+void bw_consumer_set_batch_bytes(bw_consumer_t *c, size_t bytes, size_t msg_bytes) {
+    c->batch_bytes = bytes;
+    c->msg_bytes = msg_bytes;
 }
 
 int bw_consumer_assigned(const bw_consumer_t *c) {

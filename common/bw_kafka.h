@@ -92,6 +92,13 @@ bw_err_t bw_consumer_commit(bw_consumer_t *c, rd_kafka_message_t *const *msgs, s
  *         (default 10 ms). */
 void bw_consumer_set_batch_wait(bw_consumer_t *c, int ms);
 
+/**
+ * @brief Bound what a batch holds: a poll stops adding messages once they
+ *        hold @p bytes (payloads and keys), and never goes past it by more
+ *        than one message of up to @p msg_bytes. 0: no bound (the default).
+ */
+void bw_consumer_set_batch_bytes(bw_consumer_t *c, size_t bytes, size_t msg_bytes);
+
 /** @brief Partitions currently assigned (0 before the first rebalance). */
 int bw_consumer_assigned(const bw_consumer_t *c);
 

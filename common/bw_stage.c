@@ -60,7 +60,11 @@ bw_stage_t *bw_stage_new(const char *name, bw_conf_t *conf, const bw_common_conf
     if (!(st->consumer = bw_consumer_new(common->brokers, conf, sconf->group_id, topics, ntopics,
                                          &st->ops.rebalance, st->reg, errstr, errstr_size)))
         goto err;
-    bw_consumer_set_batch_wait(st->consumer, (int)sconf->batch_wait_ms);
+    /* A batch is what is already fetched when its first message comes:
+     * waiting to fill it would only add latency at every hop. */
+    bw_consumer_set_batch_wait(st->consumer, 0);
+    bw_consumer_set_batch_bytes(st->consumer, (size_t)sconf->batch_max_bytes,
+                                (size_t)common->message_max_bytes);
     bw_proc_on_reload(ops->reload, opaque);
     bw_stage_warm(st, sconf->deadletter_topic);
     return st;

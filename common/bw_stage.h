@@ -32,11 +32,14 @@ typedef struct bw_stage_conf_s {
     int64_t batch_size;
     int64_t poll_timeout_ms;
     int64_t retry_backoff_ms;
-    int64_t batch_wait_ms;
+    int64_t batch_max_bytes;
 } bw_stage_conf_t;
 
-/** @brief The stage key table; @p group and @p port give the defaults. */
-#define BW_STAGE_CONF_DEFS(group, listen)                                                        \
+/**
+ * @brief The stage key table; @p group, @p listen and @p batch (a string)
+ *        give the defaults.
+ */
+#define BW_STAGE_CONF_DEFS(group, listen, batch)                                                 \
     {"group.id",      BW_CONF_STR, offsetof(bw_stage_conf_t, group_id), group,                   \
      BW_CONF_NORANGE, NULL,        "Kafka consumer group of this stage"},                        \
         {"http.listen",                                                                          \
@@ -56,11 +59,19 @@ typedef struct bw_stage_conf_s {
         {"batch.size",                                                                           \
          BW_CONF_INT,                                                                            \
          offsetof(bw_stage_conf_t, batch_size),                                                  \
-         "500",                                                                                  \
+         batch,                                                                                  \
          1,                                                                                      \
          100000,                                                                                 \
          NULL,                                                                                   \
          "Most messages processed (and committed) together"},                                    \
+        {"batch.max.bytes",                                                                      \
+         BW_CONF_INT,                                                                            \
+         offsetof(bw_stage_conf_t, batch_max_bytes),                                             \
+         "8388608",                                                                              \
+         65536,                                                                                  \
+         1073741824,                                                                             \
+         NULL,                                                                                   \
+         "Most bytes of input a batch holds (it stops growing there; at least one message)"},    \
         {"poll.timeout.ms",                                                                      \
          BW_CONF_INT,                                                                            \
          offsetof(bw_stage_conf_t, poll_timeout_ms),                                             \

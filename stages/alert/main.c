@@ -23,7 +23,7 @@ typedef struct {
 
 #define K(f) offsetof(alert_conf_t, f)
 static const bw_conf_def_t alert_defs[] = {
-    BW_STAGE_CONF_DEFS("bw-alert", "127.0.0.1:9104"),
+    BW_STAGE_CONF_DEFS("bw-alert", "127.0.0.1:9104", "500"),
     {"input.topic", BW_CONF_STR, K(input_topic), "bw.signals", BW_CONF_NORANGE, NULL,
      "Topic of Signals"},
     {"output.topic", BW_CONF_STR, K(output_topic), "bw.alerts", BW_CONF_NORANGE, NULL,

@@ -27,7 +27,7 @@ typedef struct {
 
 #define K(f) offsetof(classify_conf_t, f)
 static const bw_conf_def_t classify_defs[] = {
-    BW_STAGE_CONF_DEFS("bw-classify", "127.0.0.1:9101"),
+    BW_STAGE_CONF_DEFS("bw-classify", "127.0.0.1:9101", "2000"),
     {"rules.dir", BW_CONF_STR, K(rules_dir), NULL, BW_CONF_NORANGE, NULL,
      "Folder of *.rules files (empty: the source tree's stages/classify/rules)"},
     {"body.max.bytes", BW_CONF_INT, K(body_max), "16384", 256, 1048576, NULL,

@@ -6,7 +6,7 @@
 
 #define K(f) offsetof(correlate_conf_t, f)
 const bw_conf_def_t correlate_conf_defs[] = {
-    BW_STAGE_CONF_DEFS("bw-correlate", "127.0.0.1:9103"),
+    BW_STAGE_CONF_DEFS("bw-correlate", "127.0.0.1:9103", "500"),
     {"reviews.topic", BW_CONF_STR, K(reviews_topic), "bw.reviews.classified", BW_CONF_NORANGE, NULL,
      "Topic of ClassifiedReviews"},
     {"actions.topic", BW_CONF_STR, K(actions_topic), "bw.actions", BW_CONF_NORANGE, NULL,

@@ -29,7 +29,7 @@ typedef struct {
 
 #define K(f) offsetof(logi_conf_t, f)
 static const bw_conf_def_t logi_defs[] = {
-    BW_STAGE_CONF_DEFS("bw-logistics", "127.0.0.1:9102"),
+    BW_STAGE_CONF_DEFS("bw-logistics", "127.0.0.1:9102", "500"),
     {"orders.topic", BW_CONF_STR, K(orders_topic), "bw.orders", BW_CONF_NORANGE, NULL,
      "Topic of OrderEvents"},
     {"shipments.topic", BW_CONF_STR, K(shipments_topic), "bw.shipments", BW_CONF_NORANGE, NULL,

@@ -214,6 +214,53 @@ static void test_consume_commit_deadletter(void **state) {
     bw_buf_free(&buf);
 }
 
+/* Reads all n records of a topic as group; returns the largest batch. */
+static size_t largest_batch(const char *topic, const char *group, size_t bound, size_t n) {
+    const char *topics[] = {topic};
+    bw_consumer_t *c =
+        bw_consumer_new(brokers, &kconf, group, topics, 1, NULL, NULL, errstr, sizeof(errstr));
+    rd_kafka_message_t *msgs[64];
+    size_t got = 0, largest = 0;
+    int64_t start = bw_mono_ms();
+
+    assert_non_null(c);
+    bw_consumer_set_batch_bytes(c, bound, TEST_MAX);
+    while (got < n && bw_mono_ms() - start < 30000) {
+        size_t k = bw_consumer_poll(c, msgs, 64, 200);
+        if (k > largest)
+            largest = k;
+        got += k;
+        for (size_t i = 0; i < k; i++)
+            rd_kafka_message_destroy(msgs[i]);
+    }
+    assert_int_equal(got, n);
+    bw_consumer_destroy(c);
+    return largest;
+}
+
+/* Messages taken out of librdkafka's queue no longer count against its
+ * prefetch bound: a batch stops at its own byte bound, one message past it
+ * at most, and still takes everything in the end. */
+static void test_batch_byte_bound(void **state) {
+    bw_producer_t *p = bw_producer_new(brokers, NULL, NULL, errstr, sizeof(errstr));
+    char *big = calloc(1, 10000);
+
+    (void)state;
+    assert_non_null(p);
+    assert_non_null(big);
+    for (int i = 0; i < 24; i++)
+        assert_int_equal(
+            bw_producer_send(p, "bw.bigbodies", "k", 1, big, 10000, errstr, sizeof(errstr)),
+            BW_ERR_OK);
+    assert_int_equal(bw_producer_flush(p, 10000, errstr, sizeof(errstr)), BW_ERR_OK);
+    /* 25,000 bytes: two messages (20,002) are under it, a third passes it */
+    assert_int_equal(largest_batch("bw.bigbodies", "itest-bytes", 25000, 24), 3);
+    /* without the bound the same records come in larger batches */
+    assert_true(largest_batch("bw.bigbodies", "itest-nobound", 0, 24) > 3);
+    free(big);
+    bw_producer_destroy(p);
+}
+
 static void test_delivery_failure_is_an_error(void **state) {
     bw_producer_t *p = bw_producer_new(brokers, NULL, NULL, errstr, sizeof(errstr));
     bw_buf_t buf = {0};
@@ -289,6 +336,7 @@ static int teardown(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_consume_commit_deadletter),
+        cmocka_unit_test(test_batch_byte_bound),
         cmocka_unit_test(test_delivery_failure_is_an_error),
         cmocka_unit_test(test_bad_kafka_property_is_named),
     };
