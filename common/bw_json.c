@@ -275,6 +275,13 @@ bw_err_t bw_json_to_avro(const bw_schema_t *schema, json_t *json, avro_value_t *
     return to_avro(&jx, schema->root, NULL, json, value);
 }
 
+bw_err_t bw_json_value_to_avro(const bw_snode_t *type, json_t *json, avro_value_t *value,
+                               char *errstr, size_t errstr_size) {
+    jx_t jx = {errstr, errstr_size, false};
+
+    return to_avro(&jx, type, NULL, json, value);
+}
+
 static json_t *from_avro(const bw_snode_t *n, avro_value_t *v);
 
 static json_t *bytes_json(const void *buf, size_t len) {

@@ -22,6 +22,13 @@
 bw_err_t bw_json_to_avro(const bw_schema_t *schema, json_t *json, avro_value_t *value, char *errstr,
                          size_t errstr_size);
 
+/**
+ * @brief Fill @p value, of schema node @p type, from JSON: a field's
+ *        default (bw_sfield_t.defval) into a field a writer does not set.
+ */
+bw_err_t bw_json_value_to_avro(const bw_snode_t *type, json_t *json, avro_value_t *value,
+                               char *errstr, size_t errstr_size);
+
 /** @brief JSON for @p value; NULL only when out of memory. */
 json_t *bw_avro_to_json(const bw_schema_t *schema, avro_value_t *value);
 

@@ -244,12 +244,9 @@ bw_err_t bw_serde_encode_parts(bw_serde_t *sd, const bw_schema_t *schema, const 
         bw_errstr_set(errstr, errstr_size, "out of memory");
         return BW_ERR_NOMEM;
     }
+    if (!bw_serde_put_header(schema, out))
+        return BW_ERR_NOMEM; /* cannot happen: reserved above */
     p = (unsigned char *)out->data;
-    p[0] = 0;
-    p[1] = (unsigned char)((uint32_t)schema->id >> 24);
-    p[2] = (unsigned char)((uint32_t)schema->id >> 16);
-    p[3] = (unsigned char)((uint32_t)schema->id >> 8);
-    p[4] = (unsigned char)schema->id;
     if (head_len)
         memcpy(p + BW_WIRE_HEADER, head, head_len);
     avro_writer_memory_set_dest(sd->writer, out->data + at, (int64_t)(sd->max_bytes - at));
@@ -260,6 +257,14 @@ bw_err_t bw_serde_encode_parts(bw_serde_t *sd, const bw_schema_t *schema, const 
     }
     out->len = at + (size_t)avro_writer_tell(sd->writer);
     return BW_ERR_OK;
+}
+
+bool bw_serde_put_header(const bw_schema_t *schema, bw_buf_t *out) {
+    unsigned char h[BW_WIRE_HEADER] = {
+        0, (unsigned char)((uint32_t)schema->id >> 24), (unsigned char)((uint32_t)schema->id >> 16),
+        (unsigned char)((uint32_t)schema->id >> 8), (unsigned char)schema->id};
+
+    return bw_buf_append(out, h, sizeof(h));
 }
 
 size_t bw_serde_max_bytes(const bw_serde_t *sd) {

@@ -91,6 +91,12 @@ bw_err_t bw_serde_reassign_ids(bw_serde_t *sd, bw_serde_id_cb lookup, void *opaq
                                size_t errstr_size);
 
 /** @brief The size limit given to bw_serde_new(). */
+/**
+ * @brief Append the wire header of @p schema (magic byte, schema id) to
+ *        @p out: for a message whose body the caller writes itself.
+ */
+bool bw_serde_put_header(const bw_schema_t *schema, bw_buf_t *out);
+
 size_t bw_serde_max_bytes(const bw_serde_t *sd);
 
 /** @brief A fresh, empty record to fill and encode; free with bw_record_destroy. */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bw_avro_check.h"
+#include "bw_avro_put.h"
 #include "bw_json.h"
 #include "bw_log.h"
 #include "bw_util.h"
@@ -55,6 +56,67 @@ static int tail_init(classify_t *c) {
         return -1;
     c->have_tail = true;
     return 0;
+}
+
+/* Whether ClassifiedReview's field i is one the stage writes. */
+static bool is_finding(const classify_t *c, int i) {
+    return i == c->o_causes || i == c->o_primary || i == c->o_sentiment || i == c->o_severity ||
+           i == c->o_removable || i == c->o_policy || i == c->o_due || i == c->o_rules ||
+           i == c->o_lang || i == c->o_truncated || i == c->o_classified_at;
+}
+
+/* Fields of a later ClassifiedReview this stage does not know are written
+ * at their defaults: one without a default cannot be written at all. */
+static bool unknown_have_defaults(const classify_t *c, char *errstr, size_t errstr_size) {
+    const bw_snode_t *root = c->out_schema->root;
+
+    for (size_t i = (size_t)c->n_shared; i < root->n; i++)
+        if (!is_finding(c, (int)i) && !root->fields[i].defval) {
+            bw_errstr_set(errstr, errstr_size,
+                          "ClassifiedReview field %s has no default, and bw-classify does not "
+                          "write it",
+                          root->fields[i].name);
+            return false;
+        }
+    return true;
+}
+
+static bool is_enum(const bw_snode_t *t, size_t symbols) {
+    return t->type == BW_T_ENUM && t->n >= symbols;
+}
+
+/* ["null", type] */
+static bool is_optional(const bw_snode_t *t, bw_type_t type) {
+    return t->type == BW_T_UNION && t->n == 2 && t->branches[0]->type == BW_T_NULL &&
+           t->branches[1]->type == type;
+}
+
+/* Whether ClassifiedReview's fields after ReviewEvent's are those
+ * write_tail writes, in its order and of the types it writes them as. A
+ * schema that differs (schemas.dir names another version) has its
+ * findings written by Avro C instead. */
+static bool tail_is_known(const classify_t *c) {
+    const bw_snode_t *root = c->out_schema->root;
+    const int order[] = {c->o_causes,    c->o_primary,   c->o_sentiment,    c->o_severity,
+                         c->o_removable, c->o_policy,    c->o_due,          c->o_rules,
+                         c->o_lang,      c->o_truncated, c->o_classified_at};
+    const size_t n = sizeof(order) / sizeof(order[0]);
+    const bw_snode_t *t[sizeof(order) / sizeof(order[0])];
+
+    if (root->n != (size_t)c->n_shared + n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (order[i] != c->n_shared + (int)i)
+            return false;
+        t[i] = root->fields[order[i]].type;
+    }
+    return t[0]->type == BW_T_ARRAY && is_enum(t[0]->items, BW_CAUSE_CNT) &&
+           is_optional(t[1], BW_T_ENUM) && t[1]->branches[1]->n >= BW_CAUSE_CNT &&
+           t[2]->type == BW_T_DOUBLE && is_enum(t[3], BW_SEV_HIGH + 1) &&
+           is_optional(t[4], BW_T_ENUM) && t[4]->branches[1]->n > BW_REMOVABLE_PERSONAL_DATA &&
+           t[5]->type == BW_T_ARRAY && is_enum(t[5]->items, 2) && is_optional(t[6], BW_T_LONG) &&
+           t[7]->type == BW_T_ARRAY && t[7]->items->type == BW_T_STRING &&
+           t[8]->type == BW_T_STRING && t[9]->type == BW_T_BOOLEAN && t[10]->type == BW_T_LONG;
 }
 
 bw_err_t classify_init(classify_t *c, bw_serde_t *sd, const char *rules_dir, size_t body_max,
@@ -111,6 +173,9 @@ bw_err_t classify_init(classify_t *c, bw_serde_t *sd, const char *rules_dir, siz
     if (!(c->offs = calloc((size_t)c->n_shared + 1, sizeof(size_t))) ||
         !(c->cl = bw_classifier_new()) || tail_init(c))
         return BW_ERR_NOMEM;
+    c->tail_direct = tail_is_known(c);
+    if (!unknown_have_defaults(c, errstr, errstr_size))
+        return BW_ERR_SCHEMA;
     if (!(c->pack = bw_pack_load(rules_dir, errstr, errstr_size)))
         return BW_ERR_CONFIG;
     if (reg) {
@@ -231,6 +296,7 @@ static int set_opt_enum(avro_value_t *rec, int idx, int val) {
  * ReviewEvent's (field indexes shift by the fields before them). */
 static int write_findings(classify_t *c, avro_value_t *out, const bw_review_out_t *res,
                           int64_t occurred_at, bool truncated) {
+    const bw_snode_t *root = c->out_schema->root;
     int shift = c->n_shared;
     avro_value_t f, item, b;
     int rc = 0;
@@ -266,23 +332,51 @@ static int write_findings(classify_t *c, avro_value_t *out, const bw_review_out_
           avro_value_set_boolean(&f, truncated);
     rc |= avro_value_get_by_index(out, (size_t)(c->o_classified_at - shift), &f, NULL) ||
           avro_value_set_long(&f, bw_now_ms());
+    for (size_t i = (size_t)shift; i < root->n && !rc; i++)
+        if (!is_finding(c, (int)i))
+            rc |= avro_value_get_by_index(out, i - (size_t)shift, &f, NULL) ||
+                  bw_json_value_to_avro(root->fields[i].type, root->fields[i].defval, &f, NULL, 0);
     return rc;
 }
 
-/* An Avro long (zigzag varint), as Avro C writes a string's length. */
-static bool put_long(bw_buf_t *b, int64_t v) {
-    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-    unsigned char out[10];
-    size_t n = 0;
+/* An optional enum: branch 0 (null) when val < 0. */
+static bool put_opt_enum(bw_buf_t *b, int val) {
+    return val < 0 ? bw_avro_put_long(b, 0) : bw_avro_put_long(b, 1) && bw_avro_put_long(b, val);
+}
 
-    do {
-        out[n] = (unsigned char)(z & 0x7F);
-        z >>= 7;
-        if (z)
-            out[n] |= 0x80;
-        n++;
-    } while (z);
-    return bw_buf_append(b, out, n);
+/* The findings appended to b in Avro binary, as write_findings has Avro C
+ * write them (tail_is_known checked the schema has them so): an array is
+ * one block of its items and a 0, or a 0 alone when empty. */
+static bool write_tail(bw_buf_t *b, const bw_review_out_t *res, int64_t occurred_at,
+                       bool truncated) {
+    const char *lang = bw_lang_code(res->language);
+    int ncauses = 0, npolicy = res->policy_ask_change + res->policy_incentive;
+    bool ok = true;
+
+    for (int i = 0; i < BW_CAUSE_CNT; i++)
+        ncauses += res->causes[i];
+    if (ncauses) {
+        ok = bw_avro_put_long(b, ncauses);
+        for (int i = 0; i < BW_CAUSE_CNT && ok; i++)
+            if (res->causes[i])
+                ok = bw_avro_put_long(b, i);
+    }
+    ok = ok && bw_avro_put_long(b, 0) && put_opt_enum(b, res->primary) &&
+         bw_avro_put_double(b, res->sentiment) && bw_avro_put_long(b, (int64_t)res->severity) &&
+         put_opt_enum(b, (int)res->removable);
+    if (ok && npolicy)
+        ok = bw_avro_put_long(b, npolicy) && (!res->policy_ask_change || bw_avro_put_long(b, 0)) &&
+             (!res->policy_incentive || bw_avro_put_long(b, 1));
+    ok = ok && bw_avro_put_long(b, 0) &&
+         (res->needs_response
+              ? bw_avro_put_long(b, 1) && bw_avro_put_long(b, occurred_at + CLASSIFY_RESPONSE_MS)
+              : bw_avro_put_long(b, 0));
+    if (ok && res->nmatches)
+        ok = bw_avro_put_long(b, res->nmatches);
+    for (int i = 0; i < res->nmatches && ok; i++)
+        ok = bw_avro_put_string(b, res->matches[i].rule_id, strlen(res->matches[i].rule_id));
+    return ok && bw_avro_put_long(b, 0) && bw_avro_put_string(b, lang, strlen(lang)) &&
+           bw_avro_put_bool(b, truncated) && bw_avro_put_long(b, bw_now_ms());
 }
 
 /* The input's fields as the output's first ones: its own bytes, with the
@@ -293,7 +387,7 @@ static bool shared_fields(classify_t *c, const unsigned char *wire, const bw_rev
 
     bw_buf_reset(&c->tmp);
     if (!bw_buf_append(&c->tmp, wire + BW_WIRE_HEADER, body - BW_WIRE_HEADER) ||
-        !put_long(&c->tmp, (int64_t)in->body_len) ||
+        !bw_avro_put_long(&c->tmp, (int64_t)in->body_len) ||
         !bw_buf_append(&c->tmp, in->body, in->body_len) ||
         !bw_buf_append(&c->tmp, wire + after, end - after))
         return false;
@@ -387,6 +481,21 @@ bw_err_t classify_wire(classify_t *c, const void *wire, size_t len, bw_review_ou
     }
     /* Avro writes a record as its fields one after another: the input's
      * bytes, then the findings encoded alone, are the ClassifiedReview. */
+    if (c->tail_direct) {
+        bw_buf_reset(&c->wire);
+        if (!bw_serde_put_header(c->out_schema, &c->wire) ||
+            !bw_buf_append(&c->wire, head, head_len) ||
+            !write_tail(&c->wire, res, occurred_at, truncated)) {
+            bw_errstr_set(errstr, errstr_size, "out of memory");
+            return BW_ERR_NOMEM;
+        }
+        if (c->wire.len > bw_serde_max_bytes(c->sd)) {
+            bw_errstr_set(errstr, errstr_size, "%s record does not fit in %zu bytes",
+                          c->out_schema->name, bw_serde_max_bytes(c->sd));
+            return BW_ERR_TOO_LARGE;
+        }
+        return BW_ERR_OK;
+    }
     if (avro_value_reset(&c->tail) || write_findings(c, &c->tail, res, occurred_at, truncated)) {
         bw_errstr_set(errstr, errstr_size, "Avro C: %s", avro_strerror());
         return BW_ERR_SCHEMA;

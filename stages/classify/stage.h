@@ -34,8 +34,10 @@ typedef struct classify_s {
     bw_pack_t *pack;
     bw_classifier_t *cl;
     int n_shared; /* leading fields ReviewEvent and ClassifiedReview share */
-    /* ClassifiedReview's other fields as a record of their own (see
-     * classify_wire) */
+    /* ClassifiedReview's other fields: written by the stage itself when
+     * they are the ones it knows, in its order (tail_direct), else by Avro
+     * C as a record of their own (see classify_wire) */
+    bool tail_direct;
     avro_schema_t tail_schema;
     avro_value_iface_t *tail_iface;
     avro_value_t tail;

@@ -528,6 +528,7 @@ static void test_output_carries_the_input(void **state) {
     char *big = malloc(c.body_max + 100);
 
     (void)state;
+    assert_true(c.tail_direct); /* the findings written by the stage */
     memset(big, 'x', c.body_max + 99);
     memcpy(big, "arrived broken ", 15);
     big[c.body_max + 99] = '\0';
@@ -643,6 +644,87 @@ static void test_older_review_version(void **state) {
     bw_serde_destroy(sd2);
 }
 
+/* A ClassifiedReview with a field this stage does not write (a later
+ * version's, at the end): the findings go through Avro C, the new field at
+ * its default, and the outputs say what the stage's own writer's say, for
+ * every fixture text. */
+static void test_unknown_output_field(void **state) {
+    char dir[128], cmd[1024], err[512];
+    bw_serde_t *sd3;
+    classify_t c3;
+    json_t *texts = all_texts(), *r;
+    size_t i, mixed = 0, flagged = 0;
+
+    (void)state;
+    snprintf(dir, sizeof(dir), "%s/schemas3", tmpdir);
+    snprintf(cmd, sizeof(cmd), "mkdir -p %s && cp %s/* %s/", dir, BW_DEFAULT_SCHEMA_DIR, dir);
+    assert_int_equal(system(cmd), 0);
+    write_with_field(dir, "ClassifiedReview.avsc", "ClassifiedReview.v3.avsc",
+                     c.out_schema->root->n);
+    snprintf(cmd, sizeof(cmd), "printf '92 ClassifiedReview.v3.avsc\\n' >>%s/ids.manifest", dir);
+    assert_int_equal(system(cmd), 0);
+    if (!(sd3 = bw_serde_new(dir, BW_SERDE_DEFAULT_MAX, err, sizeof(err))))
+        fail_msg("%s", err);
+    if (classify_init(&c3, sd3, BW_CLASSIFY_RULES_DIR, 16384, NULL, err, sizeof(err)))
+        fail_msg("%s", err);
+    assert_int_equal(c3.out_schema->id, 92);
+    assert_false(c3.tail_direct);
+    json_array_append_new(
+        texts, review("A_TO_Z_CLAIM", 1, "Never arrived, and the seller insulted me. Garbage!"));
+    json_array_append_new(texts, review("SELLER_MESSAGE", 0,
+                                        "Please change your review to 5 stars and we will send "
+                                        "you a $10 gift card."));
+    json_array_foreach(texts, i, r) {
+        bw_review_out_t res;
+        bw_record_t *out;
+        json_t *mine = run(r, NULL), *theirs; /* mine: through c, the stage's own writer */
+        if (classify_wire(&c3, last_msg.data, last_msg.len, &res, err, sizeof(err)))
+            fail_msg("classify_wire: %s", err);
+        if (bw_serde_decode(sd3, c3.wire.data, c3.wire.len, c3.out_schema, &out, err, sizeof(err)))
+            fail_msg("output: %s", err);
+        theirs = bw_avro_to_json(c3.out_schema, &out->value);
+        assert_true(json_is_null(json_object_get(theirs, "x_channel")));
+        assert_int_equal(json_object_del(theirs, "x_channel"), 0);
+        json_object_del(theirs, "classified_at");
+        json_object_del(mine, "classified_at");
+        if (!json_equal(mine, theirs))
+            fail_msg("text %zu: the two writers differ", i);
+        mixed += json_array_size(json_object_get(mine, "causes")) >= 2 &&
+                 json_array_size(json_object_get(mine, "rules")) >= 2 &&
+                 !json_is_null(json_object_get(mine, "removable")) &&
+                 !json_is_null(json_object_get(mine, "response_due_at"));
+        flagged += json_array_size(json_object_get(mine, "policy_flags")) == 2;
+        json_decref(mine);
+        json_decref(theirs);
+    }
+    assert_true(flagged >= 1);
+    assert_true(mixed >= 1); /* every kind of finding was written both ways */
+    json_decref(texts);
+    classify_fini(&c3);
+    bw_serde_destroy(sd3);
+
+    /* the same field without a default: the stage cannot write it */
+    {
+        char path[256];
+        json_t *sch, *fields;
+        snprintf(path, sizeof(path), "%s/ClassifiedReview.v3.avsc", dir);
+        assert_non_null(sch = json_load_file(path, 0, NULL));
+        fields = json_object_get(sch, "fields");
+        assert_int_equal(
+            json_object_del(json_array_get(fields, json_array_size(fields) - 1), "default"), 0);
+        assert_int_equal(json_dump_file(sch, path, JSON_INDENT(2)), 0);
+        json_decref(sch);
+    }
+    if (!(sd3 = bw_serde_new(dir, BW_SERDE_DEFAULT_MAX, err, sizeof(err))))
+        fail_msg("%s", err);
+    assert_int_equal(classify_init(&c3, sd3, BW_CLASSIFY_RULES_DIR, 16384, NULL, err, sizeof(err)),
+                     BW_ERR_SCHEMA);
+    assert_string_equal(err, "ClassifiedReview field x_channel has no default, and bw-classify "
+                             "does not write it");
+    classify_fini(&c3);
+    bw_serde_destroy(sd3);
+}
+
 static int setup(void **state) {
     (void)state;
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/bw_test_rules_XXXXXX");
@@ -695,6 +777,7 @@ int main(void) {
         cmocka_unit_test(test_prefilter_changes_nothing),
         cmocka_unit_test(test_output_carries_the_input),
         cmocka_unit_test(test_older_review_version),
+        cmocka_unit_test(test_unknown_output_field),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

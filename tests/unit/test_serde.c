@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "bw_avro_check.h"
+#include "bw_avro_put.h"
 #include "bw_json.h"
 #include "bw_serde.h"
 #include "bw_topics.h"
@@ -342,6 +343,48 @@ static void test_enum_mask(void **state) {
     assert_false(bw_avro_enum_mask(body, plain, plain + sizeof(plain), &m)); /* not an array */
 }
 
+/* bw_avro_put writes what Avro C writes, at the edges of each encoding. */
+static void test_avro_put_matches_avro_c(void **state) {
+    const int64_t longs[] = {
+        0,    1,    -1,        63,        64,        -64,       -65,
+        8191, 8192, INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, 1700000000000LL};
+    const double doubles[] = {0.0, -0.0, 1.0, -0.25, 1e308, 4.9e-324};
+    const char *strings[] = {"", "a", "détaillé", "配送が遅い"};
+    char ref[64] = {0};
+    avro_writer_t w = avro_writer_memory(ref, sizeof(ref));
+    bw_buf_t b = {0};
+
+    (void)state;
+    assert_non_null(w);
+    /* put: our call; make: the Avro C value of the same, written by it */
+#define SAME_(put, make)                                      \
+    do {                                                      \
+        avro_value_t v;                                       \
+        bw_buf_reset(&b);                                     \
+        avro_writer_reset(w);                                 \
+        assert_true(put);                                     \
+        assert_int_equal(make, 0);                            \
+        assert_int_equal(avro_value_write(w, &v), 0);         \
+        avro_value_decref(&v);                                \
+        assert_int_equal(b.len, (size_t)avro_writer_tell(w)); \
+        assert_memory_equal(b.data, ref, b.len);              \
+    } while (0)
+    for (size_t i = 0; i < sizeof(longs) / sizeof(longs[0]); i++)
+        SAME_(bw_avro_put_long(&b, longs[i]), avro_generic_long_new(&v, longs[i]));
+    for (size_t i = 0; i < sizeof(doubles) / sizeof(doubles[0]); i++)
+        SAME_(bw_avro_put_double(&b, doubles[i]), avro_generic_double_new(&v, doubles[i]));
+    SAME_(bw_avro_put_bool(&b, true), avro_generic_boolean_new(&v, 1));
+    SAME_(bw_avro_put_bool(&b, false), avro_generic_boolean_new(&v, 0));
+    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
+        SAME_(bw_avro_put_string(&b, strings[i], strlen(strings[i])),
+              avro_generic_string_new(&v, strings[i]));
+#undef SAME_
+    bw_buf_reset(&b);
+    assert_int_equal(bw_avro_put_long(&b, INT64_MIN) ? b.len : 0, BW_AVRO_LONG_MAX);
+    avro_writer_free(w);
+    bw_buf_free(&b);
+}
+
 static void test_random_bytes_never_crash(void **state) {
     unsigned char msg[200];
     unsigned seed = 12345;
@@ -399,6 +442,7 @@ int main(void) {
         cmocka_unit_test(test_hostile_length_prefix),
         cmocka_unit_test(test_array_block_count_bomb),
         cmocka_unit_test(test_enum_mask),
+        cmocka_unit_test(test_avro_put_matches_avro_c),
         cmocka_unit_test(test_random_bytes_never_crash),
         cmocka_unit_test(test_manifest_errors),
     };
