@@ -648,13 +648,43 @@ void bw_consumer_destroy(bw_consumer_t *c) {
 
 /* ---- producer ---- */
 
+#define PRODUCER_TOPICS 16
+
 struct bw_producer_s {
     rd_kafka_t *rk;
     int64_t delivered, failed;
     int64_t failed_since_flush;
     char first_error[256];
     topic_metrics_t produced, errors;
+    struct {
+        char *name;
+        rd_kafka_topic_t *rkt;
+    } topics[PRODUCER_TOPICS]; /* see topic_handle */
+    int ntopics;
 };
+
+/* The handle of a topic written to: given a topic's name, producev looks
+ * it up under the client's lock and takes and drops a reference, for
+ * every message (3% of bw-classify's main thread through the broker). A
+ * stage writes to two or three topics. NULL past the cache or out of
+ * memory: the caller gives the name instead. */
+static rd_kafka_topic_t *topic_handle(bw_producer_t *p, const char *topic) {
+    rd_kafka_topic_t *rkt;
+    char *name;
+
+    for (int i = 0; i < p->ntopics; i++)
+        if (!strcmp(p->topics[i].name, topic))
+            return p->topics[i].rkt;
+    if (p->ntopics == PRODUCER_TOPICS || !(name = strdup(topic)))
+        return NULL;
+    if (!(rkt = rd_kafka_topic_new(p->rk, topic, NULL))) {
+        free(name);
+        return NULL;
+    }
+    p->topics[p->ntopics].name = name;
+    p->topics[p->ntopics++].rkt = rkt;
+    return rkt;
+}
 
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     bw_producer_t *p = opaque;
@@ -712,15 +742,22 @@ bw_producer_t *bw_producer_new(const char *brokers, const bw_conf_t *conf, bw_me
 
 bw_err_t bw_producer_send(bw_producer_t *p, const char *topic, const void *key, size_t keylen,
                           const void *value, size_t len, char *errstr, size_t errstr_size) {
-    int64_t deadline = bw_mono_ms() + 30000;
+    rd_kafka_topic_t *rkt = topic_handle(p, topic);
+    int64_t deadline = 0;
 
     for (;;) {
         rd_kafka_resp_err_t rerr =
-            rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, keylen),
-                              RD_KAFKA_V_VALUE((void *)value, len),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+            rkt ? rd_kafka_producev(p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY((void *)key, keylen),
+                                    RD_KAFKA_V_VALUE((void *)value, len),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)
+                : rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
+                                    RD_KAFKA_V_KEY((void *)key, keylen),
+                                    RD_KAFKA_V_VALUE((void *)value, len),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (!rerr)
             return BW_ERR_OK;
+        if (!deadline) /* the clock is read only when the queue is full */
+            deadline = bw_mono_ms() + 30000;
         if (rerr != RD_KAFKA_RESP_ERR__QUEUE_FULL || bw_mono_ms() > deadline) {
             bw_errstr_set(errstr, errstr_size, "produce to %s: %s", topic, rd_kafka_err2str(rerr));
             return rerr == RD_KAFKA_RESP_ERR__QUEUE_FULL          ? BW_ERR_TIMEOUT
@@ -792,9 +829,13 @@ rd_kafka_t *bw_producer_handle(bw_producer_t *p) {
 void bw_producer_destroy(bw_producer_t *p) {
     if (!p)
         return;
-    if (p->rk) {
+    if (p->rk)
         rd_kafka_flush(p->rk, 10000);
-        rd_kafka_destroy(p->rk);
+    for (int i = 0; i < p->ntopics; i++) {
+        rd_kafka_topic_destroy(p->topics[i].rkt);
+        free(p->topics[i].name);
     }
+    if (p->rk)
+        rd_kafka_destroy(p->rk);
     free(p);
 }

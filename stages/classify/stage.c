@@ -186,6 +186,8 @@ bw_err_t classify_init(classify_t *c, bw_serde_t *sd, const char *rules_dir, siz
         c->m_reload_err = bw_metrics_get(reg, &M_RELOAD, "error");
         for (int i = 0; i < BW_CAUSE_CNT; i++)
             c->m_causes[i] = bw_metrics_get(reg, &M_CAUSES, bw_target_name((bw_target_t)i));
+        for (int i = BW_LANG_EN; i < BW_LANG__CNT; i++) /* never "*" */
+            c->m_langs[i] = bw_metrics_get(reg, &M_REVIEWS, bw_lang_code((bw_lang_t)i));
         bw_metric_set(c->m_rules, (double)bw_pack_rule_count(c->pack));
     }
     return BW_ERR_OK;
@@ -260,8 +262,10 @@ static bool read_review(classify_t *c, const unsigned char *wire, bw_review_in_t
     in->body_len = v.len;
     if (!READ_(c->f_language))
         return false;
-    if (v.type == BW_T_STRING) {
-        snprintf(lang_buf, lang_size, "%.*s", (int)v.len, v.s);
+    if (v.type == BW_T_STRING) { /* a code ("pt", "pt-BR"): what fits is enough */
+        size_t n = v.len < lang_size - 1 ? v.len : lang_size - 1;
+        memcpy(lang_buf, v.s, n);
+        lang_buf[n] = '\0';
         in->language = lang_buf;
     }
     if (!READ_(c->f_kind) || v.type != BW_T_ENUM)
@@ -472,7 +476,7 @@ bw_err_t classify_wire(classify_t *c, const void *wire, size_t len, bw_review_ou
     }
     bw_classify(c->cl, c->pack, &in, res);
     if (c->reg) {
-        bw_metric_inc(bw_metrics_get(c->reg, &M_REVIEWS, bw_lang_code(res->language)));
+        bw_metric_inc(c->m_langs[res->language]);
         for (int i = 0; i < BW_CAUSE_CNT; i++)
             if (res->causes[i])
                 bw_metric_inc(c->m_causes[i]);

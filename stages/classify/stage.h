@@ -51,6 +51,7 @@ typedef struct classify_s {
     bw_metrics_t *reg;
     bw_metric_t *m_reviews, *m_truncated, *m_limit_hits, *m_rules, *m_reload_ok, *m_reload_err;
     bw_metric_t *m_causes[BW_CAUSE_CNT];
+    bw_metric_t *m_langs[BW_LANG__CNT]; /* reviews by detected language */
 } classify_t;
 
 /** @brief Load the rule pack and look up the schemas. */
