@@ -162,7 +162,7 @@ run:
            1e6 / rate[0]);
     printf("%-44s %12.0f %10.2f\n", "decode + classify (full pack) + encode", rate[1],
            1e6 / rate[1]);
-    printf("%-44s %12.0f %10.2f\n", "  of which decode + bw_classify() alone", rate[2],
+    printf("%-44s %12.0f %10.2f\n", "Avro C decode + bw_classify(), no encode", rate[2],
            1e6 / rate[2]);
     printf("\nrules in pack: %zu; peak RSS %.1f MiB\n", bw_pack_rule_count(c.pack),
            (double)ru.ru_maxrss / 1024.0);
