@@ -91,6 +91,10 @@ int main(int argc, char **argv) {
     printf("events: %d (classified reviews and seller actions), batch %d\n\n", n, batch);
     double stage_rate = 0, all_in = -1;
     for (int mode = 0; mode < 2; mode++) {
+        if (mode && naive_n <= 0) {
+            printf("naive: not run (naive events 0)\n");
+            break;
+        }
         bw_metrics_t *reg = bw_metrics_new();
         char url[512];
         snprintf(url, sizeof(url), "%s%s", argv[1], mode ? "/2" : "/1");
