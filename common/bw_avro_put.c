@@ -4,7 +4,8 @@
 
 /* Written where the buffer ends, no terminator: an encoding is bytes. */
 static size_t zigzag(unsigned char *out, int64_t v) {
-    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    /* zigzag: sign in the low bit (v >> 63 on a negative is implementation-defined in C) */
+    uint64_t z = ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0);
     size_t n = 0;
 
     while (z > 0x7F) {
