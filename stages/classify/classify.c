@@ -363,6 +363,17 @@ static double phrases_valence(const bw_classifier_t *cl, const lang_pack_t *lp) 
     while (i + 2 < len) {
         size_t adv = 1;
         uint32_t k, end;
+        /* Emoji, Japanese and Chinese phrases start with a byte >= 0x80:
+         * skip ASCII eight bytes at a time (the text is followed by 8 zero
+         * bytes, so reading past its end is safe). */
+        if (!t->ascii_start && s[i] < 0x80) {
+            uint64_t w;
+            while (memcpy(&w, s + i, 8), i + 8 <= len && !(w & 0x8080808080808080ULL))
+                i += 8;
+            while (i < len && s[i] < 0x80)
+                i++;
+            continue;
+        }
         if (!trig_bucket(t, trig_key(s + i, true), &k, &end)) {
             i++;
             continue;

@@ -766,6 +766,8 @@ bw_pack_t *bw_pack_load(const char *dir, char *errstr, size_t errstr_size) {
                 goto err;
             lp->phrase_index.trigs[lp->phrase_index.ntrigs - 1].value =
                 (float)lp->phrases[k].valence;
+            if ((unsigned char)lit.text[0] < 0x80)
+                lp->phrase_index.ascii_start = true;
         }
         if (!table_index_longest(&lp->phrase_index))
             goto err;
