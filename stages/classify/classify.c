@@ -374,7 +374,10 @@ static double phrases_valence(const bw_classifier_t *cl, const lang_pack_t *lp) 
                 i++;
             continue;
         }
-        if (!trig_bucket(t, trig_key(s + i, true), &k, &end)) {
+        /* a byte no phrase starts with (in Japanese and Chinese text, the
+         * two continuation bytes of every character) opens no bucket */
+        if (!(t->first[s[i] >> 6] >> (s[i] & 63) & 1) ||
+            !trig_bucket(t, trig_key(s + i, true), &k, &end)) {
             i++;
             continue;
         }

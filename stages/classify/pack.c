@@ -766,7 +766,9 @@ bw_pack_t *bw_pack_load(const char *dir, char *errstr, size_t errstr_size) {
                 goto err;
             lp->phrase_index.trigs[lp->phrase_index.ntrigs - 1].value =
                 (float)lp->phrases[k].valence;
-            if ((unsigned char)lit.text[0] < 0x80)
+            unsigned char b = (unsigned char)lit.text[0];
+            lp->phrase_index.first[b >> 6] |= 1ULL << (b & 63);
+            if (b < 0x80)
                 lp->phrase_index.ascii_start = true;
         }
         if (!table_index_longest(&lp->phrase_index))

@@ -44,6 +44,7 @@ typedef struct {
     bool key3; /* bucket by a hash of 3 bytes (for UTF-8 text of 3-byte
                 * characters, whose first two bytes say little) */
     bool ascii_start; /* some literal starts with an ASCII byte */
+    uint64_t first[4]; /* phrase_index: a bit per byte some phrase starts with */
     /* One bit per bucket, set when it holds a literal. The index is 256 KiB
      * and most text positions open an empty bucket: the bit, from 8 KiB
      * that stay in L1, answers those without touching the index. */
