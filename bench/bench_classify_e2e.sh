@@ -59,8 +59,8 @@ for i in "${!stages[@]}"; do
     curl -sf "http://127.0.0.1:${ports[$i]}/metrics" |
         grep -E "^bw_batch_seconds_(sum|count)|^bw_offset_commits_total" | sed "s/^/  stage $((i + 1)): /"
 done
-python3 - "$N" "$r0" "$r1" "$WORK/out_ts" "$raw" <<'PY'
-import sys
+python3 - "$N" "$r0" "$r1" "$WORK/out_ts" "$raw" "${#stages[@]}" <<'PY'
+import os, sys
 n, r0, r1 = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 ts = sorted(int(l) for l in open(sys.argv[4]) if l.strip())
 if len(ts) != n:
@@ -74,4 +74,6 @@ print("kcat, start to Nth message:   %9.0f msg/s" % kcat)
 print("raw consume, first to Nth:    %9.0f msg/s  over %.3f s (bench_raw_consume)" % (raw, raw_span))
 print("bw-classify end to end:       %9.0f reviews/s  over %.2f s (%.0f%% of raw; target >= 50%%)"
       % (cls, span, 100 * cls / raw))
+print("verdict: %s with %s instance(s) on %d CPUs (the stage, the broker and the readers share them)"
+      % ("met" if cls >= raw / 2 else "NOT met", sys.argv[6], os.cpu_count()))
 PY

@@ -11,6 +11,7 @@
 #include "bw_deadletter.h"
 #include "bw_json.h"
 #include "bw_kafka.h"
+#include "bw_metrics_def.h"
 #include "bw_serde.h"
 
 /* The stages' message size limit, small here so the test stays quick. */
@@ -261,6 +262,29 @@ static void test_batch_byte_bound(void **state) {
     bw_producer_destroy(p);
 }
 
+/* The producer keeps a handle for its first 16 topics and names the rest
+ * per message: both ways deliver, and both count per topic. */
+static void test_many_output_topics(void **state) {
+    bw_metrics_t *reg = bw_metrics_new();
+    bw_producer_t *p = bw_producer_new(brokers, NULL, reg, errstr, sizeof(errstr));
+    char topic[32];
+
+    (void)state;
+    assert_non_null(p);
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 20; i++) {
+            snprintf(topic, sizeof(topic), "bw.many.%d", i);
+            assert_int_equal(bw_producer_send(p, topic, "k", 1, "v", 1, errstr, sizeof(errstr)),
+                             BW_ERR_OK);
+        }
+    assert_int_equal(bw_producer_flush(p, 10000, errstr, sizeof(errstr)), BW_ERR_OK);
+    assert_int_equal(bw_producer_delivered(p), 40);
+    assert_true(bw_metric_value(
+                    bw_metrics_get(reg, &bw_common_metrics[BW_M_PRODUCED], "bw.many.19")) == 2.0);
+    bw_producer_destroy(p);
+    bw_metrics_destroy(reg);
+}
+
 static void test_delivery_failure_is_an_error(void **state) {
     bw_producer_t *p = bw_producer_new(brokers, NULL, NULL, errstr, sizeof(errstr));
     bw_buf_t buf = {0};
@@ -337,6 +361,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_consume_commit_deadletter),
         cmocka_unit_test(test_batch_byte_bound),
+        cmocka_unit_test(test_many_output_topics),
         cmocka_unit_test(test_delivery_failure_is_an_error),
         cmocka_unit_test(test_bad_kafka_property_is_named),
     };
