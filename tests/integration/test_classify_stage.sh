@@ -7,6 +7,19 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 root=$(cd "$here/../.." && pwd)
 
+# A batch bound out of range, or not a number, stops the start with the key named.
+for bad in 100 lots; do
+    if "$BW_BUILD/stages/classify/bw-classify" --batch.max.bytes "$bad" 2>"$WORK/bad.log"; then
+        fail "bw-classify started with --batch.max.bytes $bad"
+    fi
+done
+grep -q 'batch.max.bytes: expected an integer, got \\"lots\\"' "$WORK/bad.log" ||
+    fail "no clear error for --batch.max.bytes lots: $(cat "$WORK/bad.log")"
+BW_BATCH_MAX_BYTES=100 "$BW_BUILD/stages/classify/bw-classify" 2>"$WORK/bad.log" &&
+    fail "bw-classify started with BW_BATCH_MAX_BYTES=100"
+grep -q 'BW_BATCH_MAX_BYTES: batch.max.bytes: expected 65536..1073741824, got 100' "$WORK/bad.log" ||
+    fail "no clear error for BW_BATCH_MAX_BYTES=100: $(cat "$WORK/bad.log")"
+
 start_devkafka 3
 bootstrap=$(cat "$WORK/bootstrap")
 port=$(free_port)

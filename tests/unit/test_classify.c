@@ -589,12 +589,36 @@ static void write_with_field(const char *dir, const char *from, const char *to, 
     json_decref(sch);
 }
 
+/* dir: tmpdir/sub, holding a copy of the project's schemas. */
+static void schemas_copy(char *dir, size_t size, const char *sub) {
+    char cmd[1024];
+
+    snprintf(dir, size, "%s/%s", tmpdir, sub);
+    snprintf(cmd, sizeof(cmd), "mkdir -p %s && cp %s/* %s/", dir, BW_DEFAULT_SCHEMA_DIR, dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* The manifest of dir with lines added, and a classifier on its schemas. */
+static bw_serde_t *classifier_on(const char *dir, const char *lines, classify_t *cx,
+                                 size_t body_max) {
+    char cmd[1024], err[512];
+    bw_serde_t *sdx;
+
+    snprintf(cmd, sizeof(cmd), "printf '%s' >>%s/ids.manifest", lines, dir);
+    assert_int_equal(system(cmd), 0);
+    if (!(sdx = bw_serde_new(dir, BW_SERDE_DEFAULT_MAX, err, sizeof(err))))
+        fail_msg("%s", err);
+    if (classify_init(cx, sdx, BW_CLASSIFY_RULES_DIR, body_max, NULL, err, sizeof(err)))
+        fail_msg("%s", err);
+    return sdx;
+}
+
 /* schemas/README.md: a record type evolves by adding fields with
  * defaults, under a new id, and messages of the old id still decode. A
  * stage on the new ReviewEvent gets a message of the old one: classified,
  * its added field at its default. */
 static void test_older_review_version(void **state) {
-    char dir[128], cmd[1024], err[512];
+    char dir[128], err[512];
     bw_serde_t *sd2;
     classify_t c2;
     bw_record_t *old, *out;
@@ -605,20 +629,11 @@ static void test_older_review_version(void **state) {
     size_t n_review;
 
     (void)state;
-    snprintf(dir, sizeof(dir), "%s/schemas2", tmpdir);
-    snprintf(cmd, sizeof(cmd), "mkdir -p %s && cp %s/* %s/", dir, BW_DEFAULT_SCHEMA_DIR, dir);
-    assert_int_equal(system(cmd), 0);
+    schemas_copy(dir, sizeof(dir), "schemas2");
     n_review = c.in_schema->root->n;
     write_with_field(dir, "ReviewEvent.avsc", "ReviewEvent.v2.avsc", n_review);
     write_with_field(dir, "ClassifiedReview.avsc", "ClassifiedReview.v2.avsc", n_review);
-    snprintf(cmd, sizeof(cmd),
-             "printf '90 ReviewEvent.v2.avsc\\n91 ClassifiedReview.v2.avsc\\n' >>%s/ids.manifest",
-             dir);
-    assert_int_equal(system(cmd), 0);
-    if (!(sd2 = bw_serde_new(dir, BW_SERDE_DEFAULT_MAX, err, sizeof(err))))
-        fail_msg("%s", err);
-    if (classify_init(&c2, sd2, BW_CLASSIFY_RULES_DIR, 4096, NULL, err, sizeof(err)))
-        fail_msg("%s", err);
+    sd2 = classifier_on(dir, "90 ReviewEvent.v2.avsc\\n91 ClassifiedReview.v2.avsc\\n", &c2, 4096);
     assert_int_equal(c2.in_schema->id, 90);
     assert_int_equal(c2.out_schema->id, 91);
     /* a message written with ReviewEvent id 1 */
@@ -649,24 +664,17 @@ static void test_older_review_version(void **state) {
  * its default, and the outputs say what the stage's own writer's say, for
  * every fixture text. */
 static void test_unknown_output_field(void **state) {
-    char dir[128], cmd[1024], err[512];
+    char dir[128], err[512];
     bw_serde_t *sd3;
     classify_t c3;
     json_t *texts = all_texts(), *r;
     size_t i, mixed = 0, flagged = 0;
 
     (void)state;
-    snprintf(dir, sizeof(dir), "%s/schemas3", tmpdir);
-    snprintf(cmd, sizeof(cmd), "mkdir -p %s && cp %s/* %s/", dir, BW_DEFAULT_SCHEMA_DIR, dir);
-    assert_int_equal(system(cmd), 0);
+    schemas_copy(dir, sizeof(dir), "schemas3");
     write_with_field(dir, "ClassifiedReview.avsc", "ClassifiedReview.v3.avsc",
                      c.out_schema->root->n);
-    snprintf(cmd, sizeof(cmd), "printf '92 ClassifiedReview.v3.avsc\\n' >>%s/ids.manifest", dir);
-    assert_int_equal(system(cmd), 0);
-    if (!(sd3 = bw_serde_new(dir, BW_SERDE_DEFAULT_MAX, err, sizeof(err))))
-        fail_msg("%s", err);
-    if (classify_init(&c3, sd3, BW_CLASSIFY_RULES_DIR, 16384, NULL, err, sizeof(err)))
-        fail_msg("%s", err);
+    sd3 = classifier_on(dir, "92 ClassifiedReview.v3.avsc\\n", &c3, 16384);
     assert_int_equal(c3.out_schema->id, 92);
     assert_false(c3.tail_direct);
     json_array_append_new(
